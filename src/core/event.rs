@@ -1,0 +1,262 @@
+//! From one record to one event: key, operation, position and content digest.
+//!
+//! The digest is BLAKE3 over the canonical payload bytes plus the compared headers (as a sorted set),
+//! with a tag that keeps JSON, raw bytes and tombstones apart. It is truncated to 128 bits: enough
+//! to make an accidental collision between two different events negligible at any realistic volume.
+
+use super::canonical::{normalize, write_canonical, Rules};
+use super::operation::{Operation, ParsedOperation};
+use super::plan::{KeySource, SidePlan, Source};
+use super::position::{parse_position, Position};
+use super::record::RecordView;
+use serde_json::Value;
+
+/// A 128-bit content digest.
+pub type Digest = u128;
+
+/// Why a record produced no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reject {
+    MissingKey,
+    MissingPosition,
+    MissingOperation,
+    UnknownOperation,
+}
+
+impl Reject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingKey => "missing_key",
+            Self::MissingPosition => "missing_position",
+            Self::MissingOperation => "missing_operation",
+            Self::UnknownOperation => "unknown_operation",
+        }
+    }
+}
+
+/// Records that are deliberately not events (not errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Skip {
+    TransactionMarker,
+    UpdateBeforeDropped,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransactionMarker => "transaction_marker",
+            Self::UpdateBeforeDropped => "update_before_dropped",
+        }
+    }
+}
+
+/// The normalized content of an event, kept only when asked for (explanations).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Json(Value),
+    Bytes(String),
+    Tombstone,
+}
+
+/// One event extracted from a record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Canonical key bytes; also the key's display text.
+    pub key: Vec<u8>,
+    pub operation: Operation,
+    pub position: Option<Position>,
+    pub digest: Digest,
+    /// Present when extraction was asked to keep it: normalized payload and compared headers.
+    pub content: Option<(Content, Vec<(String, String)>)>,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Event(Event),
+    Skipped(Skip),
+    Rejected(Reject),
+}
+
+/// BLAKE3 of a key, truncated: the engine's in-memory identity of a key.
+pub fn key_hash(key: &[u8]) -> u128 {
+    truncate(blake3::hash(key))
+}
+
+fn truncate(hash: blake3::Hash) -> u128 {
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&hash.as_bytes()[..16]);
+    u128::from_be_bytes(first)
+}
+
+fn lookup<'r>(source: &Source, record: &'r RecordView<'_>, payload: Option<&'r Value>) -> Option<String> {
+    match source {
+        Source::Header(name) => record.header(name).map(|b| String::from_utf8_lossy(b).into_owned()),
+        Source::Pointer(p) => match p.get(payload?)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        },
+    }
+}
+
+fn lookup_bytes<'r>(source: &Source, record: &'r RecordView<'_>, payload: Option<&Value>) -> Option<Vec<u8>> {
+    match source {
+        Source::Header(name) => record.header(name).map(<[u8]>::to_vec),
+        Source::Pointer(_) => lookup(source, record, payload).map(String::into_bytes),
+    }
+}
+
+/// Rules that only canonicalize scalars (numbers, decimal strings, instants) for key values.
+fn key_rules(rules: &Rules) -> Rules {
+    Rules {
+        decimals_numeric: rules.decimals_numeric,
+        timestamps_instant: rules.timestamps_instant,
+        ..Rules::default()
+    }
+}
+
+fn extract_key(plan: &SidePlan, record: &RecordView<'_>, payload: Option<&Value>) -> Option<Vec<u8>> {
+    let rules = key_rules(&plan.rules);
+    match &plan.key {
+        KeySource::MessageKey => {
+            let raw = record.key.as_deref().filter(|k| !k.is_empty() && *k != b"null")?;
+            // A JSON object or array key is canonicalized; anything else is its bytes.
+            if matches!(raw.first(), Some(b'{' | b'[')) {
+                if let Ok(mut value) = serde_json::from_slice::<Value>(raw) {
+                    normalize(&mut value, &rules);
+                    let mut out = Vec::with_capacity(raw.len());
+                    write_canonical(&value, &mut out);
+                    return Some(out);
+                }
+            }
+            Some(raw.to_vec())
+        }
+        KeySource::Fields(pointers) => {
+            let payload = payload?;
+            let mut parts = Vec::with_capacity(pointers.len());
+            for pointer in pointers {
+                let mut value = pointer.get(payload).filter(|v| !v.is_null())?.clone();
+                normalize(&mut value, &rules);
+                parts.push(value);
+            }
+            match parts.as_slice() {
+                [Value::String(s)] => Some(s.as_bytes().to_vec()),
+                [single] => {
+                    let mut out = Vec::new();
+                    write_canonical(single, &mut out);
+                    Some(out)
+                }
+                _ => {
+                    let mut out = Vec::new();
+                    write_canonical(&Value::Array(parts), &mut out);
+                    Some(out)
+                }
+            }
+        }
+    }
+}
+
+fn compared_headers(plan: &SidePlan, record: &RecordView<'_>) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut found: Vec<(String, Option<Vec<u8>>)> = record
+        .headers
+        .iter()
+        .filter(|(name, _)| plan.compare_headers.binary_search_by(|h| h.as_str().cmp(name)).is_ok())
+        .map(|(name, value)| (name.to_string(), value.as_deref().map(<[u8]>::to_vec)))
+        .collect();
+    // Header order is random (Go map iteration): compare them as a set.
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Extract an event from a record; `keep_content` keeps the normalized content for explanations.
+pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> Outcome {
+    let parsed: Option<Value> = record.payload.as_deref().and_then(|p| serde_json::from_slice(p).ok());
+    let operation = match &plan.operation {
+        None if record.payload.is_none() => Operation::Delete,
+        None => Operation::Change,
+        Some(source) => match lookup(source, record, parsed.as_ref()) {
+            None if record.payload.is_none() => Operation::Delete,
+            None => return Outcome::Rejected(Reject::MissingOperation),
+            Some(raw) => match Operation::parse(&raw) {
+                Some(ParsedOperation::Change(op)) => op,
+                Some(ParsedOperation::Marker) => return Outcome::Skipped(Skip::TransactionMarker),
+                None => return Outcome::Rejected(Reject::UnknownOperation),
+            },
+        },
+    };
+    let operation = match operation {
+        Operation::Read if plan.snapshot_read_as_insert => Operation::Insert,
+        Operation::UpdateBefore if plan.drop_update_before => return Outcome::Skipped(Skip::UpdateBeforeDropped),
+        Operation::UpdateAfter if plan.drop_update_before => Operation::Update,
+        op => op,
+    };
+    let Some(key) = extract_key(plan, record, parsed.as_ref()) else {
+        return Outcome::Rejected(Reject::MissingKey);
+    };
+    let position = match &plan.position {
+        None => None,
+        Some((source, format)) => match lookup_bytes(source, record, parsed.as_ref())
+            .and_then(|raw| parse_position(&raw, *format))
+        {
+            Some(p) => Some(p),
+            None => return Outcome::Rejected(Reject::MissingPosition),
+        },
+    };
+
+    let mut hasher = blake3::Hasher::new();
+    let content = match (parsed, record.payload.as_deref()) {
+        (Some(mut value), _) => {
+            normalize(&mut value, &plan.rules);
+            let mut bytes = Vec::with_capacity(record.payload.as_ref().map_or(0, |p| p.len()));
+            write_canonical(&value, &mut bytes);
+            hasher.update(b"J");
+            hasher.update(&bytes);
+            Content::Json(value)
+        }
+        (None, Some(raw)) => {
+            hasher.update(b"B");
+            hasher.update(raw);
+            Content::Bytes(String::from_utf8_lossy(raw).into_owned())
+        }
+        (None, None) => {
+            hasher.update(b"T");
+            Content::Tombstone
+        }
+    };
+    let headers = compared_headers(plan, record);
+    for (name, value) in &headers {
+        hasher.update(b"\0H");
+        hasher.update(&(name.len() as u64).to_be_bytes());
+        hasher.update(name.as_bytes());
+        match value {
+            Some(v) => {
+                hasher.update(&(v.len() as u64).to_be_bytes());
+                hasher.update(v);
+            }
+            None => {
+                hasher.update(&u64::MAX.to_be_bytes());
+            }
+        }
+    }
+    let content = keep_content.then(|| {
+        let shown = headers
+            .into_iter()
+            .map(|(n, v)| (n, v.map_or_else(|| "null".to_owned(), |b| display_bytes(&b))))
+            .collect();
+        (content, shown)
+    });
+    Outcome::Event(Event { key, operation, position, digest: truncate(hasher.finalize()), content })
+}
+
+/// Text for display: UTF-8 as is, anything else as `0x…` hex (binary LSN headers).
+pub fn display_bytes(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => format!("0x{}", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()),
+    }
+}
+
+#[cfg(test)]
+#[path = "event_tests.rs"]
+mod tests;

@@ -1,0 +1,100 @@
+//! Source positions (LSNs) and their order: how "latest change of a key" is decided.
+//!
+//! Every accepted spelling maps to one unsigned 128-bit integer so both runtimes' positions compare
+//! directly: Postgres LSN `XXXXXXXX/XXXXXXXX` (either half may be unpadded) → `hi << 32 | lo`;
+//! `0x…` hex (SQL Server `__$start_lsn` as polled with `sql_raw`) and raw big-endian bytes (the 10
+//! bytes RPCN puts in its `lsn` header) → the same number; a decimal integer → itself.
+
+use crate::config::model::PositionFormat;
+
+/// A position, ordered as the source database orders its log.
+pub type Position = u128;
+
+/// Parse a textual or binary position; `None` when it does not fit the format.
+pub fn parse_position(raw: &[u8], format: PositionFormat) -> Option<Position> {
+    let text = std::str::from_utf8(raw).ok().map(str::trim);
+    match format {
+        PositionFormat::Lsn => text.and_then(parse_lsn),
+        PositionFormat::Hex => text.and_then(parse_hex),
+        PositionFormat::Integer => text.and_then(|t| t.parse().ok()),
+        PositionFormat::Binary => parse_binary(raw),
+        PositionFormat::Auto => text
+            .and_then(|t| parse_lsn(t).or_else(|| parse_hex(t)).or_else(|| t.parse().ok()))
+            .or_else(|| parse_binary(raw)),
+    }
+}
+
+fn parse_lsn(text: &str) -> Option<Position> {
+    let (hi, lo) = text.split_once('/')?;
+    let half = |s: &str| {
+        (!s.is_empty() && s.len() <= 8)
+            .then(|| u32::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    Some((u128::from(half(hi)?) << 32) | u128::from(half(lo)?))
+}
+
+fn parse_hex(text: &str) -> Option<Position> {
+    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))?;
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    u128::from_str_radix(digits, 16).ok()
+}
+
+/// Raw bytes, big-endian. A capture tool that wrote binary header bytes into a JSON string turns
+/// each byte into one character U+0000..U+00FF, so those strings are read back byte per character.
+fn parse_binary(raw: &[u8]) -> Option<Position> {
+    let latin1: Option<Vec<u8>> = std::str::from_utf8(raw)
+        .ok()
+        .filter(|s| s.chars().any(|c| !c.is_ascii()))
+        .and_then(|s| s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect());
+    let bytes = latin1.as_deref().unwrap_or(raw);
+    if bytes.is_empty() || bytes.len() > 16 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u128, |acc, &b| (acc << 8) | u128::from(b)))
+}
+
+/// Display a position the way operators read it: as a Postgres LSN when it fits in 64 bits, hex otherwise.
+pub fn display_position(position: Position) -> String {
+    if position <= u128::from(u64::MAX) {
+        format!("{:X}/{:X}", position >> 32, position & 0xFFFF_FFFF)
+    } else {
+        format!("0x{position:X}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PositionFormat::*;
+
+    #[test]
+    fn lsn_spellings_agree_and_order() {
+        let padded = parse_position(b"00000001/6B374D48", Auto);
+        assert_eq!(padded, parse_position(b"1/6B374D48", Auto));
+        assert_eq!(padded, Some(0x1_6B37_4D48));
+        assert!(parse_position(b"0/FFFFFFFF", Lsn) < parse_position(b"1/0", Lsn));
+        assert_eq!(display_position(0x1_6B37_4D48), "1/6B374D48");
+    }
+
+    #[test]
+    fn sql_server_hex_and_binary_agree() {
+        let bytes = [0x00, 0x00, 0x00, 0x2A, 0x00, 0x00, 0x01, 0xF0, 0x00, 0x03];
+        let hex = parse_position(b"0x0000002A000001F00003", Auto);
+        assert_eq!(parse_position(&bytes, Binary), hex);
+        // The same bytes as a kcat JSON string: one char per byte.
+        let as_chars: String = [0x00u8, 0x2A, 0x01, 0xF0, 0x03].iter().map(|&b| char::from(b)).collect();
+        assert_eq!(parse_position(as_chars.as_bytes(), Auto), Some(0x2A01F003));
+    }
+
+    #[test]
+    fn integers_and_rejections() {
+        assert_eq!(parse_position(b"42", Auto), Some(42));
+        assert_eq!(parse_position(b"42", Lsn), None);
+        assert_eq!(parse_position(b"0x", Hex), None);
+        assert_eq!(parse_position(b"zz/1", Lsn), None);
+        assert_eq!(parse_position(b"", Binary), None);
+    }
+}
