@@ -98,10 +98,10 @@ fn key_source(field: &str, raw: &KeySpec) -> Result<KeySource, PlanError> {
 
 fn side_plan(service: &ServiceConfig, side: &SideOverrides, side_name: &str) -> Result<SidePlan, PlanError> {
     let n = &service.normalize;
-    let key = key_source(
-        if side.key.is_some() { &format!("{side_name}.key") } else { "key" },
-        side.key.as_ref().unwrap_or(&service.key),
-    )?;
+    let key = match &side.key {
+        Some(k) => key_source(&format!("{side_name}.key"), k)?,
+        None => key_source("key", &service.key)?,
+    };
     let position = match (&side.position, &service.position) {
         (Some(p), _) => Some((source(&format!("{side_name}.position"), p)?, p.format)),
         (None, Some(p)) => Some((source("position", p)?, p.format)),

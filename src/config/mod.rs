@@ -1,0 +1,3 @@
+//! `paritygate.toml`: loading, validation and compilation into comparison plans.
+
+pub mod model;

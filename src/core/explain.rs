@@ -1,0 +1,1 @@
+//! Field-level explanations (WIP).
