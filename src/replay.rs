@@ -1,1 +1,227 @@
-//! Capture replay (WIP).
+//! `paritygate diff`: replay capture files through the core and build the report.
+//!
+//! Pass 1 streams every line once, keeping only a 64-byte row per event. Pass 2 re-reads just the
+//! lines behind mismatching keys (by file and line number) to recover key texts and normalized
+//! contents for explanations. A malformed line is counted for its side and reported with
+//! file:line; the run goes on unless `strict` is set.
+
+use crate::capture::format::{parse_line, sniff_topic};
+use crate::capture::{for_each_line, total_size, CaptureError};
+use crate::config::{Config, Side};
+use crate::core::canonical::CANONICAL_VERSION;
+use crate::core::compare::{compare, SideAccumulator};
+use crate::core::event::{extract, key_hash, Outcome};
+use crate::core::report::{service_report, InputSummary, LineError, Report, Resolved, Verdict};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// How a replay runs.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Stop at the first malformed line (exit 2) instead of counting it.
+    pub strict: bool,
+    /// Mismatches per service that carry values.
+    pub max_examples: usize,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Why a replay could not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("{}:{}: {} (--strict)", .0.file, .0.line, .0.reason)]
+    Strict(LineError),
+}
+
+/// Bits of a row location holding the line number; the file index sits above them.
+const LINE_BITS: u32 = 40;
+/// Malformed lines listed in the report (all are counted).
+const MAX_LISTED_ERRORS: usize = 20;
+
+fn loc(file: usize, line: u64) -> u64 {
+    ((file as u64) << LINE_BITS) | line
+}
+
+/// Replay `files` against `config`; `on_bad_line` sees every malformed line as it is found.
+pub fn replay(
+    config: &Config,
+    files: &[PathBuf],
+    options: &ReplayOptions,
+    on_bad_line: &mut dyn FnMut(&LineError),
+) -> Result<Report, ReplayError> {
+    let routes = config.routes();
+    let mut sides: Vec<[SideAccumulator; 2]> =
+        config.plans.iter().map(|_| Default::default()).collect();
+    let mut inputs = InputSummary {
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+        ..InputSummary::default()
+    };
+    let bytes = Arc::new(AtomicU64::new(0));
+    let bar = progress_bar(options.progress, total_size(files));
+    let mut strict_failure = None;
+
+    for (file_index, path) in files.iter().enumerate() {
+        let file_name = path.display().to_string();
+        for_each_line(path, bytes.clone(), |line_no, line| {
+            inputs.lines += 1;
+            if line_no % 4096 == 0 {
+                bar.set_position(bytes.load(Ordering::Relaxed));
+            }
+            let record = match parse_line(line) {
+                Ok((_, record)) => record,
+                Err(e) => {
+                    let error = LineError {
+                        file: file_name.clone(),
+                        line: line_no,
+                        reason: e.to_string(),
+                    };
+                    on_bad_line(&error);
+                    match sniff_topic(line).and_then(|t| routes.get(t)) {
+                        Some(&(s, side)) => sides[s][side as usize].counters.unparseable += 1,
+                        None => inputs.unattributed_unparseable += 1,
+                    }
+                    if options.strict {
+                        strict_failure = Some(error);
+                        return false;
+                    }
+                    if inputs.errors.len() < MAX_LISTED_ERRORS {
+                        inputs.errors.push(error);
+                    }
+                    return true;
+                }
+            };
+            let Some(&(s, side)) = routes.get(record.topic.as_ref()) else {
+                inputs.ignored_records += 1;
+                return true;
+            };
+            let plan = &config.plans[s];
+            let side_plan = if side == Side::Baseline {
+                &plan.baseline
+            } else {
+                &plan.candidate
+            };
+            let acc = &mut sides[s][side as usize];
+            acc.counters.records += 1;
+            match extract(side_plan, &record, false) {
+                Outcome::Event(event) => {
+                    acc.push(
+                        &event,
+                        record.partition,
+                        loc(file_index, line_no),
+                        key_hash(&event.key),
+                    );
+                }
+                Outcome::Rejected(r) => *acc.counters.rejected.entry(r.as_str()).or_default() += 1,
+                Outcome::Skipped(s) => *acc.counters.skipped.entry(s.as_str()).or_default() += 1,
+            }
+            true
+        })?;
+        if let Some(error) = strict_failure.take() {
+            bar.finish_and_clear();
+            return Err(ReplayError::Strict(error));
+        }
+    }
+    bar.finish_and_clear();
+
+    let finished: Vec<_> = sides
+        .into_iter()
+        .zip(&config.plans)
+        .map(|([b, c], plan)| {
+            let (b, c) = (b.finish(plan.has_position), c.finish(plan.has_position));
+            let comparison = compare(&b, &c, plan.has_position);
+            (b, c, comparison)
+        })
+        .collect();
+
+    // Pass 2: the lines behind mismatching keys, grouped by file.
+    let mut wanted: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for (_, _, comparison) in &finished {
+        for m in &comparison.mismatches {
+            for row in [m.baseline, m.candidate].into_iter().flatten() {
+                wanted
+                    .entry((row.loc >> LINE_BITS) as usize)
+                    .or_default()
+                    .push(row.loc & ((1 << LINE_BITS) - 1));
+            }
+        }
+    }
+    let resolved = resolve(config, files, &routes, wanted)?;
+
+    let services: Vec<_> = finished
+        .iter()
+        .zip(&config.plans)
+        .map(|((b, c, comparison), plan)| {
+            service_report(
+                &plan.name,
+                plan.wave,
+                b,
+                c,
+                comparison,
+                &resolved,
+                options.max_examples,
+            )
+        })
+        .collect();
+    Ok(Report {
+        canonical_version: CANONICAL_VERSION,
+        verdict: Verdict::combine(services.iter().map(|s| s.verdict)),
+        services,
+        inputs,
+    })
+}
+
+fn resolve(
+    config: &Config,
+    files: &[PathBuf],
+    routes: &HashMap<&str, (usize, Side)>,
+    wanted: BTreeMap<usize, Vec<u64>>,
+) -> Result<Resolved, ReplayError> {
+    let mut resolved = Resolved::new();
+    for (file_index, mut lines) in wanted {
+        lines.sort_unstable();
+        lines.dedup();
+        let mut next = 0;
+        for_each_line(&files[file_index], Arc::default(), |line_no, line| {
+            if lines.get(next) != Some(&line_no) {
+                return true;
+            }
+            next += 1;
+            if let Ok((_, record)) = parse_line(line) {
+                if let Some(&(s, side)) = routes.get(record.topic.as_ref()) {
+                    let plan = &config.plans[s];
+                    let side_plan = if side == Side::Baseline {
+                        &plan.baseline
+                    } else {
+                        &plan.candidate
+                    };
+                    if let Outcome::Event(event) = extract(side_plan, &record, true) {
+                        if let Some(content) = event.content {
+                            let key = String::from_utf8_lossy(&event.key).into_owned();
+                            resolved.insert(loc(file_index, line_no), (key, content));
+                        }
+                    }
+                }
+            }
+            next < lines.len()
+        })?;
+    }
+    Ok(resolved)
+}
+
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} replaying {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

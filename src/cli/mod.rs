@@ -1,5 +1,50 @@
-//! The command line (WIP).
+//! The command line: `paritygate <subcommand>`. Each subcommand lives in its own file; this one
+//! parses arguments and maps outcomes to exit codes (0 pass, 1 fail, 3 pending, 2 bad usage,
+//! config or input).
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+mod diff;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit status for bad usage, config or input.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "paritygate",
+    version,
+    about = "Decides, with evidence, whether a pipeline may be cut over from Redpanda Connect to Bento"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay captured topic dumps of both runtimes and report parity.
+    Diff(diff::DiffArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version with exit 0 and usage errors with exit 2, as we want.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_BAD_INPUT } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Diff(args) => diff::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+/// Whether to draw progress: only for a person at a terminal, never in CI.
+pub(crate) fn interactive_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }

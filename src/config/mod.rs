@@ -1,3 +1,183 @@
 //! `paritygate.toml`: loading, validation and compilation into comparison plans.
+//!
+//! Every error names the file, the service (when inside one) and the field, so an operator can
+//! fix a config without reading code.
 
 pub mod model;
+
+use crate::core::plan::ServicePlan;
+use model::{FileConfig, ServiceConfig};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A config that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {location}{message}")]
+    Syntax {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
+    #[error("{path}: service `{service}`: field `{field}`: {message}")]
+    Service {
+        path: PathBuf,
+        service: String,
+        field: String,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// A validated config with each service compiled.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub services: Vec<ServiceConfig>,
+    pub plans: Vec<ServicePlan>,
+}
+
+/// Which side of a service a topic feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Baseline,
+    Candidate,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Baseline => "baseline",
+            Side::Candidate => "candidate",
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        validate(path, file)
+    }
+
+    /// topic → (service index, side).
+    pub fn routes(&self) -> HashMap<&str, (usize, Side)> {
+        let mut routes = HashMap::new();
+        for (i, s) in self.services.iter().enumerate() {
+            for t in &s.baseline_topics {
+                routes.insert(t.as_str(), (i, Side::Baseline));
+            }
+            for t in &s.candidate_topics {
+                routes.insert(t.as_str(), (i, Side::Candidate));
+            }
+        }
+        routes
+    }
+}
+
+/// toml reports a byte span; turn it into "line L, column C: service `x`: " so the message says
+/// which service's table holds the mistake.
+fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+    let mut location = String::new();
+    if let Some(span) = error.span() {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        location = format!("line {line}, column {column}: ");
+        if let Some(block) = before.rfind("[[services]]") {
+            let name = text[block..]
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name").map(str::trim))
+                .and_then(|l| l.strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_owned());
+            if let Some(name) = name {
+                location.push_str(&format!("service `{name}`: "));
+            }
+        }
+    }
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        location,
+        message: error.message().trim().to_owned(),
+    }
+}
+
+fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
+    let err = |service: &str, field: &str, message: String| ConfigError::Service {
+        path: path.to_owned(),
+        service: service.to_owned(),
+        field: field.to_owned(),
+        message,
+    };
+    if file.services.is_empty() {
+        return Err(ConfigError::File {
+            path: path.to_owned(),
+            message: "no [[services]] configured".into(),
+        });
+    }
+    let mut names = HashMap::new();
+    let mut topics: HashMap<&str, &str> = HashMap::new();
+    let mut plans = Vec::with_capacity(file.services.len());
+    for (index, s) in file.services.iter().enumerate() {
+        let valid_name = !s.name.is_empty()
+            && s.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid_name {
+            let shown = if s.name.is_empty() {
+                format!("#{}", index + 1)
+            } else {
+                s.name.clone()
+            };
+            return Err(err(&shown, "name", "must match [a-z0-9_-]+".into()));
+        }
+        if names.insert(s.name.as_str(), index).is_some() {
+            return Err(err(&s.name, "name", "is used by another service".into()));
+        }
+        for (field, list) in [
+            ("baseline_topics", &s.baseline_topics),
+            ("candidate_topics", &s.candidate_topics),
+        ] {
+            if list.is_empty() {
+                return Err(err(&s.name, field, "must name at least one topic".into()));
+            }
+            for topic in list {
+                if topic.is_empty() {
+                    return Err(err(&s.name, field, "a topic name is empty".into()));
+                }
+                if let Some(other) = topics.insert(topic, &s.name) {
+                    let message = if other == s.name {
+                        format!("topic `{topic}` appears twice (baseline and candidate topics must be disjoint)")
+                    } else {
+                        format!("topic `{topic}` is already used by service `{other}`")
+                    };
+                    return Err(err(&s.name, field, message));
+                }
+            }
+        }
+        let plan = ServicePlan::compile(s).map_err(|e| err(&s.name, &e.field, e.message))?;
+        plans.push(plan);
+    }
+    Ok(Config {
+        path: path.to_owned(),
+        services: file.services,
+        plans,
+    })
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -42,19 +42,14 @@ pub struct ServiceConfig {
 }
 
 /// Where an event's key comes from.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(tag = "from", rename_all = "snake_case", deny_unknown_fields)]
 pub enum KeySpec {
+    #[default]
     /// The Kafka message key (a JSON key is canonicalized, so `{"id": 1}` and `{ "id":1 }` agree).
     MessageKey,
     /// Values at these JSON pointers of the payload; several pointers form a composite key.
     Fields { pointers: Vec<String> },
-}
-
-impl Default for KeySpec {
-    fn default() -> Self {
-        Self::MessageKey
-    }
 }
 
 /// A value read from a record header or from a JSON pointer into the payload.

@@ -176,7 +176,10 @@ mod tests {
     #[test]
     fn key_order_whitespace_and_escaping_do_not_matter() {
         let a = canon(r#"{"b":"<x>","a":1}"#, &Rules::default());
-        let b = canon("{ \"a\" : 1 ,\n \"b\" : \"\\u003cx\\u003e\" }", &Rules::default());
+        let b = canon(
+            "{ \"a\" : 1 ,\n \"b\" : \"\\u003cx\\u003e\" }",
+            &Rules::default(),
+        );
         assert_eq!(a, r#"{"a":1,"b":"<x>"}"#);
         assert_eq!(a, b);
     }
@@ -184,15 +187,27 @@ mod tests {
     #[test]
     fn exact_big_numbers() {
         let r = Rules::default();
-        assert_ne!(canon(r#"{"n":12345678901234567891}"#, &r), canon(r#"{"n":12345678901234567000}"#, &r));
-        assert_eq!(canon(r#"{"n":12345678901234567891}"#, &r), r#"{"n":12345678901234567891}"#);
+        assert_ne!(
+            canon(r#"{"n":12345678901234567891}"#, &r),
+            canon(r#"{"n":12345678901234567000}"#, &r)
+        );
+        assert_eq!(
+            canon(r#"{"n":12345678901234567891}"#, &r),
+            r#"{"n":12345678901234567891}"#
+        );
         assert_eq!(canon(r#"{"n":1.50}"#, &r), canon(r#"{"n":1.5e0}"#, &r));
     }
 
     #[test]
     fn decimal_strings_only_under_the_numeric_rule() {
-        assert_ne!(canon(r#"{"a":"1050.00"}"#, &Rules::default()), canon(r#"{"a":1050}"#, &Rules::default()));
-        assert_eq!(canon(r#"{"a":"1050.00"}"#, &rules()), canon(r#"{"a":1050}"#, &rules()));
+        assert_ne!(
+            canon(r#"{"a":"1050.00"}"#, &Rules::default()),
+            canon(r#"{"a":1050}"#, &Rules::default())
+        );
+        assert_eq!(
+            canon(r#"{"a":"1050.00"}"#, &rules()),
+            canon(r#"{"a":1050}"#, &rules())
+        );
         assert_eq!(canon(r#"{"zip":"007"}"#, &rules()), r#"{"zip":"007"}"#);
     }
 
@@ -207,7 +222,10 @@ mod tests {
 
     #[test]
     fn base64_fields_decode() {
-        let r = Rules { base64: vec![PointerPattern::parse("/blob").unwrap()], ..Rules::default() };
+        let r = Rules {
+            base64: vec![PointerPattern::parse("/blob").unwrap()],
+            ..Rules::default()
+        };
         assert_eq!(canon(r#"{"blob":"aGVsbG8="}"#, &r), r#"{"blob":"hello"}"#);
     }
 
@@ -258,7 +276,11 @@ mod tests {
     }
 
     fn escape_html(s: &str) -> String {
-        serde_json::to_string(s).unwrap().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+        serde_json::to_string(s)
+            .unwrap()
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
     }
 
     proptest! {

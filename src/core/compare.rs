@@ -66,10 +66,12 @@ impl SideAccumulator {
         let mut duplicates = 0;
         let mut conflicting = 0;
         if has_position {
-            self.rows.sort_unstable_by_key(|r| (r.key, r.position, r.operation, r.digest, r.loc));
+            self.rows
+                .sort_unstable_by_key(|r| (r.key, r.position, r.operation, r.digest, r.loc));
             self.rows.dedup_by(|later, kept| {
-                let same_identity =
-                    later.key == kept.key && later.position == kept.position && later.operation == kept.operation;
+                let same_identity = later.key == kept.key
+                    && later.position == kept.position
+                    && later.operation == kept.operation;
                 if same_identity && later.digest == kept.digest {
                     duplicates += 1;
                     return true;
@@ -82,7 +84,8 @@ impl SideAccumulator {
                 false
             });
         } else {
-            self.rows.sort_unstable_by_key(|r| (r.key, r.digest, r.position));
+            self.rows
+                .sort_unstable_by_key(|r| (r.key, r.digest, r.position));
             self.rows.dedup_by(|later, kept| {
                 let same = later.key == kept.key && later.digest == kept.digest;
                 duplicates += u64::from(same);
@@ -94,7 +97,13 @@ impl SideAccumulator {
         for row in &self.rows {
             *by_operation.entry(row.op()).or_insert(0u64) += 1;
         }
-        SideEvents { rows: self.rows, duplicates, conflicting, by_operation, counters: self.counters }
+        SideEvents {
+            rows: self.rows,
+            duplicates,
+            conflicting,
+            by_operation,
+            counters: self.counters,
+        }
     }
 }
 
@@ -170,7 +179,12 @@ fn final_state(events: &[EventRow]) -> Option<Option<Digest>> {
     Some((last.op() != Operation::Delete).then_some(last.digest))
 }
 
-fn compare_key(key: u128, b: &[EventRow], c: &[EventRow], has_position: bool) -> Option<KeyMismatch> {
+fn compare_key(
+    key: u128,
+    b: &[EventRow],
+    c: &[EventRow],
+    has_position: bool,
+) -> Option<KeyMismatch> {
     let mut m = KeyMismatch {
         key,
         kind: MismatchKind::Mismatched,
@@ -181,7 +195,13 @@ fn compare_key(key: u128, b: &[EventRow], c: &[EventRow], has_position: bool) ->
         events_differing: 0,
         final_state_equal: final_state(b) == final_state(c),
     };
-    let ident = |r: &EventRow| if has_position { (r.position, r.operation, 0) } else { (0, 0, r.digest) };
+    let ident = |r: &EventRow| {
+        if has_position {
+            (r.position, r.operation, 0)
+        } else {
+            (0, 0, r.digest)
+        }
+    };
     let (mut i, mut j) = (0, 0);
     // With positions the first differing event is one identity (the earliest difference); without,
     // a changed event shows as one missing plus one extra, so the earliest of each side are paired.
@@ -229,7 +249,8 @@ fn compare_key(key: u128, b: &[EventRow], c: &[EventRow], has_position: bool) ->
             }
         }
     }
-    let differs = m.events_missing_in_candidate + m.events_extra_in_candidate + m.events_differing > 0;
+    let differs =
+        m.events_missing_in_candidate + m.events_extra_in_candidate + m.events_differing > 0;
     if !differs && m.final_state_equal {
         return None;
     }
@@ -261,15 +282,24 @@ pub fn compare(baseline: &SideEvents, candidate: &SideEvents, has_position: bool
             kind,
             baseline: (kind == MismatchKind::MissingInCandidate).then_some(rows[0]),
             candidate: (kind == MismatchKind::ExtraInCandidate).then_some(rows[0]),
-            events_missing_in_candidate: if kind == MismatchKind::MissingInCandidate { rows.len() as u64 } else { 0 },
-            events_extra_in_candidate: if kind == MismatchKind::ExtraInCandidate { rows.len() as u64 } else { 0 },
+            events_missing_in_candidate: if kind == MismatchKind::MissingInCandidate {
+                rows.len() as u64
+            } else {
+                0
+            },
+            events_extra_in_candidate: if kind == MismatchKind::ExtraInCandidate {
+                rows.len() as u64
+            } else {
+                0
+            },
             events_differing: 0,
             final_state_equal: false,
         };
         match order {
             Ordering::Less => {
                 if let Some(b) = bs.next() {
-                    out.mismatches.push(only(MismatchKind::MissingInCandidate, b));
+                    out.mismatches
+                        .push(only(MismatchKind::MissingInCandidate, b));
                 }
             }
             Ordering::Greater => {
@@ -278,7 +308,9 @@ pub fn compare(baseline: &SideEvents, candidate: &SideEvents, has_position: bool
                 }
             }
             Ordering::Equal => {
-                let (Some(b), Some(c)) = (bs.next(), cs.next()) else { break };
+                let (Some(b), Some(c)) = (bs.next(), cs.next()) else {
+                    break;
+                };
                 if b[0].partition >= 0 && c[0].partition >= 0 && b[0].partition != c[0].partition {
                     out.partition_mismatched_keys += 1;
                 }

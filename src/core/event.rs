@@ -88,9 +88,15 @@ fn truncate(hash: blake3::Hash) -> u128 {
     u128::from_be_bytes(first)
 }
 
-fn lookup<'r>(source: &Source, record: &'r RecordView<'_>, payload: Option<&'r Value>) -> Option<String> {
+fn lookup<'r>(
+    source: &Source,
+    record: &'r RecordView<'_>,
+    payload: Option<&'r Value>,
+) -> Option<String> {
     match source {
-        Source::Header(name) => record.header(name).map(|b| String::from_utf8_lossy(b).into_owned()),
+        Source::Header(name) => record
+            .header(name)
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
         Source::Pointer(p) => match p.get(payload?)? {
             Value::String(s) => Some(s.clone()),
             Value::Null => None,
@@ -99,7 +105,11 @@ fn lookup<'r>(source: &Source, record: &'r RecordView<'_>, payload: Option<&'r V
     }
 }
 
-fn lookup_bytes<'r>(source: &Source, record: &'r RecordView<'_>, payload: Option<&Value>) -> Option<Vec<u8>> {
+fn lookup_bytes(
+    source: &Source,
+    record: &RecordView<'_>,
+    payload: Option<&Value>,
+) -> Option<Vec<u8>> {
     match source {
         Source::Header(name) => record.header(name).map(<[u8]>::to_vec),
         Source::Pointer(_) => lookup(source, record, payload).map(String::into_bytes),
@@ -115,11 +125,18 @@ fn key_rules(rules: &Rules) -> Rules {
     }
 }
 
-fn extract_key(plan: &SidePlan, record: &RecordView<'_>, payload: Option<&Value>) -> Option<Vec<u8>> {
+fn extract_key(
+    plan: &SidePlan,
+    record: &RecordView<'_>,
+    payload: Option<&Value>,
+) -> Option<Vec<u8>> {
     let rules = key_rules(&plan.rules);
     match &plan.key {
         KeySource::MessageKey => {
-            let raw = record.key.as_deref().filter(|k| !k.is_empty() && *k != b"null")?;
+            let raw = record
+                .key
+                .as_deref()
+                .filter(|k| !k.is_empty() && *k != b"null")?;
             // A JSON object or array key is canonicalized; anything else is its bytes.
             if matches!(raw.first(), Some(b'{' | b'[')) {
                 if let Ok(mut value) = serde_json::from_slice::<Value>(raw) {
@@ -160,7 +177,11 @@ fn compared_headers(plan: &SidePlan, record: &RecordView<'_>) -> Vec<(String, Op
     let mut found: Vec<(String, Option<Vec<u8>>)> = record
         .headers
         .iter()
-        .filter(|(name, _)| plan.compare_headers.binary_search_by(|h| h.as_str().cmp(name)).is_ok())
+        .filter(|(name, _)| {
+            plan.compare_headers
+                .binary_search_by(|h| h.as_str().cmp(name))
+                .is_ok()
+        })
         .map(|(name, value)| (name.to_string(), value.as_deref().map(<[u8]>::to_vec)))
         .collect();
     // Header order is random (Go map iteration): compare them as a set.
@@ -171,7 +192,10 @@ fn compared_headers(plan: &SidePlan, record: &RecordView<'_>) -> Vec<(String, Op
 
 /// Extract an event from a record; `keep_content` keeps the normalized content for explanations.
 pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> Outcome {
-    let parsed: Option<Value> = record.payload.as_deref().and_then(|p| serde_json::from_slice(p).ok());
+    let parsed: Option<Value> = record
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_slice(p).ok());
     let operation = match &plan.operation {
         None if record.payload.is_none() => Operation::Delete,
         None => Operation::Change,
@@ -187,7 +211,9 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
     };
     let operation = match operation {
         Operation::Read if plan.snapshot_read_as_insert => Operation::Insert,
-        Operation::UpdateBefore if plan.drop_update_before => return Outcome::Skipped(Skip::UpdateBeforeDropped),
+        Operation::UpdateBefore if plan.drop_update_before => {
+            return Outcome::Skipped(Skip::UpdateBeforeDropped)
+        }
         Operation::UpdateAfter if plan.drop_update_before => Operation::Update,
         op => op,
     };
@@ -242,18 +268,32 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
     let content = keep_content.then(|| {
         let shown = headers
             .into_iter()
-            .map(|(n, v)| (n, v.map_or_else(|| "null".to_owned(), |b| display_bytes(&b))))
+            .map(|(n, v)| {
+                (
+                    n,
+                    v.map_or_else(|| "null".to_owned(), |b| display_bytes(&b)),
+                )
+            })
             .collect();
         (content, shown)
     });
-    Outcome::Event(Event { key, operation, position, digest: truncate(hasher.finalize()), content })
+    Outcome::Event(Event {
+        key,
+        operation,
+        position,
+        digest: truncate(hasher.finalize()),
+        content,
+    })
 }
 
 /// Text for display: UTF-8 as is, anything else as `0x…` hex (binary LSN headers).
 pub fn display_bytes(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
-        _ => format!("0x{}", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()),
+        _ => format!(
+            "0x{}",
+            bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()
+        ),
     }
 }
 

@@ -91,13 +91,25 @@ mod tests {
 
     #[test]
     fn dates_and_whole_seconds() {
-        assert_eq!(canonical_instant("2026-08-20").as_deref(), Some("2026-08-20T00:00:00Z"));
-        assert_eq!(canonical_instant("2026-08-20T00:00:00.000Z").as_deref(), Some("2026-08-20T00:00:00Z"));
+        assert_eq!(
+            canonical_instant("2026-08-20").as_deref(),
+            Some("2026-08-20T00:00:00Z")
+        );
+        assert_eq!(
+            canonical_instant("2026-08-20T00:00:00.000Z").as_deref(),
+            Some("2026-08-20T00:00:00Z")
+        );
     }
 
     #[test]
     fn non_timestamps_are_left_alone() {
-        for s in ["hello", "2026-13-40T00:00:00Z", "1234-56", "2026-08-20T10:15", "12345678901"] {
+        for s in [
+            "hello",
+            "2026-13-40T00:00:00Z",
+            "1234-56",
+            "2026-08-20T10:15",
+            "12345678901",
+        ] {
             assert_eq!(canonical_instant(s), None, "{s}");
         }
     }

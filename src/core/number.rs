@@ -58,10 +58,18 @@ fn parse(text: &str) -> Option<Parsed> {
     let leading = all.bytes().take_while(|&b| b == b'0').count();
     let trimmed = all[leading..].trim_end_matches('0');
     if trimmed.is_empty() {
-        return Some(Parsed { negative: false, digits: String::new(), point: 0 });
+        return Some(Parsed {
+            negative: false,
+            digits: String::new(),
+            point: 0,
+        });
     }
     let point = i64::try_from(int.len()).ok()? - i64::try_from(leading).ok()? + exponent;
-    Some(Parsed { negative, digits: trimmed.to_owned(), point })
+    Some(Parsed {
+        negative,
+        digits: trimmed.to_owned(),
+        point,
+    })
 }
 
 /// Beyond this many zeros of padding we switch to scientific notation, so `1e400` stays short.
@@ -163,7 +171,10 @@ mod tests {
 
     #[test]
     fn float32_widening_is_undone() {
-        assert_eq!(canonical_float32("1.100000023841858").as_deref(), Some("1.1"));
+        assert_eq!(
+            canonical_float32("1.100000023841858").as_deref(),
+            Some("1.1")
+        );
         assert_eq!(canonical_float32("1.1").as_deref(), Some("1.1"));
         assert_ne!(canonical_float32("1.1"), canonical_float32("1.2"));
     }

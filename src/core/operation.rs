@@ -67,7 +67,10 @@ impl Operation {
     }
 
     pub fn from_u8(raw: u8) -> Self {
-        Self::ALL.get(usize::from(raw)).copied().unwrap_or(Self::Change)
+        Self::ALL
+            .get(usize::from(raw))
+            .copied()
+            .unwrap_or(Self::Change)
     }
 }
 
@@ -77,7 +80,10 @@ mod tests {
 
     #[test]
     fn spellings_map_to_one_vocabulary() {
-        assert_eq!(Operation::parse("4"), Some(ParsedOperation::Change(Operation::UpdateAfter)));
+        assert_eq!(
+            Operation::parse("4"),
+            Some(ParsedOperation::Change(Operation::UpdateAfter))
+        );
         assert_eq!(Operation::parse("update_after"), Operation::parse("4"));
         assert_eq!(Operation::parse("1"), Operation::parse("delete"));
         assert_eq!(Operation::parse("COMMIT"), Some(ParsedOperation::Marker));

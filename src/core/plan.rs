@@ -55,20 +55,28 @@ pub struct PlanError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> PlanError {
-    PlanError { field: field.into(), message: message.into() }
+    PlanError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 fn pointers(field: &str, raw: &[String]) -> Result<Vec<PointerPattern>, PlanError> {
     raw.iter()
         .enumerate()
-        .map(|(i, p)| PointerPattern::parse(p).map_err(|e| invalid(format!("{field}[{i}]"), e.to_string())))
+        .map(|(i, p)| {
+            PointerPattern::parse(p).map_err(|e| invalid(format!("{field}[{i}]"), e.to_string()))
+        })
         .collect()
 }
 
 fn exact_pointer(field: &str, raw: &str) -> Result<PointerPattern, PlanError> {
     let p = PointerPattern::parse(raw).map_err(|e| invalid(field, e.to_string()))?;
     if p.has_wildcard() {
-        return Err(invalid(field, format!("`{raw}` must name one value; `*` is only for ignore_fields")));
+        return Err(invalid(
+            field,
+            format!("`{raw}` must name one value; `*` is only for ignore_fields"),
+        ));
     }
     Ok(p)
 }
@@ -76,7 +84,10 @@ fn exact_pointer(field: &str, raw: &str) -> Result<PointerPattern, PlanError> {
 fn source(field: &str, raw: &FieldSource) -> Result<Source, PlanError> {
     match (&raw.header, &raw.pointer) {
         (Some(h), None) if !h.is_empty() => Ok(Source::Header(h.clone())),
-        (None, Some(p)) => Ok(Source::Pointer(exact_pointer(&format!("{field}.pointer"), p)?)),
+        (None, Some(p)) => Ok(Source::Pointer(exact_pointer(
+            &format!("{field}.pointer"),
+            p,
+        )?)),
         _ => Err(invalid(field, "set exactly one of `header` or `pointer`")),
     }
 }
@@ -84,9 +95,10 @@ fn source(field: &str, raw: &FieldSource) -> Result<Source, PlanError> {
 fn key_source(field: &str, raw: &KeySpec) -> Result<KeySource, PlanError> {
     match raw {
         KeySpec::MessageKey => Ok(KeySource::MessageKey),
-        KeySpec::Fields { pointers: ps } if ps.is_empty() => {
-            Err(invalid(format!("{field}.pointers"), "must name at least one pointer"))
-        }
+        KeySpec::Fields { pointers: ps } if ps.is_empty() => Err(invalid(
+            format!("{field}.pointers"),
+            "must name at least one pointer",
+        )),
         KeySpec::Fields { pointers: ps } => ps
             .iter()
             .enumerate()
@@ -96,7 +108,11 @@ fn key_source(field: &str, raw: &KeySpec) -> Result<KeySource, PlanError> {
     }
 }
 
-fn side_plan(service: &ServiceConfig, side: &SideOverrides, side_name: &str) -> Result<SidePlan, PlanError> {
+fn side_plan(
+    service: &ServiceConfig,
+    side: &SideOverrides,
+    side_name: &str,
+) -> Result<SidePlan, PlanError> {
     let n = &service.normalize;
     let key = match &side.key {
         Some(k) => key_source(&format!("{side_name}.key"), k)?,

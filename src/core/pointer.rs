@@ -41,7 +41,10 @@ impl PointerPattern {
                     .ok_or_else(|| PointerError::BadEscape(text.to_owned()))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { text: text.to_owned(), segments })
+        Ok(Self {
+            text: text.to_owned(),
+            segments,
+        })
     }
 
     /// Remove every value the pattern matches.
@@ -166,8 +169,12 @@ mod tests {
     fn removes_plain_and_wildcard_paths() {
         let mut v = json!({"__sync_timestamp": 1, "id": 2,
             "meta": {"a": {"processed_at": 3, "k": 4}, "b": {"processed_at": 5}}});
-        PointerPattern::parse("/__sync_timestamp").unwrap().remove_from(&mut v);
-        PointerPattern::parse("/meta/*/processed_at").unwrap().remove_from(&mut v);
+        PointerPattern::parse("/__sync_timestamp")
+            .unwrap()
+            .remove_from(&mut v);
+        PointerPattern::parse("/meta/*/processed_at")
+            .unwrap()
+            .remove_from(&mut v);
         assert_eq!(v, json!({"id": 2, "meta": {"a": {"k": 4}, "b": {}}}));
     }
 
@@ -175,15 +182,24 @@ mod tests {
     fn escapes_and_errors() {
         let p = PointerPattern::parse("/a~1b/c~0d").unwrap();
         assert_eq!(p.get(&json!({"a/b": {"c~d": 7}})), Some(&json!(7)));
-        assert_eq!(PointerPattern::parse("a"), Err(PointerError::MissingSlash("a".into())));
-        assert_eq!(PointerPattern::parse("/a~2"), Err(PointerError::BadEscape("/a~2".into())));
+        assert_eq!(
+            PointerPattern::parse("a"),
+            Err(PointerError::MissingSlash("a".into()))
+        );
+        assert_eq!(
+            PointerPattern::parse("/a~2"),
+            Err(PointerError::BadEscape("/a~2".into()))
+        );
         assert_eq!(escape_segment("a/b~c"), "a~1b~0c");
     }
 
     #[test]
     fn get_reads_arrays_and_misses_cleanly() {
         let v = json!({"items": [{"id": 1}, {"id": 2}]});
-        assert_eq!(PointerPattern::parse("/items/1/id").unwrap().get(&v), Some(&json!(2)));
+        assert_eq!(
+            PointerPattern::parse("/items/1/id").unwrap().get(&v),
+            Some(&json!(2))
+        );
         assert_eq!(PointerPattern::parse("/items/01/id").unwrap().get(&v), None);
         assert_eq!(PointerPattern::parse("/nope").unwrap().get(&v), None);
     }

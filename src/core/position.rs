@@ -19,7 +19,11 @@ pub fn parse_position(raw: &[u8], format: PositionFormat) -> Option<Position> {
         PositionFormat::Integer => text.and_then(|t| t.parse().ok()),
         PositionFormat::Binary => parse_binary(raw),
         PositionFormat::Auto => text
-            .and_then(|t| parse_lsn(t).or_else(|| parse_hex(t)).or_else(|| t.parse().ok()))
+            .and_then(|t| {
+                parse_lsn(t)
+                    .or_else(|| parse_hex(t))
+                    .or_else(|| t.parse().ok())
+            })
             .or_else(|| parse_binary(raw)),
     }
 }
@@ -35,7 +39,9 @@ fn parse_lsn(text: &str) -> Option<Position> {
 }
 
 fn parse_hex(text: &str) -> Option<Position> {
-    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))?;
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))?;
     if digits.is_empty() || digits.len() > 32 {
         return None;
     }
@@ -47,13 +53,17 @@ fn parse_hex(text: &str) -> Option<Position> {
 fn parse_binary(raw: &[u8]) -> Option<Position> {
     let latin1: Option<Vec<u8>> = std::str::from_utf8(raw)
         .ok()
-        .filter(|s| s.chars().any(|c| !c.is_ascii()))
+        .filter(|s| !s.is_ascii())
         .and_then(|s| s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect());
     let bytes = latin1.as_deref().unwrap_or(raw);
     if bytes.is_empty() || bytes.len() > 16 {
         return None;
     }
-    Some(bytes.iter().fold(0u128, |acc, &b| (acc << 8) | u128::from(b)))
+    Some(
+        bytes
+            .iter()
+            .fold(0u128, |acc, &b| (acc << 8) | u128::from(b)),
+    )
 }
 
 /// Display a position the way operators read it: as a Postgres LSN when it fits in 64 bits, hex otherwise.
@@ -85,7 +95,10 @@ mod tests {
         let hex = parse_position(b"0x0000002A000001F00003", Auto);
         assert_eq!(parse_position(&bytes, Binary), hex);
         // The same bytes as a kcat JSON string: one char per byte.
-        let as_chars: String = [0x00u8, 0x2A, 0x01, 0xF0, 0x03].iter().map(|&b| char::from(b)).collect();
+        let as_chars: String = [0x00u8, 0x2A, 0x01, 0xF0, 0x03]
+            .iter()
+            .map(|&b| char::from(b))
+            .collect();
         assert_eq!(parse_position(as_chars.as_bytes(), Auto), Some(0x2A01F003));
     }
 

@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 
+/// One header: name and value (`None` for a null value).
+pub type Header<'a> = (Cow<'a, str>, Option<Cow<'a, [u8]>>);
+
 /// A borrowed view of a Kafka record. Offsets, partitions and record timestamps are carried for
 /// evidence and partition checks only: they are never part of an event's content.
 #[derive(Debug, Clone, Default)]
@@ -11,7 +14,7 @@ pub struct RecordView<'a> {
     pub offset: i64,
     pub timestamp_ms: Option<i64>,
     /// Header (name, value) pairs in arrival order; order carries no meaning (Go map iteration).
-    pub headers: Vec<(Cow<'a, str>, Option<Cow<'a, [u8]>>)>,
+    pub headers: Vec<Header<'a>>,
     pub key: Option<Cow<'a, [u8]>>,
     /// `None` is a tombstone.
     pub payload: Option<Cow<'a, [u8]>>,

@@ -1,0 +1,81 @@
+//! `paritygate diff --config paritygate.toml CAPTURE…`
+
+use super::{interactive_stderr, render, EXIT_BAD_INPUT};
+use crate::config::Config;
+use crate::replay::{replay, ReplayOptions};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The config file (services, topics, normalization rules).
+    #[arg(long, short, env = "PARITYGATE_CONFIG")]
+    config: PathBuf,
+    /// Capture files (`kcat -J` or `rpk topic consume` JSON Lines, optionally gzip); records are
+    /// routed to a service and side by their topic.
+    #[arg(required = true)]
+    captures: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Treat a malformed line as an input error (exit 2) instead of counting it.
+    #[arg(long)]
+    strict: bool,
+    /// Mismatches per service that carry field values.
+    #[arg(long, default_value_t = 20)]
+    max_examples: usize,
+}
+
+const MAX_WARNINGS: u64 = 20;
+
+pub fn run(args: &DiffArgs) -> u8 {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let options = ReplayOptions {
+        strict: args.strict,
+        max_examples: args.max_examples,
+        progress: interactive_stderr(),
+    };
+    // Every malformed line is counted in the report; the terminal gets the first few.
+    let mut bad_lines = 0u64;
+    let mut warn = |e: &crate::core::report::LineError| {
+        bad_lines += 1;
+        if bad_lines <= MAX_WARNINGS {
+            eprintln!("warning: {}:{}: {}", e.file, e.line, e.reason);
+        }
+    };
+    let result = replay(&config, &args.captures, &options, &mut warn);
+    if bad_lines > MAX_WARNINGS {
+        eprintln!(
+            "warning: {} more malformed lines (see the report's `inputs`)",
+            bad_lines - MAX_WARNINGS
+        );
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot render the report: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+        Format::Text => print!("{}", render::summary(&report)),
+    }
+    report.verdict.exit_code()
+}

@@ -1,0 +1,105 @@
+//! Config errors must name the file, the service and the field.
+
+use super::*;
+
+const GOOD: &str = r#"
+[[services]]
+name = "orders"
+wave = 1
+baseline_topics  = ["dev.acme.public.orders"]
+candidate_topics = ["bento.dev.acme.public.orders"]
+key = { from = "message_key" }
+position = { header = "lsn" }
+operation = { header = "operation" }
+compare_headers = ["operation", "table"]
+[services.normalize]
+ignore_fields = ["/__sync_timestamp", "/meta/*/processed_at"]
+decimals = "numeric"
+timestamps = "instant"
+null_equals_missing = true
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("pg.toml"), text)
+}
+
+fn message(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.plans[0].name, "orders");
+    assert!(c.plans[0].has_position);
+    assert_eq!(
+        c.routes()["bento.dev.acme.public.orders"],
+        (0, Side::Candidate)
+    );
+}
+
+#[test]
+fn unknown_keys_name_line_and_service() {
+    let bad = GOOD.replace("null_equals_missing = true", "null_equals_misssing = true");
+    let m = message(&bad);
+    assert!(
+        m.starts_with(
+            "pg.toml: line 15, column 1: service `orders`: unknown field `null_equals_misssing`"
+        ),
+        "{m}"
+    );
+}
+
+#[test]
+fn semantic_errors_name_service_and_field() {
+    let cases = [
+        (GOOD.replace("\"orders\"", "\"Orders\""), "service `Orders`: field `name`: must match [a-z0-9_-]+"),
+        (GOOD.replace("[\"bento.dev.acme.public.orders\"]", "[]"), "field `candidate_topics`: must name at least one topic"),
+        (
+            GOOD.replace("bento.dev.acme.public.orders", "dev.acme.public.orders"),
+            "field `candidate_topics`: topic `dev.acme.public.orders` appears twice",
+        ),
+        (GOOD.replace("/meta/*/processed_at", "meta"), "field `normalize.ignore_fields[1]`: a JSON pointer must start with `/`"),
+        (
+            GOOD.replace("{ header = \"lsn\" }", "{ header = \"lsn\", pointer = \"/lsn\" }"),
+            "field `position`: set exactly one of `header` or `pointer`",
+        ),
+        (
+            GOOD.replace("{ from = \"message_key\" }", "{ from = \"fields\", pointers = [\"/a/*\"] }"),
+            "field `key.pointers[0]`: `/a/*` must name one value",
+        ),
+        (
+            format!("{GOOD}\n[services.candidate]\nposition = {{ pointer = \"/lsn\", format = \"hex\" }}\n")
+                .replace("position = { header = \"lsn\" }\n", ""),
+            "field `position`: configure a position for both sides or for neither",
+        ),
+    ];
+    for (text, want) in cases {
+        let m = message(&text);
+        assert!(m.contains(want), "wanted `{want}` in `{m}`");
+        assert!(m.starts_with("pg.toml: "), "{m}");
+    }
+}
+
+#[test]
+fn duplicate_services_and_shared_topics() {
+    let twice = format!(
+        "{GOOD}{}",
+        GOOD.replace("[services.normalize]", "[services.normalize]\n")
+    );
+    assert!(message(&twice).contains("service `orders`: field `name`: is used by another service"));
+    let shared = format!("{GOOD}{}", GOOD.replace("\"orders\"", "\"orders2\""));
+    assert!(message(&shared).contains("service `orders2`: field `baseline_topics`: topic `dev.acme.public.orders` is already used by service `orders`"));
+}
+
+#[test]
+fn empty_and_unreadable_files() {
+    assert!(message("").contains("no [[services]] configured"));
+    let err = Config::load(Path::new("/nonexistent/pg.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/nonexistent/pg.toml: cannot read"),
+        "{err}"
+    );
+}
