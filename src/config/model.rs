@@ -103,6 +103,10 @@ pub struct NormalizeConfig {
     pub timestamps: TimestampRule,
     #[serde(default)]
     pub null_equals_missing: bool,
+    /// `"true"`/`"false"` strings equal booleans (SQL Server `bit` is a string in RPCN snapshots,
+    /// a boolean when streaming).
+    #[serde(default)]
+    pub boolean_strings: bool,
     /// Pointers holding float4 values: both sides are rounded to 32-bit precision.
     #[serde(default)]
     pub float32_fields: Vec<String>,

@@ -24,6 +24,7 @@ pub struct Rules {
     pub decimals_numeric: bool,
     pub timestamps_instant: bool,
     pub null_equals_missing: bool,
+    pub boolean_strings: bool,
     pub float32: Vec<PointerPattern>,
     pub base64: Vec<PointerPattern>,
 }
@@ -78,6 +79,10 @@ fn walk(value: &mut Value, rules: &Rules) {
                     *s = instant;
                     return;
                 }
+            }
+            if rules.boolean_strings && (s == "true" || s == "false") {
+                *value = Value::Bool(s == "true");
+                return;
             }
             if rules.decimals_numeric && is_decimal_string(s) {
                 if let Some(number) = canonical_number(s).and_then(|t| Number::from_str(&t).ok()) {
@@ -168,6 +173,7 @@ mod tests {
             decimals_numeric: true,
             timestamps_instant: true,
             null_equals_missing: true,
+            boolean_strings: true,
             float32: vec![PointerPattern::parse("/weight").unwrap()],
             base64: vec![],
         }
@@ -218,6 +224,13 @@ mod tests {
             &rules(),
         );
         assert_eq!(got, r#"{"at":"2026-08-20T10:15:30.12Z","weight":1.1}"#);
+    }
+
+    #[test]
+    fn boolean_strings_only_under_their_rule() {
+        assert_eq!(canon(r#"{"bit":"false"}"#, &rules()), r#"{"bit":false}"#);
+        assert_eq!(canon(r#"{"bit":"false"}"#, &Rules::default()), r#"{"bit":"false"}"#);
+        assert_eq!(canon(r#"{"bit":"False"}"#, &rules()), r#"{"bit":"False"}"#);
     }
 
     #[test]

@@ -121,6 +121,7 @@ fn key_rules(rules: &Rules) -> Rules {
     Rules {
         decimals_numeric: rules.decimals_numeric,
         timestamps_instant: rules.timestamps_instant,
+        boolean_strings: rules.boolean_strings,
         ..Rules::default()
     }
 }

@@ -137,6 +137,7 @@ fn side_plan(
         decimals_numeric: n.decimals == DecimalRule::Numeric,
         timestamps_instant: n.timestamps == TimestampRule::Instant,
         null_equals_missing: n.null_equals_missing,
+        boolean_strings: n.boolean_strings,
         float32: pointers("normalize.float32_fields", &n.float32_fields)?,
         base64: pointers(&format!("{side_name}.base64_fields"), &side.base64_fields)?,
     };

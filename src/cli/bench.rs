@@ -1,0 +1,146 @@
+//! `paritygate bench`: engine throughput and memory against the floor, on generated captures.
+//!
+//! The floor reads the same files and, per line, only parses the record and its payload into
+//! `serde_json::Value` and BLAKE3-hashes the payload bytes. The engine is the real `diff` (both
+//! passes, report included), run in a child process so its peak memory is its own.
+
+use crate::config::Config;
+use crate::generate::{file_names, write_pair, PairSpec};
+use crate::replay::{replay, ReplayOptions};
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The config matching the generator's topics and shapes (the shipped fixtures' config).
+const BENCH_CONFIG: &str = include_str!("../../fixtures/paritygate.toml");
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Distinct events per side (spread over the generator's three services).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Where to write the captures (reused when present with the same size and seed).
+    #[arg(long, default_value = ".tmp/bench")]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Inject drift, so the second pass and explanations are part of the measurement.
+    #[arg(long)]
+    drift: bool,
+}
+
+/// What the engine child reports back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EngineRun {
+    seconds: f64,
+    peak_rss_bytes: u64,
+    records: u64,
+    distinct_events: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    #[arg(long)]
+    config: PathBuf,
+    captures: Vec<PathBuf>,
+}
+
+/// Hidden subcommand: run the engine once and print an [`EngineRun`] as JSON.
+pub fn engine(args: &EngineArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    let options = ReplayOptions { strict: false, max_examples: 20, progress: false };
+    let start = Instant::now();
+    let report = replay(&config, &args.captures, &options, &mut |_| {})?;
+    let seconds = start.elapsed().as_secs_f64();
+    let (records, distinct_events) = report.services.iter().fold((0, 0), |(r, e), s| {
+        (r + s.baseline.records + s.candidate.records, e + s.baseline.events + s.candidate.events)
+    });
+    let run = EngineRun { seconds, peak_rss_bytes: peak_rss()?, records, distinct_events };
+    println!("{}", serde_json::to_string(&run)?);
+    Ok(())
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`).
+fn peak_rss() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    Ok(kib * 1024)
+}
+
+/// The floor: parse each record and its payload into `Value`, BLAKE3 the payload bytes.
+fn floor(files: &[PathBuf]) -> anyhow::Result<(u64, f64)> {
+    let start = Instant::now();
+    let mut lines = 0u64;
+    let mut sink = 0u8;
+    for path in files {
+        crate::capture::for_each_line(path, Default::default(), |_, line| {
+            lines += 1;
+            if let Ok(record) = serde_json::from_slice::<Value>(line) {
+                if let Some(Value::String(payload)) = record.get("payload").or_else(|| record.get("value")) {
+                    if let Ok(parsed) = serde_json::from_str::<Value>(payload) {
+                        sink ^= u8::from(parsed.is_object());
+                    }
+                    sink ^= blake3::hash(payload.as_bytes()).as_bytes()[0];
+                }
+            }
+            true
+        })?;
+    }
+    std::hint::black_box(sink);
+    Ok((lines, start.elapsed().as_secs_f64()))
+}
+
+fn generate(args: &BenchArgs) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
+    let dir = args.dir.join(format!("{}-{}{}", args.events, args.seed, if args.drift { "-drift" } else { "" }));
+    let spec = PairSpec::new(args.seed, args.events.div_ceil(3), args.drift);
+    let (b, c) = file_names(&spec);
+    let files = vec![dir.join(b), dir.join(c)];
+    if !files.iter().all(|f| f.exists()) {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        eprintln!("generating {} events per side into {} …", args.events, dir.display());
+        let t = Instant::now();
+        write_pair(&dir, &spec)?;
+        eprintln!("generated in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let config = dir.join("paritygate.toml");
+    std::fs::write(&config, BENCH_CONFIG)?;
+    Ok((config, files))
+}
+
+fn run_engine(config: &Path, files: &[PathBuf]) -> anyhow::Result<EngineRun> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe).arg("bench-engine").arg("--config").arg(config).args(files).output()?;
+    if !out.status.success() {
+        bail!("engine run failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let (config, files) = generate(args)?;
+    let bytes: u64 = crate::capture::total_size(&files);
+    let mb = bytes as f64 / 1e6;
+    let (floor_lines, floor_s) = floor(&files)?;
+    let engine = run_engine(&config, &files)?;
+    let engine_rate = engine.records as f64 / engine.seconds;
+    let floor_rate = floor_lines as f64 / floor_s;
+    let per_event = engine.peak_rss_bytes as f64 / engine.distinct_events.max(1) as f64;
+    let ratio = engine_rate / floor_rate;
+    println!("captures: {} files, {:.1} MB, {} records, {} distinct events (both sides)", files.len(), mb, engine.records, engine.distinct_events);
+    println!("engine:   {:.2} s  {:>10.0} records/s  {:>7.1} MB/s", engine.seconds, engine_rate, mb / engine.seconds);
+    println!("floor:    {:.2} s  {:>10.0} records/s  {:>7.1} MB/s  (parse record + payload to Value, BLAKE3 payload)", floor_s, floor_rate, mb / floor_s);
+    println!("ratio:    {ratio:.2}  (engine/floor; target >= 0.5) {}", if ratio >= 0.5 { "OK" } else { "MISSED" });
+    println!(
+        "memory:   peak {:.1} MiB = {per_event:.1} bytes per distinct event (target <= 128) {}",
+        engine.peak_rss_bytes as f64 / 1048576.0,
+        if per_event <= 128.0 { "OK" } else { "MISSED" }
+    );
+    Ok(())
+}
