@@ -212,7 +212,7 @@ impl<W: Write> SideWriter<W> {
             if live.is_empty() {
                 return Ok(());
             }
-            let p = *self.rng.pick(&live);
+            let p = self.rng.pick(&live);
             let run = self.rng.range(1, 9);
             for _ in 0..run {
                 let Some(r) = queues[p].pop_front() else {

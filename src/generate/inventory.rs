@@ -97,7 +97,7 @@ impl ServiceModel for Inventory {
             let row = Row {
                 tenant: TENANTS[(self.ordinal % 3) as usize],
                 sku: format!("SKU-{:05}", self.ordinal / 3 * 7 + 11),
-                warehouse: *rng.pick(&["LYS-1", "LBA-2", "BOS-1"]),
+                warehouse: rng.pick(&["LYS-1", "LBA-2", "BOS-1"]),
                 on_hand: rng.range_i64(0, 500),
                 reserved: 0,
                 unit_cost_cents: rng.range_i64(50, 90_000),

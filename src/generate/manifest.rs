@@ -16,7 +16,7 @@ pub struct SideCounts {
     pub duplicates: u64,
     /// Distinct events: `records - duplicates`.
     pub events: u64,
-    /// `begin`/`commit` markers (baseline `orders` only).
+    /// `begin`/`commit` markers (baseline `orders` only), replayed ones included.
     pub transaction_markers: u64,
 }
 

@@ -12,6 +12,7 @@ mod json;
 mod manifest;
 mod model;
 mod orders;
+mod orders_row;
 mod payments;
 mod rng;
 #[cfg(test)]
@@ -131,18 +132,23 @@ struct Side {
     writer: SideWriter<Sink>,
     noise: Rng,
     previous: Vec<Vec<Record>>,
+    /// Blocks written per service: every service gets at least one replay per side.
+    blocks: Vec<u64>,
     candidate: bool,
 }
 
 impl Side {
     /// Write one service's block, then perhaps an at-least-once replay of part of the previous block
     /// (a producer retry or a restart from the last checkpoint): same records, new offsets, later.
-    /// Returns the number of replayed data records.
-    fn write_block(&mut self, service: usize, records: Vec<Record>) -> io::Result<u64> {
+    /// Returns the number of replayed data records and replayed transaction markers.
+    fn write_block(&mut self, service: usize, records: Vec<Record>) -> io::Result<(u64, u64)> {
         self.writer.write_batch(&records)?;
         let previous = std::mem::replace(&mut self.previous[service], records);
-        if previous.is_empty() || !self.noise.chance(15) {
-            return Ok(0);
+        let block = self.blocks[service];
+        self.blocks[service] += 1;
+        let forced = block == if self.candidate { 2 } else { 1 };
+        if previous.is_empty() || !(forced || self.noise.chance(25)) {
+            return Ok((0, 0));
         }
         let len = self.noise.range(2, 13).min(previous.len() as u64) as usize;
         let start = self.noise.index(previous.len() - len + 1);
@@ -155,7 +161,8 @@ impl Side {
             }
         }
         self.writer.write_batch(&replay)?;
-        Ok(replay.iter().filter(|r| r.service.is_some()).count() as u64)
+        let data = replay.iter().filter(|r| r.service.is_some()).count() as u64;
+        Ok((data, replay.len() as u64 - data))
     }
 }
 
@@ -218,6 +225,7 @@ pub fn write_pair(out_dir: &Path, spec: &PairSpec) -> io::Result<Manifest> {
             writer: SideWriter::new(sink, format, writer_rng),
             noise,
             previous: vec![Vec::new(); 3],
+            blocks: vec![0; 3],
             candidate,
         })
     };
@@ -280,12 +288,15 @@ pub fn write_pair(out_dir: &Path, spec: &PairSpec) -> io::Result<Manifest> {
                 counts.events += data_records;
                 counts.transaction_markers += records.len() as u64 - data_records;
             }
-            let dup = baseline.write_block(s, block.baseline)?;
-            m.baseline.records += dup;
-            m.baseline.duplicates += dup;
-            let dup = candidate.write_block(s, block.candidate)?;
-            m.candidate.records += dup;
-            m.candidate.duplicates += dup;
+            for (side, counts, records) in [
+                (&mut baseline, &mut m.baseline, block.baseline),
+                (&mut candidate, &mut m.candidate, block.candidate),
+            ] {
+                let (data, markers) = side.write_block(s, records)?;
+                counts.records += data;
+                counts.duplicates += data;
+                counts.transaction_markers += markers;
+            }
         }
         if !busy {
             break;

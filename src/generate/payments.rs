@@ -61,12 +61,12 @@ impl Row {
             order_id: rng.range_i64(1_001, 60_000),
             amount_cents,
             fee_units: amount_cents * 29 / 10 + 3_000,
-            currency: *rng.pick(&["EUR", "USD", "GBP"]),
-            method: *rng.pick(&["card", "sepa", "paypal"]),
+            currency: rng.pick(&["EUR", "USD", "GBP"]),
+            method: rng.pick(&["card", "sepa", "paypal"]),
             captured: false,
             // datetime2(7): 100 ns ticks.
             created_ns: commit_ns - commit_ns.rem_euclid(100) - rng.range_i64(1, 50_000_000) * 100,
-            reference: rng.chance(40).then(|| *rng.pick(REFERENCES)),
+            reference: rng.chance(40).then(|| rng.pick(REFERENCES)),
         }
     }
 
@@ -78,8 +78,8 @@ impl Row {
             // A partial refund.
             next.amount_cents = (next.amount_cents - rng.range_i64(1, 1_000)).max(0);
         } else {
-            next.method = *rng.pick(&["card", "sepa", "paypal"]);
-            next.reference = Some(*rng.pick(REFERENCES));
+            next.method = rng.pick(&["card", "sepa", "paypal"]);
+            next.reference = Some(rng.pick(REFERENCES));
         }
         next
     }

@@ -55,8 +55,8 @@ impl Rng {
         self.range(0, len as u64) as usize
     }
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.index(items.len())]
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.index(items.len())]
     }
 
     /// Fisher-Yates, used to randomize header order the way Go map iteration does.
