@@ -12,4 +12,5 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod generate;
 pub mod replay;
