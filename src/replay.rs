@@ -156,15 +156,7 @@ pub fn replay(
         .iter()
         .zip(&config.plans)
         .map(|((b, c, comparison), plan)| {
-            service_report(
-                &plan.name,
-                plan.wave,
-                b,
-                c,
-                comparison,
-                &resolved,
-                options.max_examples,
-            )
+            service_report(plan, b, c, comparison, &resolved, options.max_examples)
         })
         .collect();
     Ok(Report {

@@ -51,14 +51,26 @@ pub struct EngineArgs {
 /// Hidden subcommand: run the engine once and print an [`EngineRun`] as JSON.
 pub fn engine(args: &EngineArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    let options = ReplayOptions { strict: false, max_examples: 20, progress: false };
+    let options = ReplayOptions {
+        strict: false,
+        max_examples: 20,
+        progress: false,
+    };
     let start = Instant::now();
     let report = replay(&config, &args.captures, &options, &mut |_| {})?;
     let seconds = start.elapsed().as_secs_f64();
     let (records, distinct_events) = report.services.iter().fold((0, 0), |(r, e), s| {
-        (r + s.baseline.records + s.candidate.records, e + s.baseline.events + s.candidate.events)
+        (
+            r + s.baseline.records + s.candidate.records,
+            e + s.baseline.events + s.candidate.events,
+        )
     });
-    let run = EngineRun { seconds, peak_rss_bytes: peak_rss()?, records, distinct_events };
+    let run = EngineRun {
+        seconds,
+        peak_rss_bytes: peak_rss()?,
+        records,
+        distinct_events,
+    };
     println!("{}", serde_json::to_string(&run)?);
     Ok(())
 }
@@ -83,7 +95,9 @@ fn floor(files: &[PathBuf]) -> anyhow::Result<(u64, f64)> {
         crate::capture::for_each_line(path, Default::default(), |_, line| {
             lines += 1;
             if let Ok(record) = serde_json::from_slice::<Value>(line) {
-                if let Some(Value::String(payload)) = record.get("payload").or_else(|| record.get("value")) {
+                if let Some(Value::String(payload)) =
+                    record.get("payload").or_else(|| record.get("value"))
+                {
                     if let Ok(parsed) = serde_json::from_str::<Value>(payload) {
                         sink ^= u8::from(parsed.is_object());
                     }
@@ -98,13 +112,22 @@ fn floor(files: &[PathBuf]) -> anyhow::Result<(u64, f64)> {
 }
 
 fn generate(args: &BenchArgs) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
-    let dir = args.dir.join(format!("{}-{}{}", args.events, args.seed, if args.drift { "-drift" } else { "" }));
+    let dir = args.dir.join(format!(
+        "{}-{}{}",
+        args.events,
+        args.seed,
+        if args.drift { "-drift" } else { "" }
+    ));
     let spec = PairSpec::new(args.seed, args.events.div_ceil(3), args.drift);
     let (b, c) = file_names(&spec);
     let files = vec![dir.join(b), dir.join(c)];
     if !files.iter().all(|f| f.exists()) {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        eprintln!("generating {} events per side into {} …", args.events, dir.display());
+        eprintln!(
+            "generating {} events per side into {} …",
+            args.events,
+            dir.display()
+        );
         let t = Instant::now();
         write_pair(&dir, &spec)?;
         eprintln!("generated in {:.1} s", t.elapsed().as_secs_f64());
@@ -116,9 +139,17 @@ fn generate(args: &BenchArgs) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
 
 fn run_engine(config: &Path, files: &[PathBuf]) -> anyhow::Result<EngineRun> {
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe).arg("bench-engine").arg("--config").arg(config).args(files).output()?;
+    let out = Command::new(exe)
+        .arg("bench-engine")
+        .arg("--config")
+        .arg(config)
+        .args(files)
+        .output()?;
     if !out.status.success() {
-        bail!("engine run failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "engine run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
 }
@@ -133,10 +164,24 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let floor_rate = floor_lines as f64 / floor_s;
     let per_event = engine.peak_rss_bytes as f64 / engine.distinct_events.max(1) as f64;
     let ratio = engine_rate / floor_rate;
-    println!("captures: {} files, {:.1} MB, {} records, {} distinct events (both sides)", files.len(), mb, engine.records, engine.distinct_events);
-    println!("engine:   {:.2} s  {:>10.0} records/s  {:>7.1} MB/s", engine.seconds, engine_rate, mb / engine.seconds);
+    println!(
+        "captures: {} files, {:.1} MB, {} records, {} distinct events (both sides)",
+        files.len(),
+        mb,
+        engine.records,
+        engine.distinct_events
+    );
+    println!(
+        "engine:   {:.2} s  {:>10.0} records/s  {:>7.1} MB/s",
+        engine.seconds,
+        engine_rate,
+        mb / engine.seconds
+    );
     println!("floor:    {:.2} s  {:>10.0} records/s  {:>7.1} MB/s  (parse record + payload to Value, BLAKE3 payload)", floor_s, floor_rate, mb / floor_s);
-    println!("ratio:    {ratio:.2}  (engine/floor; target >= 0.5) {}", if ratio >= 0.5 { "OK" } else { "MISSED" });
+    println!(
+        "ratio:    {ratio:.2}  (engine/floor; target >= 0.5) {}",
+        if ratio >= 0.5 { "OK" } else { "MISSED" }
+    );
     println!(
         "memory:   peak {:.1} MiB = {per_event:.1} bytes per distinct event (target <= 128) {}",
         engine.peak_rss_bytes as f64 / 1048576.0,

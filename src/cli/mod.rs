@@ -2,7 +2,9 @@
 //! parses arguments and maps outcomes to exit codes (0 pass, 1 fail, 3 pending, 2 bad usage,
 //! config or input).
 
+mod bench;
 mod diff;
+mod fixtures;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,12 @@ struct Cli {
 enum Command {
     /// Replay captured topic dumps of both runtimes and report parity.
     Diff(diff::DiffArgs),
+    /// Measure engine throughput and memory against the floor on generated captures.
+    Bench(bench::BenchArgs),
+    /// Regenerate the checked-in fixtures, or write a large capture pair.
+    Fixtures(fixtures::FixturesArgs),
+    #[command(hide = true)]
+    BenchEngine(bench::EngineArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -39,6 +47,9 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Diff(args) => diff::run(&args),
+        Command::Bench(args) => edge(bench::run(&args)),
+        Command::Fixtures(args) => edge(fixtures::run(&args)),
+        Command::BenchEngine(args) => edge(bench::engine(&args)),
     };
     ExitCode::from(code)
 }
@@ -47,4 +58,15 @@ pub fn main() -> ExitCode {
 pub(crate) fn interactive_stderr() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+/// Commands whose errors are only reported (anyhow at the edge): 0 on success, 2 on error.
+fn edge(result: anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_BAD_INPUT
+        }
+    }
 }

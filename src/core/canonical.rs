@@ -229,7 +229,10 @@ mod tests {
     #[test]
     fn boolean_strings_only_under_their_rule() {
         assert_eq!(canon(r#"{"bit":"false"}"#, &rules()), r#"{"bit":false}"#);
-        assert_eq!(canon(r#"{"bit":"false"}"#, &Rules::default()), r#"{"bit":"false"}"#);
+        assert_eq!(
+            canon(r#"{"bit":"false"}"#, &Rules::default()),
+            r#"{"bit":"false"}"#
+        );
         assert_eq!(canon(r#"{"bit":"False"}"#, &rules()), r#"{"bit":"False"}"#);
     }
 

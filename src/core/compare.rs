@@ -259,6 +259,16 @@ fn compare_key(
         first_b = b.iter().copied().max_by_key(|r| r.position);
         first_c = c.iter().copied().max_by_key(|r| r.position);
     }
+    if has_position {
+        // An event whose operation changed shows as one missing plus one extra at the same
+        // position: pair them so the explanation compares the two.
+        let at = |rows: &[EventRow], p: Position| rows.iter().copied().find(|r| r.position == p);
+        match (first_b, first_c) {
+            (Some(x), None) => first_c = at(c, x.position),
+            (None, Some(y)) => first_b = at(b, y.position),
+            _ => {}
+        }
+    }
     m.baseline = first_b;
     m.candidate = first_c;
     Some(m)

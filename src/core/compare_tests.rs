@@ -129,6 +129,21 @@ fn a_dropped_middle_update_keeps_the_final_state() {
 }
 
 #[test]
+fn a_changed_operation_pairs_both_events_for_the_explanation() {
+    let b = side(&[row(1, 1, Insert, 1), row(1, 2, Update, 2)], true);
+    let c = side(&[row(1, 1, Insert, 1), row(1, 2, Delete, 3)], true);
+    let m = &compare(&b, &c, true).mismatches[0];
+    assert_eq!(
+        (m.events_missing_in_candidate, m.events_extra_in_candidate),
+        (1, 1)
+    );
+    assert_eq!(
+        (m.baseline.map(|r| r.digest), m.candidate.map(|r| r.digest)),
+        (Some(2), Some(3))
+    );
+}
+
+#[test]
 fn same_identity_other_content_on_one_side_is_a_conflict() {
     let b = side(&[row(1, 1, Insert, 1), row(1, 1, Insert, 9)], true);
     assert_eq!((b.rows.len(), b.conflicting, b.duplicates), (2, 1, 0));

@@ -5,6 +5,7 @@ use super::compare::{Comparison, EventRow, KeyMismatch, MismatchKind, SideEvents
 use super::event::Content;
 use super::explain::{content_value, diff_events, FieldDiff};
 use super::operation::Operation;
+use super::plan::ServicePlan;
 use super::position::display_position;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -189,6 +190,7 @@ fn reason(m: &KeyMismatch) -> String {
 
 fn event_side(
     row: Option<&EventRow>,
+    has_position: bool,
     values: Option<Map<String, Value>>,
     content: Option<&Content>,
 ) -> Map<String, Value> {
@@ -198,10 +200,13 @@ fn event_side(
         "operation".into(),
         Value::String(Operation::from_u8(row.operation).as_str().into()),
     );
-    out.insert(
-        "position".into(),
-        Value::String(display_position(row.position)),
-    );
+    // Without a configured position the row holds an arrival number: not worth showing.
+    if has_position {
+        out.insert(
+            "position".into(),
+            Value::String(display_position(row.position)),
+        );
+    }
     match (values, content) {
         (Some(values), _) => {
             out.insert("values".into(), Value::Object(values));
@@ -217,8 +222,7 @@ fn event_side(
 /// Turn one service's comparison into its report. `resolved` maps row locations to what the
 /// adapter re-read; `max_examples` bounds how many mismatches carry values.
 pub fn service_report(
-    name: &str,
-    wave: Option<u32>,
+    plan: &ServicePlan,
     baseline: &SideEvents,
     candidate: &SideEvents,
     comparison: &Comparison,
@@ -295,8 +299,11 @@ pub fn service_report(
                                 .collect()
                         })
                     };
-                report.baseline = event_side(m.baseline.as_ref(), values(|d| &d.baseline), b);
-                report.candidate = event_side(m.candidate.as_ref(), values(|d| &d.candidate), c);
+                let position = plan.has_position;
+                report.baseline =
+                    event_side(m.baseline.as_ref(), position, values(|d| &d.baseline), b);
+                report.candidate =
+                    event_side(m.candidate.as_ref(), position, values(|d| &d.candidate), c);
             }
             report
         })
@@ -321,8 +328,8 @@ pub fn service_report(
         Verdict::Fail
     };
     ServiceReport {
-        service: name.to_owned(),
-        wave,
+        service: plan.name.clone(),
+        wave: plan.wave,
         verdict,
         baseline: b,
         candidate: c,

@@ -46,8 +46,8 @@ pub struct PairSpec {
     pub drift: bool,
     pub gzip_baseline: bool,
     pub gzip_candidate: bool,
-    /// Write SQL Server `bit` as `"true"`/`"false"` in snapshot rows as RPCN does. No normalization
-    /// rule reconciles that with the candidate's boolean yet, so the fixtures leave it off.
+    /// Write SQL Server `bit` as `"true"`/`"false"` in snapshot rows as RPCN does; the
+    /// `boolean_strings` rule reconciles it with the candidate's boolean.
     pub snapshot_bit_strings: bool,
 }
 
@@ -67,11 +67,18 @@ impl PairSpec {
 /// The checked-in fixtures: `(directory under fixtures/, spec)`.
 pub fn fixture_specs() -> Vec<(&'static str, PairSpec)> {
     vec![
-        ("clean", PairSpec::new(20_260_820, 240, false)),
+        (
+            "clean",
+            PairSpec {
+                snapshot_bit_strings: true,
+                ..PairSpec::new(20_260_820, 240, false)
+            },
+        ),
         (
             "drift",
             PairSpec {
                 gzip_candidate: true,
+                snapshot_bit_strings: true,
                 ..PairSpec::new(20_260_821, 240, true)
             },
         ),
