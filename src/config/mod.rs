@@ -3,10 +3,11 @@
 //! Every error names the file, the service (when inside one) and the field, so an operator can
 //! fix a config without reading code.
 
+pub mod env;
 pub mod model;
 
 use crate::core::plan::ServicePlan;
-use model::{FileConfig, ServiceConfig};
+use model::{FileConfig, HttpConfig, KafkaConfig, ServeConfig, ServiceConfig, StoreConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,10 @@ pub struct Config {
     pub path: PathBuf,
     pub services: Vec<ServiceConfig>,
     pub plans: Vec<ServicePlan>,
+    pub kafka: KafkaConfig,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    pub serve: ServeConfig,
 }
 
 /// Which side of a service a topic feeds.
@@ -69,7 +74,25 @@ impl Config {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        Self::parse_with_env(path, text, std::iter::empty())
+    }
+
+    /// Load, then apply `PARITYGATE_…` overrides from the process environment (for `serve`).
+    pub fn load_with_env(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse_with_env(path, &text, std::env::vars())
+    }
+
+    pub fn parse_with_env(
+        path: &Path,
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut file: FileConfig = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        let file_error = |message| ConfigError::File { path: path.to_owned(), message };
+        env::check_no_secrets_in_file(&file).map_err(file_error)?;
+        env::apply(&mut file, vars).map_err(file_error)?;
         validate(path, file)
     }
 
@@ -168,13 +191,26 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
                 }
             }
         }
+        if s.window_seconds == 0 {
+            return Err(err(&s.name, "window_seconds", "must be at least 1".into()));
+        }
         let plan = ServicePlan::compile(s).map_err(|e| err(&s.name, &e.field, e.message))?;
         plans.push(plan);
+    }
+    if file.kafka.replicas == 0 || file.kafka.replica_index >= file.kafka.replicas {
+        return Err(ConfigError::File {
+            path: path.to_owned(),
+            message: "[kafka] replica_index must be below replicas (and replicas at least 1)".into(),
+        });
     }
     Ok(Config {
         path: path.to_owned(),
         services: file.services,
         plans,
+        kafka: file.kafka,
+        store: file.store,
+        http: file.http,
+        serve: file.serve,
     })
 }
 

@@ -11,6 +11,155 @@ use serde::Deserialize;
 pub struct FileConfig {
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `[kafka]`: how `serve` consumes. Secrets never come from the file (see `config::env`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// `group`: the consumer group protocol assigns partitions; `manual`: this replica assigns
+    /// itself the partitions `p` with `p % replicas == replica_index` of every topic.
+    #[serde(default)]
+    pub assignment: Assignment,
+    #[serde(default)]
+    pub replica_index: u32,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// librdkafka properties passed through (e.g. `security.protocol`, `sasl.mechanisms`).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// Larger messages are not compared: counted as `too_large` and sampled.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: default_brokers(),
+            group_id: default_group_id(),
+            assignment: Assignment::Group,
+            replica_index: 0,
+            replicas: 1,
+            properties: Default::default(),
+            max_message_bytes: default_max_message_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignment {
+    #[default]
+    Group,
+    Manual,
+}
+
+/// `[store]`: paritygate's own Postgres database.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A URL without a password; a password comes only from `PARITYGATE_STORE_URL`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "default_pool_size")]
+    pub max_connections: u32,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: default_listen() }
+    }
+}
+
+/// `[serve]`: timing of the live comparison.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Upper bound between two checkpoints (state + offsets, one transaction).
+    #[serde(default = "default_checkpoint_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// A checkpoint is also taken once this many records are buffered.
+    #[serde(default = "default_checkpoint_records")]
+    pub checkpoint_max_records: usize,
+    /// How often verdicts, watermarks and lag are re-evaluated.
+    #[serde(default = "default_evaluation_ms")]
+    pub evaluation_interval_ms: u64,
+    /// A partition with no new record for this long, and nothing left to read, no longer holds
+    /// its side's watermark back.
+    #[serde(default = "default_idle_ms")]
+    pub idle_partition_ms: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_ms: default_checkpoint_ms(),
+            checkpoint_max_records: default_checkpoint_records(),
+            evaluation_interval_ms: default_evaluation_ms(),
+            idle_partition_ms: default_idle_ms(),
+        }
+    }
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_group_id() -> String {
+    "paritygate".into()
+}
+fn one() -> u32 {
+    1
+}
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
+fn default_pool_size() -> u32 {
+    8
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_checkpoint_ms() -> u64 {
+    1000
+}
+fn default_checkpoint_records() -> usize {
+    50_000
+}
+fn default_evaluation_ms() -> u64 {
+    2000
+}
+fn default_idle_ms() -> u64 {
+    10_000
+}
+fn default_window_seconds() -> u64 {
+    60
+}
+fn default_grace_seconds() -> u64 {
+    30
+}
+fn default_min_events() -> u64 {
+    1
 }
 
 /// One migrated service: its topics on both runtimes and how to read and compare its events.
@@ -39,6 +188,33 @@ pub struct ServiceConfig {
     pub baseline: SideOverrides,
     #[serde(default)]
     pub candidate: SideOverrides,
+    /// Event time for windows and settling: a header (Unix ms, e.g. `commit_ts_ms`) or a pointer
+    /// (Unix ms or an RFC 3339 string); falls back to the record timestamp.
+    #[serde(default)]
+    pub event_time: Option<FieldSource>,
+    /// Tumbling window length (event time).
+    #[serde(default = "default_window_seconds")]
+    pub window_seconds: u64,
+    /// How far both sides' watermarks must be past a change before it counts (settled).
+    #[serde(default = "default_grace_seconds")]
+    pub grace_seconds: u64,
+    #[serde(default)]
+    pub gate: GateConfig,
+}
+
+/// `[services.gate]`: thresholds of the service's gate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Distinct events per side before any verdict other than `pending`.
+    #[serde(default = "default_min_events")]
+    pub min_events: u64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self { min_events: default_min_events() }
+    }
 }
 
 /// Where an event's key comes from.

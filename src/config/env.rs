@@ -1,0 +1,114 @@
+//! `PARITYGATE_…` environment overrides, and the rule that secrets come only from the environment.
+//!
+//! | variable | overrides |
+//! |---|---|
+//! | `PARITYGATE_KAFKA_BROKERS`, `_GROUP_ID`, `_ASSIGNMENT`, `_REPLICA_INDEX`, `_REPLICAS` | `[kafka]` |
+//! | `PARITYGATE_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` (lower case, `_` → `.`), e.g. `…_SASL_PASSWORD` → `sasl.password` |
+//! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
+//! | `PARITYGATE_HTTP_LISTEN` | `[http] listen` |
+//! | `PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS`, `_CHECKPOINT_MAX_RECORDS`, `_EVALUATION_INTERVAL_MS`, `_IDLE_PARTITION_MS` | `[serve]` |
+
+use super::model::{Assignment, FileConfig};
+
+/// Property names whose values are secrets: never accepted from the file, never logged.
+pub fn is_secret_property(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "sasl.jaas", "ssl.key.pem", "token"].iter().any(|s| n.contains(s))
+}
+
+/// Refuse secrets written into the file: they belong in the environment.
+pub fn check_no_secrets_in_file(file: &FileConfig) -> Result<(), String> {
+    if let Some(name) = file.kafka.properties.keys().find(|k| is_secret_property(k)) {
+        return Err(format!(
+            "[kafka.properties] `{name}` is a secret: set it with PARITYGATE_KAFKA_PROPERTY_{} instead",
+            name.to_ascii_uppercase().replace('.', "_")
+        ));
+    }
+    if let Some(url) = &file.store.url {
+        let authority = url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
+        if authority.split('@').next().is_some_and(|creds| authority.contains('@') && creds.contains(':')) {
+            return Err("[store] `url` contains a password: set PARITYGATE_STORE_URL instead".into());
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value.parse().map_err(|_| format!("environment variable {name}: cannot parse `{value}`"))
+}
+
+/// Apply overrides from `vars` (the process environment in production, a list in tests).
+pub fn apply(file: &mut FileConfig, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), String> {
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("PARITYGATE_") else { continue };
+        match rest {
+            "KAFKA_BROKERS" => file.kafka.brokers = value,
+            "KAFKA_GROUP_ID" => file.kafka.group_id = value,
+            "KAFKA_ASSIGNMENT" => {
+                file.kafka.assignment = match value.as_str() {
+                    "group" => Assignment::Group,
+                    "manual" => Assignment::Manual,
+                    _ => return Err(format!("environment variable {name}: `group` or `manual`, not `{value}`")),
+                }
+            }
+            "KAFKA_REPLICA_INDEX" => file.kafka.replica_index = parse(&name, &value)?,
+            "KAFKA_REPLICAS" => file.kafka.replicas = parse(&name, &value)?,
+            "STORE_URL" => file.store.url = Some(value),
+            "HTTP_LISTEN" => file.http.listen = value,
+            "SERVE_CHECKPOINT_INTERVAL_MS" => file.serve.checkpoint_interval_ms = parse(&name, &value)?,
+            "SERVE_CHECKPOINT_MAX_RECORDS" => file.serve.checkpoint_max_records = parse(&name, &value)?,
+            "SERVE_EVALUATION_INTERVAL_MS" => file.serve.evaluation_interval_ms = parse(&name, &value)?,
+            "SERVE_IDLE_PARTITION_MS" => file.serve.idle_partition_ms = parse(&name, &value)?,
+            other => {
+                if let Some(property) = other.strip_prefix("KAFKA_PROPERTY_") {
+                    file.kafka.properties.insert(property.to_ascii_lowercase().replace('_', "."), value);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let mut f = file("[kafka]\nbrokers = \"a:1\"\n[http]\nlisten = \"0.0.0.0:1\"\n");
+        let vars = [
+            ("PARITYGATE_KAFKA_BROKERS", "b:2"),
+            ("PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD", "hunter2"),
+            ("PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS", "250"),
+            ("PARITYGATE_KAFKA_ASSIGNMENT", "manual"),
+            ("HOME", "/root"),
+        ];
+        apply(&mut f, vars.iter().map(|(a, b)| (a.to_string(), b.to_string()))).unwrap();
+        assert_eq!(f.kafka.brokers, "b:2");
+        assert_eq!(f.kafka.properties["sasl.password"], "hunter2");
+        assert_eq!(f.serve.checkpoint_interval_ms, 250);
+        assert_eq!(f.kafka.assignment, Assignment::Manual);
+        assert_eq!(f.http.listen, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let mut f = file("");
+        let err = apply(&mut f, [("PARITYGATE_KAFKA_REPLICAS".into(), "two".into())]).unwrap_err();
+        assert_eq!(err, "environment variable PARITYGATE_KAFKA_REPLICAS: cannot parse `two`");
+    }
+
+    #[test]
+    fn secrets_in_the_file_are_refused() {
+        let f = file("[kafka.properties]\n\"sasl.password\" = \"x\"\n");
+        assert!(check_no_secrets_in_file(&f).unwrap_err().contains("PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD"));
+        let f = file("[store]\nurl = \"postgres://u:pw@db/x\"\n");
+        assert!(check_no_secrets_in_file(&f).unwrap_err().contains("PARITYGATE_STORE_URL"));
+        let f = file("[store]\nurl = \"postgres://u@db/x\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n");
+        assert!(check_no_secrets_in_file(&f).is_ok());
+    }
+}

@@ -1,0 +1,4 @@
+//! `paritygate serve`: the live dual-run comparison (Kafka in, Postgres state, HTTP out).
+//! WIP: the pieces land one by one; `startup` wires them.
+
+pub mod status;

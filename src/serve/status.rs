@@ -1,0 +1,151 @@
+//! The live status that the evaluation loop publishes and HTTP handlers and metrics read.
+//!
+//! Kept in memory behind a lock and rebuilt from Postgres on every evaluation, so every replica
+//! serves the same answers (they all read the same set-based state).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use utoipa::ToSchema;
+
+/// Whether the dependencies are reachable (`/readyz`).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Readiness {
+    pub broker: bool,
+    pub database: bool,
+    pub migrations: bool,
+    /// The last dependency error, for operators (no secrets: URLs are never included).
+    pub last_error: Option<String>,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.broker && self.database && self.migrations
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct PartitionStatus {
+    pub topic: String,
+    pub partition: i32,
+    /// Next offset to consume (everything before it is in the state).
+    pub next_offset: i64,
+    /// The broker's end offset when last asked.
+    pub end_offset: Option<i64>,
+    pub lag: Option<i64>,
+    pub max_event_ms: Option<i64>,
+    /// Idle: caught up and quiet for `idle_partition_ms`; it no longer holds the watermark back.
+    pub idle: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct SideStatus {
+    pub records: u64,
+    pub events: u64,
+    pub duplicates: u64,
+    pub unparseable: u64,
+    pub by_operation: BTreeMap<String, u64>,
+    pub rejected: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<String, u64>,
+    /// Event-time watermark: every partition of this side has passed it (idle ones excepted).
+    pub watermark_ms: Option<i64>,
+    pub lag: i64,
+    pub partitions: Vec<PartitionStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KindCounts {
+    pub missing_in_candidate: u64,
+    pub extra_in_candidate: u64,
+    pub mismatched: u64,
+}
+
+impl KindCounts {
+    pub fn total(&self) -> u64 {
+        self.missing_in_candidate + self.extra_in_candidate + self.mismatched
+    }
+}
+
+/// Key-level parity; only `settled` differences are drift, `in_flight` ones may still resolve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeySummary {
+    pub total: u64,
+    pub matched: u64,
+    pub settled: KindCounts,
+    pub in_flight: KindCounts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WindowSide {
+    pub events: u64,
+    pub by_operation: BTreeMap<String, u64>,
+    /// Order-independent multiset fingerprint of the window's distinct events (sum, not XOR).
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WindowStatus {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub settled: bool,
+    pub matched: bool,
+    pub baseline: WindowSide,
+    pub candidate: WindowSide,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateVerdict {
+    Pass,
+    Fail,
+    #[default]
+    Pending,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct GateStatus {
+    pub verdict: GateVerdict,
+    /// One sentence per reason the verdict is what it is.
+    pub reasons: Vec<String>,
+    pub evaluated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub wave: Option<u32>,
+    pub evaluated_at: Option<DateTime<Utc>>,
+    pub baseline: SideStatus,
+    pub candidate: SideStatus,
+    pub keys: KeySummary,
+    /// Changes at or before this event time are settled on both sides.
+    pub settled_until_ms: Option<i64>,
+    pub windows_settled_matched: u64,
+    pub windows_settled_unmatched: u64,
+    pub last_settled_window: Option<WindowStatus>,
+    pub gate: GateStatus,
+}
+
+#[derive(Debug, Default)]
+pub struct Status {
+    pub readiness: Readiness,
+    pub services: BTreeMap<String, ServiceStatus>,
+}
+
+/// Shared handle to the live status.
+#[derive(Debug, Clone, Default)]
+pub struct SharedStatus(pub Arc<RwLock<Status>>);
+
+impl SharedStatus {
+    pub fn read<T>(&self, f: impl FnOnce(&Status) -> T) -> T {
+        // A panic while holding the lock must not take the API down with it.
+        let guard = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&guard)
+    }
+
+    pub fn write<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
+        let mut guard = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}

@@ -1,0 +1,87 @@
+//! paritygate's own Postgres state. `store` owns every SQL statement about it: `write` (the
+//! checkpoint transaction) and `read` (evaluation and API queries). Schema: `migrations/`.
+
+pub mod write;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The schema, embedded at compile time from `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Why the store failed. Messages never contain the connection URL (it may hold a password).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("partition {topic}/{partition} was advanced by another replica (expected offset {expected})")]
+    OwnershipLost { topic: String, partition: i32, expected: i64 },
+}
+
+/// Side encoding in the database.
+pub const BASELINE: i16 = 0;
+pub const CANDIDATE: i16 = 1;
+
+/// A pool plus the ids of the configured services.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub pool: PgPool,
+    service_ids: HashMap<String, i16>,
+}
+
+impl Store {
+    /// A lazily connecting pool: the service starts (and reports not-ready) while the database is down.
+    pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options.application_name("paritygate"));
+        Ok(Self { pool, service_ids: HashMap::new() })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether every embedded migration is applied.
+    pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(applied as usize >= MIGRATOR.iter().count())
+    }
+
+    /// Make sure every configured service has an id, and remember them.
+    pub async fn register_services<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+        for name in names {
+            sqlx::query("INSERT INTO services (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+            let id: i16 = sqlx::query_scalar("SELECT id FROM services WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+            self.service_ids.insert(name.to_owned(), id);
+        }
+        Ok(())
+    }
+
+    pub fn service_id(&self, name: &str) -> Option<i16> {
+        self.service_ids.get(name).copied()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
