@@ -6,6 +6,7 @@ mod bench;
 mod diff;
 mod fixtures;
 mod render;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +29,11 @@ struct Cli {
 enum Command {
     /// Replay captured topic dumps of both runtimes and report parity.
     Diff(diff::DiffArgs),
+    /// Run the live dual-run comparison: consume both runtimes' topics, keep state in Postgres,
+    /// serve verdicts over HTTP.
+    Serve(serve::ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(serve::ServeArgs),
     /// Measure engine throughput and memory against the floor on generated captures.
     Bench(bench::BenchArgs),
     /// Regenerate the checked-in fixtures, or write a large capture pair.
@@ -47,6 +53,8 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Diff(args) => diff::run(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Migrate(args) => serve::migrate(&args),
         Command::Bench(args) => edge(bench::run(&args)),
         Command::Fixtures(args) => edge(fixtures::run(&args)),
         Command::BenchEngine(args) => edge(bench::engine(&args)),

@@ -49,7 +49,7 @@ pub struct Config {
 }
 
 /// Which side of a service a topic feeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
     Baseline,
     Candidate,

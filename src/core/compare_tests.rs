@@ -8,6 +8,7 @@ fn row(key: u128, position: u128, op: Operation, digest: u128) -> (u128, Event, 
         operation: op,
         position: Some(position),
         digest,
+        event_time_ms: None,
         content: None,
     };
     (key, event, 0)

@@ -66,6 +66,8 @@ pub struct Event {
     pub operation: Operation,
     pub position: Option<Position>,
     pub digest: Digest,
+    /// Event time from the configured source, when it has one.
+    pub event_time_ms: Option<i64>,
     /// Present when extraction was asked to keep it: normalized payload and compared headers.
     pub content: Option<(Content, Vec<(String, String)>)>,
 }
@@ -266,6 +268,10 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
             }
         }
     }
+    let event_time_ms = plan
+        .event_time
+        .as_ref()
+        .and_then(|s| event_time(s, record, content_json(&content)));
     let content = keep_content.then(|| {
         let shown = headers
             .into_iter()
@@ -283,8 +289,36 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
         operation,
         position,
         digest: truncate(hasher.finalize()),
+        event_time_ms,
         content,
     })
+}
+
+fn content_json(content: &Content) -> Option<&Value> {
+    match content {
+        Content::Json(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// Event time in Unix ms from a header or pointer: an integer (ms) or an RFC 3339 string, read
+/// from the normalized payload.
+fn event_time(source: &Source, record: &RecordView<'_>, payload: Option<&Value>) -> Option<i64> {
+    let text = match source {
+        Source::Header(name) => String::from_utf8_lossy(record.header(name)?).into_owned(),
+        Source::Pointer(p) => match p.get(payload?)? {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        },
+    };
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    super::instant::canonical_instant(text)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.timestamp_millis())
 }
 
 /// Text for display: UTF-8 as is, anything else as `0x…` hex (binary LSN headers).

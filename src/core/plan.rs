@@ -33,6 +33,8 @@ pub struct SidePlan {
     pub rules: Rules,
     pub snapshot_read_as_insert: bool,
     pub drop_update_before: bool,
+    /// Event time (Unix ms or RFC 3339); the adapter falls back to the record timestamp.
+    pub event_time: Option<Source>,
 }
 
 /// Both sides of one service.
@@ -141,7 +143,9 @@ fn side_plan(
         float32: pointers("normalize.float32_fields", &n.float32_fields)?,
         base64: pointers(&format!("{side_name}.base64_fields"), &side.base64_fields)?,
     };
+    let event_time = service.event_time.as_ref().map(|s| source("event_time", s)).transpose()?;
     Ok(SidePlan {
+        event_time,
         key,
         position,
         operation,

@@ -1,4 +1,176 @@
 //! `paritygate serve`: the live dual-run comparison (Kafka in, Postgres state, HTTP out).
-//! WIP: the pieces land one by one; `startup` wires them.
+//!
+//! [`spawn`] builds everything (zero2prod's "startup"): the HTTP server first, so `/healthz` and
+//! `/readyz` answer while dependencies are still away; then, once the database is reachable and
+//! migrated, the ingest thread, the checkpointer and the evaluation loop. Shutdown is a
+//! [`CancellationToken`] passed in, so tests control it; SIGTERM cancels it in the binary.
 
+pub mod batch;
+pub mod checkpoint;
+pub mod evaluate;
+pub mod ingest;
 pub mod status;
+
+use crate::config::Config;
+use crate::http::{router, AppState};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use status::SharedStatus;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("config: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("a task failed: {0}")]
+    Task(String),
+}
+
+/// A running service: where it listens and how it ends.
+#[derive(Debug)]
+pub struct ServeHandle {
+    pub addr: SocketAddr,
+    pub status: SharedStatus,
+    pub join: JoinHandle<Result<(), ServeError>>,
+}
+
+/// Start the service; it runs until `cancel` is cancelled (or a fatal error cancels it).
+pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHandle, ServeError> {
+    let url = config
+        .store
+        .url
+        .clone()
+        .ok_or_else(|| ServeError::Config("set [store] url or PARITYGATE_STORE_URL".into()))?;
+    let store = Store::connect_lazy(&url, config.store.max_connections)?;
+    let config = Arc::new(config);
+    let status = SharedStatus::default();
+    let metrics = Metrics::new()?;
+    let listen = config.http.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: listen.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: listen, source })?;
+    let app = router(AppState { config: config.clone(), store: store.clone(), status: status.clone(), metrics: metrics.clone() });
+    let http_cancel = cancel.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(http_cancel.cancelled_owned()).await
+    });
+    let shared = status.clone();
+    let join = tokio::spawn(async move {
+        let result = run_pipeline(config, store, status, metrics, cancel.clone()).await;
+        cancel.cancel();
+        match http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "http server failed"),
+            Err(e) => tracing::error!(error = %e, "http task failed"),
+        }
+        result
+    });
+    Ok(ServeHandle { addr, status: shared, join })
+}
+
+/// Migrate and register services, retrying with backoff while the database is away.
+async fn bootstrap(config: &Config, store: &Store, status: &SharedStatus, cancel: &CancellationToken) -> bool {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = async {
+            store.migrate().await?;
+            store.register_services(config.services.iter().map(|s| s.name.as_str())).await
+        };
+        match attempt.await {
+            Ok(()) => {
+                status.write(|s| {
+                    s.readiness.database = true;
+                    s.readiness.migrations = true;
+                });
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "database not ready; retrying");
+                status.write(|s| {
+                    s.readiness.database = false;
+                    s.readiness.last_error = Some(e.to_string());
+                });
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn run_pipeline(
+    config: Arc<Config>,
+    store: Store,
+    status: SharedStatus,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) -> Result<(), ServeError> {
+    if !bootstrap(&config, &store, &status, &cancel).await {
+        return Ok(());
+    }
+    let (batches, received) = tokio::sync::mpsc::channel(1);
+    let ends = ingest::EndOffsets::default();
+    let ingest = ingest::Ingest {
+        consumer: ingest::consumer(&config)?,
+        config: config.clone(),
+        store: store.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        batches,
+        status: status.clone(),
+        end_offsets: ends.clone(),
+        cancel: cancel.clone(),
+    };
+    let ingest = std::thread::Builder::new()
+        .name("paritygate-ingest".into())
+        .spawn(move || ingest.run())
+        .map_err(|e| ServeError::Task(e.to_string()))?;
+    let names = config.services.iter().map(|s| s.name.clone()).collect();
+    let checkpointer = tokio::spawn(checkpoint::run(store.clone(), names, received, status.clone(), metrics.clone(), cancel.clone()));
+    let evaluator = tokio::spawn(evaluate::run(config, store, status, metrics, ends, cancel.clone()));
+    // The checkpointer ends when the ingest thread, cancelled, has handed over its last batch.
+    let stored = checkpointer.await.map_err(|e| ServeError::Task(e.to_string()))?;
+    let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
+    cancel.cancel();
+    let _ = evaluator.await;
+    Ok(stored?)
+}
+
+/// The binary's entry: serve until SIGTERM/SIGINT, then drain, checkpoint and exit.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let cancel = CancellationToken::new();
+    let handle = spawn(config, cancel.clone()).await?;
+    println!("listening on http://{}", handle.addr);
+    let signals = cancel.clone();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+            () = signals.cancelled() => return,
+        }
+        tracing::info!("shutting down: draining and checkpointing");
+        signals.cancel();
+    });
+    handle.join.await.map_err(|e| ServeError::Task(e.to_string()))?
+}

@@ -7,6 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// The schema, embedded at compile time from `migrations/`.
@@ -33,7 +34,8 @@ pub const CANDIDATE: i16 = 1;
 #[derive(Debug, Clone)]
 pub struct Store {
     pub pool: PgPool,
-    service_ids: HashMap<String, i16>,
+    /// Shared by every clone: filled once the database is reachable (the HTTP side may be built first).
+    service_ids: Arc<RwLock<HashMap<String, i16>>>,
 }
 
 impl Store {
@@ -44,7 +46,7 @@ impl Store {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options.application_name("paritygate"));
-        Ok(Self { pool, service_ids: HashMap::new() })
+        Ok(Self { pool, service_ids: Arc::default() })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -61,7 +63,7 @@ impl Store {
     }
 
     /// Make sure every configured service has an id, and remember them.
-    pub async fn register_services<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+    pub async fn register_services<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
         for name in names {
             sqlx::query("INSERT INTO services (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
                 .bind(name)
@@ -71,13 +73,32 @@ impl Store {
                 .bind(name)
                 .fetch_one(&self.pool)
                 .await?;
-            self.service_ids.insert(name.to_owned(), id);
+            self.service_ids
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name.to_owned(), id);
         }
         Ok(())
     }
 
     pub fn service_id(&self, name: &str) -> Option<i16> {
-        self.service_ids.get(name).copied()
+        self.service_ids.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).copied()
+    }
+
+    /// Stored next offsets of these topics' partitions: (topic, partition, next_offset).
+    pub async fn stored_offsets(&self, topics: &[String]) -> Result<Vec<(String, i32, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT topic, partition, next_offset FROM partitions WHERE topic = ANY($1)")
+            .bind(topics)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT next_offset FROM partitions WHERE topic = $1 AND partition = $2")
+            .bind(topic)
+            .bind(partition)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

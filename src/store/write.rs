@@ -1,1 +1,232 @@
-//! The checkpoint transaction (WIP).
+//! The checkpoint: one transaction that stores a batch's effects together with the offsets that
+//! produced them, so a crash at any moment loses nothing and counts nothing twice.
+//!
+//! Order inside the transaction: compare-and-set every partition's `next_offset` (a replica that lost
+//! a partition cannot write for it), insert events with `ON CONFLICT DO NOTHING` (the primary key is
+//! the deduplication identity; `RETURNING` tells which are new), then update keys, windows and
+//! tallies from the new events only, and keep samples of bad messages.
+
+use super::{Store, StoreError, BASELINE, CANDIDATE};
+use crate::config::Side;
+use crate::serve::batch::Batch;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+
+fn side_code(side: Side) -> i16 {
+    match side {
+        Side::Baseline => BASELINE,
+        Side::Candidate => CANDIDATE,
+    }
+}
+
+/// 64 bits of BLAKE3 over an event's identity and digest: summed (not XORed) into key and window
+/// fingerprints, so duplicates could never cancel out.
+pub fn fingerprint(key_hash: u128, position: u128, operation: u8, digest: u128) -> i64 {
+    let mut h = blake3::Hasher::new();
+    h.update(&key_hash.to_be_bytes());
+    h.update(&position.to_be_bytes());
+    h.update(&[operation]);
+    h.update(&digest.to_be_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// Counts of what a checkpoint stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub records: usize,
+    pub new_events: usize,
+    /// New distinct events per (service index, side, operation), for metrics.
+    pub new_by_operation: BTreeMap<(usize, Side, &'static str), u64>,
+}
+
+const INSERT_EVENTS: &str = "INSERT INTO events (service_id, side, key_hash, position, operation, digest, arrival, event_ms, partition, kafka_offset)
+ SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::uuid[], $5::int2[], $6::uuid[], $7::int8[], $8::int8[], $9::int4[], $10::int8[])
+ ON CONFLICT DO NOTHING
+ RETURNING service_id, side, key_hash, position, operation, digest";
+
+const UPSERT_KEYS: &str = "INSERT INTO keys AS k (service_id, key_hash, side, key_text, events, fingerprint_sum, final_position, final_operation, final_arrival, final_digest, final_content, last_event_ms, partition)
+ SELECT s, kh, sd, kt, n, fp::numeric, fpos, fop, farr, fdig, fc::jsonb, lem, p
+ FROM unnest($1::int2[], $2::uuid[], $3::int2[], $4::text[], $5::int8[], $6::text[], $7::uuid[], $8::int2[], $9::int8[], $10::uuid[], $11::text[], $12::int8[], $13::int4[])
+   AS t(s, kh, sd, kt, n, fp, fpos, fop, farr, fdig, fc, lem, p)
+ ON CONFLICT (service_id, key_hash, side) DO UPDATE SET
+   events = k.events + excluded.events,
+   fingerprint_sum = k.fingerprint_sum + excluded.fingerprint_sum,
+   last_event_ms = greatest(k.last_event_ms, excluded.last_event_ms),
+   final_position = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_position ELSE k.final_position END,
+   final_operation = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_operation ELSE k.final_operation END,
+   final_digest = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_digest ELSE k.final_digest END,
+   final_content = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_content ELSE k.final_content END,
+   partition = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.partition ELSE k.partition END,
+   final_arrival = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_arrival ELSE k.final_arrival END";
+
+const UPSERT_WINDOWS: &str = "INSERT INTO windows AS w (service_id, side, window_start_ms, operation, events, fingerprint_sum)
+ SELECT s, sd, ws, op, n, fp::numeric FROM unnest($1::int2[], $2::int2[], $3::int8[], $4::int2[], $5::int8[], $6::text[]) AS t(s, sd, ws, op, n, fp)
+ ON CONFLICT (service_id, window_start_ms, side, operation) DO UPDATE SET
+   events = w.events + excluded.events, fingerprint_sum = w.fingerprint_sum + excluded.fingerprint_sum";
+
+const UPSERT_TALLIES: &str = "INSERT INTO tallies AS t (service_id, side, kind, name, records, events)
+ SELECT * FROM unnest($1::int2[], $2::int2[], $3::text[], $4::text[], $5::int8[], $6::int8[])
+ ON CONFLICT (service_id, side, kind, name) DO UPDATE SET
+   records = t.records + excluded.records, events = t.events + excluded.events";
+
+impl Store {
+    fn id(&self, names: &[String], service: usize) -> i16 {
+        names.get(service).and_then(|n| self.service_id(n)).unwrap_or(0)
+    }
+
+    /// Store a batch. `names` maps the batch's service indexes to configured names.
+    pub async fn checkpoint(&self, names: &[String], batch: &Batch) -> Result<Stored, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for ((topic, partition), p) in &batch.partitions {
+            let advanced = match p.expected {
+                Some(expected) => sqlx::query(
+                    "UPDATE partitions SET next_offset = $3, max_event_ms = greatest(max_event_ms, $4),
+                       end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now()
+                     WHERE topic = $1 AND partition = $2 AND next_offset = $6",
+                )
+                .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected)
+                .execute(&mut *tx).await?.rows_affected(),
+                None => sqlx::query(
+                    "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT DO NOTHING",
+                )
+                .bind(topic).bind(partition).bind(self.id(names, p.service)).bind(side_code(p.side))
+                .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset)
+                .execute(&mut *tx).await?.rows_affected(),
+            };
+            if advanced != 1 {
+                return Err(StoreError::OwnershipLost { topic: topic.clone(), partition: *partition, expected: p.expected.unwrap_or(-1) });
+            }
+        }
+
+        let e = &batch.events;
+        let uuid = |v: u128| Uuid::from_u128(v);
+        let rows: Vec<(i16, i16, Uuid, Uuid, i16, Uuid)> = sqlx::query_as(INSERT_EVENTS)
+            .bind(e.iter().map(|x| self.id(names, x.service)).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| side_code(x.side)).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| uuid(x.key_hash)).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| uuid(x.position)).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| i16::from(x.operation as u8)).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| uuid(x.digest)).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| x.arrival).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| x.event_ms).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| x.partition).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| x.arrival).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?;
+        let inserted: HashSet<(i16, i16, Uuid, Uuid, i16, Uuid)> = rows.into_iter().collect();
+
+        // Aggregate the new events per key and per window.
+        let mut per_key: HashMap<(usize, Side, u128), (i64, i128)> = HashMap::new();
+        let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
+        let mut stored = Stored { records: batch.records, ..Stored::default() };
+        let mut seen = HashSet::new();
+        for x in e {
+            let id = (self.id(names, x.service), side_code(x.side), uuid(x.key_hash), uuid(x.position), i16::from(x.operation as u8), uuid(x.digest));
+            // Within one batch the same event may appear twice: count it once.
+            if !inserted.contains(&id) || !seen.insert(id) {
+                continue;
+            }
+            let fp = i128::from(fingerprint(x.key_hash, x.position, x.operation as u8, x.digest));
+            let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
+            k.0 += 1;
+            k.1 += fp;
+            let w = per_window.entry((x.service, x.side, x.window_start_ms, x.operation as u8)).or_default();
+            w.0 += 1;
+            w.1 += fp;
+            *stored.new_by_operation.entry((x.service, x.side, x.operation.as_str())).or_default() += 1;
+            stored.new_events += 1;
+        }
+        self.upsert_keys(&mut tx, names, batch, &per_key).await?;
+        self.upsert_windows(&mut tx, names, &per_window).await?;
+        self.upsert_tallies(&mut tx, names, batch, &stored).await?;
+        for s in &batch.samples {
+            sqlx::query("INSERT INTO bad_messages (service_id, side, reason, topic, partition, kafka_offset, sample) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(self.id(names, s.service)).bind(side_code(s.side)).bind(s.reason).bind(&s.topic).bind(s.partition).bind(s.offset).bind(&s.sample)
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn upsert_keys(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        names: &[String],
+        batch: &Batch,
+        per_key: &HashMap<(usize, Side, u128), (i64, i128)>,
+    ) -> Result<(), StoreError> {
+        // Sorted, so concurrent replicas lock rows in one order (no deadlocks).
+        let mut keys: Vec<_> = per_key.iter().filter_map(|(k, v)| batch.finals.get(k).map(|f| (k, v, f))).collect();
+        keys.sort_by_key(|((s, side, h), _, _)| (*s, *h, *side));
+        sqlx::query(UPSERT_KEYS)
+            .bind(keys.iter().map(|((s, _, _), _, _)| self.id(names, *s)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|((_, _, h), _, _)| Uuid::from_u128(*h)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|((_, side, _), _, _)| side_code(*side)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| f.key_text.clone()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, (n, _), _)| *n).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, (_, fp), _)| fp.to_string()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| Uuid::from_u128(f.order.0)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| i16::from(f.order.1 as u8)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| f.order.2).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| f.digest.map(Uuid::from_u128)).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| f.content.clone()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| f.last_event_ms).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, _, f)| f.partition).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn upsert_windows(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        names: &[String],
+        per_window: &BTreeMap<(usize, Side, i64, u8), (i64, i128)>,
+    ) -> Result<(), StoreError> {
+        let w: Vec<_> = per_window.iter().collect();
+        sqlx::query(UPSERT_WINDOWS)
+            .bind(w.iter().map(|((s, _, _, _), _)| self.id(names, *s)).collect::<Vec<_>>())
+            .bind(w.iter().map(|((_, side, _, _), _)| side_code(*side)).collect::<Vec<_>>())
+            .bind(w.iter().map(|((_, _, start, _), _)| *start).collect::<Vec<_>>())
+            .bind(w.iter().map(|((_, _, _, op), _)| i16::from(*op)).collect::<Vec<_>>())
+            .bind(w.iter().map(|(_, (n, _))| *n).collect::<Vec<_>>())
+            .bind(w.iter().map(|(_, (_, fp))| fp.to_string()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn upsert_tallies(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        names: &[String],
+        batch: &Batch,
+        stored: &Stored,
+    ) -> Result<(), StoreError> {
+        let rows: Vec<_> = batch
+            .tallies
+            .iter()
+            .map(|((s, side, kind, name), records)| {
+                let events = if *kind == "operation" {
+                    stored.new_by_operation.iter().find(|((ss, sd, op), _)| ss == s && sd == side && *op == name).map_or(0, |(_, n)| *n as i64)
+                } else {
+                    0
+                };
+                (self.id(names, *s), side_code(*side), *kind, name.as_str(), *records, events)
+            })
+            .collect();
+        sqlx::query(UPSERT_TALLIES)
+            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.4).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.5).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! The checkpointer: takes batches from the ingest thread and stores each in one transaction,
+//! retrying with backoff while the database is unavailable (ingestion waits meanwhile: the bounded
+//! channel is the backpressure). Losing a partition to another replica is fatal by design: the
+//! process stops and, restarted, resumes from the stored offsets (crash-only recovery).
+
+use super::batch::Batch;
+use super::status::SharedStatus;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Store batches until the channel closes.
+pub async fn run(
+    store: Store,
+    names: Vec<String>,
+    mut batches: mpsc::Receiver<Batch>,
+    status: SharedStatus,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) -> Result<(), StoreError> {
+    while let Some(batch) = batches.recv().await {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let timer = metrics.checkpoint_seconds.with_label_values(&[]).start_timer();
+            match store.checkpoint(&names, &batch).await {
+                Ok(stored) => {
+                    timer.observe_duration();
+                    record(&metrics, &names, &batch, &stored);
+                    status.write(|s| s.readiness.database = true);
+                    break;
+                }
+                Err(e @ StoreError::OwnershipLost { .. }) => {
+                    tracing::error!(error = %e, "stopping: another replica owns a partition of this batch");
+                    cancel.cancel();
+                    return Err(e);
+                }
+                Err(e) => {
+                    timer.stop_and_discard();
+                    metrics.checkpoint_failures.with_label_values(&["database"]).inc();
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "checkpoint failed; retrying");
+                    status.write(|s| {
+                        s.readiness.database = false;
+                        s.readiness.last_error = Some(e.to_string());
+                    });
+                    if cancel.is_cancelled() {
+                        // Shutting down with the database away: the batch is dropped, its offsets were
+                        // not stored, so it is consumed again after the restart.
+                        return Ok(());
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn record(metrics: &Metrics, names: &[String], batch: &Batch, stored: &crate::store::write::Stored) {
+    for ((service, side, kind, name), n) in &batch.tallies {
+        let Some(service_name) = names.get(*service) else { continue };
+        let side = side.as_str();
+        match *kind {
+            "operation" => {
+                let new = stored.new_by_operation.iter().find(|((s, sd, op), _)| s == service && sd.as_str() == side && op == name).map_or(0, |(_, n)| *n);
+                metrics.records.with_label_values(&[service_name, side, name]).inc_by(*n as u64);
+                metrics.events.with_label_values(&[service_name, side, name]).inc_by(new);
+                metrics.duplicates.with_label_values(&[service_name, side, name]).inc_by((*n as u64).saturating_sub(new));
+            }
+            "unparseable" | "rejected" | "flagged" => {
+                metrics.unparseable.with_label_values(&[service_name, side, name]).inc_by(*n as u64);
+            }
+            _ => {}
+        }
+    }
+    if let Some(started) = batch.started {
+        metrics.processing_latency_seconds.with_label_values(&[]).observe(started.elapsed().as_secs_f64());
+    }
+}

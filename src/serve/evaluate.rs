@@ -1,0 +1,194 @@
+//! The evaluation loop: every `evaluation_interval_ms`, rebuild each service's status from the
+//! set-based state in Postgres (so every replica answers the same), settle by watermarks, decide
+//! the gate, and publish status and metrics.
+
+use super::ingest::EndOffsets;
+use super::status::{GateStatus, GateVerdict, PartitionStatus, ServiceStatus, SharedStatus, SideStatus};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::{read, Store, StoreError, BASELINE};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A side's partitions as status rows, and its event-time watermark.
+///
+/// The watermark is the minimum event time reached by the side's active partitions. A partition
+/// that is caught up and has been quiet for `idle_ms` is idle and does not hold it back; when every
+/// partition is idle, the watermark moves on with the clock (`now - idle_ms`), so a finished or
+/// paused side never stalls settling forever.
+pub fn side_watermark(rows: &[read::PartitionRow], ends: &EndOffsets, now_ms: i64, idle_ms: i64) -> (Vec<PartitionStatus>, Option<i64>) {
+    let ends = ends.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    let (mut active_min, mut any_max): (Option<i64>, Option<i64>) = (None, None);
+    for r in rows {
+        let end = ends.get(&(r.topic.clone(), r.partition)).copied().or(r.end_offset);
+        let caught_up = end.is_none_or(|e| r.next_offset >= e);
+        let quiet = r.last_record_at.is_none_or(|t| now_ms - t.timestamp_millis() >= idle_ms);
+        let idle = caught_up && quiet;
+        if !idle {
+            active_min = match (active_min, r.max_event_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        any_max = any_max.max(r.max_event_ms);
+        out.push(PartitionStatus {
+            topic: r.topic.clone(),
+            partition: r.partition,
+            next_offset: r.next_offset,
+            end_offset: end,
+            lag: end.map(|e| (e - r.next_offset).max(0)),
+            max_event_ms: r.max_event_ms,
+            idle,
+        });
+    }
+    let watermark = if rows.is_empty() {
+        None
+    } else if out.iter().all(|p| p.idle) {
+        Some(any_max.unwrap_or(i64::MIN).max(now_ms - idle_ms))
+    } else {
+        active_min
+    };
+    (out, watermark)
+}
+
+/// The gate of this scope: evidence first, then settled key and count parity.
+pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
+    let (b, c) = (s.baseline.events, s.candidate.events);
+    let (verdict, reasons) = if b < min_events || c < min_events {
+        (GateVerdict::Pending, vec![format!("not enough evidence: {b} baseline and {c} candidate events, at least {min_events} per side needed")])
+    } else if s.keys.settled.total() > 0 {
+        let k = s.keys.settled;
+        (
+            GateVerdict::Fail,
+            vec![format!(
+                "{} settled keys differ: {} missing_in_candidate, {} extra_in_candidate, {} mismatched",
+                k.total(),
+                k.missing_in_candidate,
+                k.extra_in_candidate,
+                k.mismatched
+            )],
+        )
+    } else if s.windows_settled_unmatched > 0 {
+        (GateVerdict::Fail, vec![format!("{} settled windows differ in counts per operation or content", s.windows_settled_unmatched)])
+    } else if s.settled_until_ms.is_none() {
+        (GateVerdict::Pending, vec!["nothing settled yet: both sides' watermarks must pass the grace period".into()])
+    } else {
+        (
+            GateVerdict::Pass,
+            vec![format!(
+                "{} keys match, none differ after settling ({} still in flight); {} settled windows match",
+                s.keys.matched,
+                s.keys.in_flight.total(),
+                s.windows_settled_matched
+            )],
+        )
+    };
+    GateStatus { verdict, reasons, evaluated_at: Some(Utc::now()) }
+}
+
+/// Evaluate one service from the store.
+pub async fn evaluate_service(config: &Config, index: usize, store: &Store, ends: &EndOffsets) -> Result<ServiceStatus, StoreError> {
+    let service = &config.services[index];
+    let id = store.service_id(&service.name).unwrap_or(0);
+    let pool = &store.pool;
+    let now_ms = Utc::now().timestamp_millis();
+    let idle_ms = config.serve.idle_partition_ms as i64;
+    let [b_counts, c_counts] = read::side_counts(pool, id).await?;
+    let rows = read::partitions(pool, id).await?;
+    let (b_rows, c_rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.side == BASELINE);
+    let mut s = ServiceStatus { service: service.name.clone(), wave: service.wave, evaluated_at: Some(Utc::now()), ..Default::default() };
+    for (counts, rows, side) in [(b_counts, b_rows, &mut s.baseline), (c_counts, c_rows, &mut s.candidate)] {
+        counts.fill(side);
+        let (partitions, watermark) = side_watermark(&rows, ends, now_ms, idle_ms);
+        side.lag = partitions.iter().filter_map(|p| p.lag).sum();
+        side.partitions = partitions;
+        side.watermark_ms = watermark;
+    }
+    let grace_ms = (service.grace_seconds as i64).saturating_mul(1000);
+    s.settled_until_ms = match (s.baseline.watermark_ms, s.candidate.watermark_ms) {
+        (Some(b), Some(c)) => Some(b.min(c).saturating_sub(grace_ms)),
+        _ => None,
+    };
+    s.keys = read::key_summary(pool, id, s.settled_until_ms).await?;
+    let window_ms = (service.window_seconds as i64).saturating_mul(1000);
+    let windows = read::window_counts(pool, id, window_ms, s.settled_until_ms).await?;
+    s.windows_settled_matched = windows.settled_matched;
+    s.windows_settled_unmatched = windows.settled_unmatched;
+    s.last_settled_window = windows.last_settled;
+    s.gate = gate(&s, service.gate.min_events);
+    Ok(s)
+}
+
+fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
+    let name = s.service.as_str();
+    for (state, counts) in [("settled", s.keys.settled), ("in_flight", s.keys.in_flight)] {
+        for (kind, n) in [
+            ("missing_in_candidate", counts.missing_in_candidate),
+            ("extra_in_candidate", counts.extra_in_candidate),
+            ("mismatched", counts.mismatched),
+        ] {
+            metrics.mismatched_keys.with_label_values(&[name, kind, state]).set(n as i64);
+        }
+    }
+    metrics.windows_settled.with_label_values(&[name, "matched"]).set(s.windows_settled_matched as i64);
+    metrics.windows_settled.with_label_values(&[name, "unmatched"]).set(s.windows_settled_unmatched as i64);
+    for (side_name, side) in [("baseline", &s.baseline), ("candidate", &s.candidate)] {
+        publish_side(metrics, name, side_name, side);
+    }
+    for verdict in [GateVerdict::Pass, GateVerdict::Fail, GateVerdict::Pending] {
+        let label = match verdict {
+            GateVerdict::Pass => "pass",
+            GateVerdict::Fail => "fail",
+            GateVerdict::Pending => "pending",
+        };
+        metrics.gate_verdict.with_label_values(&[name, label]).set(i64::from(s.gate.verdict == verdict));
+    }
+}
+
+fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideStatus) {
+    for p in &side.partitions {
+        let partition = p.partition.to_string();
+        metrics
+            .consumer_lag
+            .with_label_values(&[service, side_name, p.topic.as_str(), partition.as_str()])
+            .set(p.lag.unwrap_or(0));
+    }
+    if let Some(w) = side.watermark_ms {
+        metrics.watermark_seconds.with_label_values(&[service, side_name]).set(w as f64 / 1000.0);
+    }
+}
+
+/// Run until cancelled.
+pub async fn run(config: Arc<Config>, store: Store, status: SharedStatus, metrics: Metrics, ends: EndOffsets, cancel: CancellationToken) {
+    let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
+    loop {
+        let database = store.ping().await;
+        metrics.up.with_label_values(&["database"]).set(i64::from(database.is_ok()));
+        let broker = status.read(|s| s.readiness.broker);
+        metrics.up.with_label_values(&["broker"]).set(i64::from(broker));
+        status.write(|s| {
+            s.readiness.database = database.is_ok();
+            if let Err(e) = &database {
+                s.readiness.last_error = Some(e.to_string());
+            }
+        });
+        if database.is_ok() {
+            for index in 0..config.services.len() {
+                match evaluate_service(&config, index, &store, &ends).await {
+                    Ok(s) => {
+                        publish_metrics(&metrics, &s);
+                        status.write(|st| st.services.insert(s.service.clone(), s));
+                    }
+                    Err(e) => tracing::warn!(service = %config.services[index].name, error = %e, "evaluation failed"),
+                }
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

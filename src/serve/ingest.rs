@@ -1,0 +1,305 @@
+//! Kafka in: one consumer for every configured topic, on a dedicated thread (the hot path stays
+//! synchronous: poll, route, extract with the pure core, add to the batch). Batches go to the
+//! checkpointer through a bounded channel, which is the backpressure when Postgres is slow or down.
+//!
+//! Offsets live in Postgres, not in Kafka: a partition resumes at its stored `next_offset`
+//! (manual assignment seeks there; under the group protocol, records below it are skipped and the
+//! consumer seeks forward). Kafka commits are only a hint for group restarts.
+
+use super::batch::{Batch, BatchEvent};
+use super::status::SharedStatus;
+use crate::config::model::Assignment;
+use crate::config::{Config, Side};
+use crate::core::event::{extract, key_hash, Outcome};
+use crate::core::record::RecordView;
+use crate::store::Store;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// End offsets per partition as last fetched from the broker (shared with the evaluator).
+pub type EndOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+/// Build the consumer from `[kafka]`; pass-through properties come last so they win.
+pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.kafka.brokers)
+        .set("group.id", &config.kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("client.id", "paritygate");
+    for (k, v) in &config.kafka.properties {
+        c.set(k, v);
+    }
+    c.create()
+}
+
+pub struct Ingest {
+    pub consumer: BaseConsumer,
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub runtime: Handle,
+    pub batches: mpsc::Sender<Batch>,
+    pub status: SharedStatus,
+    pub end_offsets: EndOffsets,
+    pub cancel: CancellationToken,
+}
+
+struct Loop {
+    routes: HashMap<String, (usize, Side)>,
+    /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
+    next: HashMap<(String, i32), Option<i64>>,
+    sought: HashSet<(String, i32)>,
+    batch: Batch,
+    last_flush: Instant,
+    last_watermarks: Instant,
+}
+
+impl Ingest {
+    /// Run until cancelled; the last batch is handed over before returning.
+    pub fn run(self) {
+        let mut state = Loop {
+            routes: self.config.routes().into_iter().map(|(t, r)| (t.to_owned(), r)).collect(),
+            next: HashMap::new(),
+            sought: HashSet::new(),
+            batch: Batch::default(),
+            last_flush: Instant::now(),
+            last_watermarks: Instant::now() - Duration::from_secs(3600),
+        };
+        let topics: Vec<String> = state.routes.keys().cloned().collect();
+        while !self.cancel.is_cancelled() && !self.start(&topics, &mut state) {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
+        while !self.cancel.is_cancelled() {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => self.handle(&mut state, &message),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka consumer error");
+                    self.status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}")));
+                }
+                None => {}
+            }
+            if state.batch.records >= self.config.serve.checkpoint_max_records
+                || (!state.batch.is_empty() && state.last_flush.elapsed() >= interval)
+            {
+                self.flush(&mut state);
+            }
+            if state.last_watermarks.elapsed() >= Duration::from_millis(self.config.serve.evaluation_interval_ms) {
+                state.last_watermarks = Instant::now();
+                self.fetch_end_offsets(&state);
+            }
+        }
+        self.flush(&mut state);
+    }
+
+    /// Load stored offsets and assign (manual) or subscribe (group). False: retry later.
+    fn start(&self, topics: &[String], state: &mut Loop) -> bool {
+        let stored = match self.runtime.block_on(self.store.stored_offsets(topics)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load stored offsets yet");
+                return false;
+            }
+        };
+        for (topic, partition, next) in stored {
+            state.next.insert((topic, partition), Some(next));
+        }
+        match self.config.kafka.assignment {
+            Assignment::Group => {
+                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                if let Err(e) = self.consumer.subscribe(&names) {
+                    tracing::warn!(error = %e, "subscribe failed");
+                    return false;
+                }
+                true
+            }
+            Assignment::Manual => self.assign_manually(topics, state),
+        }
+    }
+
+    fn assign_manually(&self, topics: &[String], state: &mut Loop) -> bool {
+        let (index, replicas) = (self.config.kafka.replica_index, self.config.kafka.replicas.max(1));
+        let mut tpl = TopicPartitionList::new();
+        for topic in topics {
+            let metadata = match self.consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(%topic, error = %e, "metadata unavailable");
+                    self.set_broker(false, Some(format!("kafka metadata: {e}")));
+                    return false;
+                }
+            };
+            let Some(t) = metadata.topics().first().filter(|t| !t.partitions().is_empty()) else {
+                tracing::warn!(%topic, "topic has no partitions yet");
+                return false;
+            };
+            for p in t.partitions().iter().filter(|p| (p.id() as u32) % replicas == index) {
+                let offset = match state.next.get(&(topic.clone(), p.id())) {
+                    Some(Some(n)) => Offset::Offset(*n),
+                    _ => {
+                        state.next.insert((topic.clone(), p.id()), None);
+                        Offset::Beginning
+                    }
+                };
+                if tpl.add_partition_offset(topic, p.id(), offset).is_err() {
+                    return false;
+                }
+            }
+        }
+        let assigned = self.consumer.assign(&tpl).is_ok();
+        self.set_broker(assigned, None);
+        assigned
+    }
+
+    fn set_broker(&self, up: bool, error: Option<String>) {
+        self.status.write(|s| {
+            s.readiness.broker = up;
+            if error.is_some() {
+                s.readiness.last_error = error;
+            }
+        });
+    }
+
+    fn handle(&self, state: &mut Loop, message: &rdkafka::message::BorrowedMessage<'_>) {
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let Some(&(service, side)) = state.routes.get(topic) else { return };
+        let tp = (topic.to_owned(), partition);
+        let expected = match state.next.get(&tp) {
+            Some(n) => *n,
+            None => {
+                // Group protocol: first record of a newly assigned partition; ask the store where it stands.
+                let stored = self.runtime.block_on(self.store.stored_offset(topic, partition)).ok().flatten();
+                state.next.insert(tp.clone(), stored);
+                stored
+            }
+        };
+        if let Some(next) = expected {
+            if offset < next {
+                // Already in the state: skip; far behind (Kafka commit lost), seek once.
+                if next - offset > 1000 && state.sought.insert(tp.clone()) {
+                    let _ = self.consumer.seek(topic, partition, Offset::Offset(next), Duration::from_secs(1));
+                }
+                return;
+            }
+        }
+        let record = RecordView {
+            topic: Cow::Borrowed(topic),
+            partition,
+            offset,
+            timestamp_ms: message.timestamp().to_millis(),
+            headers: message
+                .headers()
+                .map(|h| h.iter().map(|h| (Cow::Borrowed(h.key), h.value.map(Cow::Borrowed))).collect())
+                .unwrap_or_default(),
+            key: message.key().filter(|k| !k.is_empty()).map(Cow::Borrowed),
+            payload: message.payload().map(Cow::Borrowed),
+        };
+        let event_ms = self.process(state, service, side, &record);
+        state.batch.advance(topic, partition, service, side, expected, offset, event_ms);
+    }
+
+    /// Extract and add one record to the batch; returns its event time when it became an event.
+    fn process(&self, state: &mut Loop, service: usize, side: Side, record: &RecordView<'_>) -> Option<i64> {
+        let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
+        let sample = |r: &RecordView<'_>| {
+            let bytes: &[u8] = r.payload.as_deref().unwrap_or_default();
+            (r.topic.as_ref().to_owned(), r.partition, r.offset, bytes.to_vec())
+        };
+        if payload_len > self.config.kafka.max_message_bytes {
+            let (t, p, o, b) = sample(record);
+            state.batch.add_other(service, side, "unparseable", "too_large", Some((&t, p, o, &b)));
+            return None;
+        }
+        let plan = &self.config.plans[service];
+        let side_plan = if side == Side::Baseline { &plan.baseline } else { &plan.candidate };
+        match extract(side_plan, record, true) {
+            Outcome::Event(event) => {
+                if matches!(event.content.as_ref().map(|c| &c.0), Some(crate::core::event::Content::Bytes(_))) {
+                    // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
+                    let (t, p, o, b) = sample(record);
+                    state.batch.note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
+                }
+                let event_ms = event
+                    .event_time_ms
+                    .or(record.timestamp_ms)
+                    .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+                let window_ms = (self.config.services[service].window_seconds as i64).saturating_mul(1000).max(1);
+                let e = BatchEvent {
+                    service,
+                    side,
+                    key_hash: key_hash(&event.key),
+                    position: if plan.has_position { event.position.unwrap_or(0) } else { 0 },
+                    operation: event.operation,
+                    digest: event.digest,
+                    arrival: record.offset,
+                    event_ms,
+                    window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
+                    partition: record.partition,
+                };
+                state.batch.add_event(e, &event.key, &event);
+                Some(event_ms)
+            }
+            Outcome::Rejected(reason) => {
+                let (t, p, o, b) = sample(record);
+                state.batch.add_other(service, side, "rejected", reason.as_str(), Some((&t, p, o, &b)));
+                None
+            }
+            Outcome::Skipped(skip) => {
+                state.batch.add_other(service, side, "skipped", skip.as_str(), None);
+                None
+            }
+        }
+    }
+
+    /// Hand the batch to the checkpointer (blocking when one is already in flight: backpressure).
+    fn flush(&self, state: &mut Loop) {
+        state.last_flush = Instant::now();
+        if state.batch.is_empty() {
+            return;
+        }
+        let mut batch = std::mem::take(&mut state.batch);
+        let ends = self.end_offsets.lock().map(|m| m.clone()).unwrap_or_default();
+        for ((topic, partition), p) in batch.partitions.iter_mut() {
+            p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
+            state.next.insert((topic.clone(), *partition), Some(p.next_offset));
+        }
+        if self.batches.blocking_send(batch).is_err() {
+            tracing::error!("checkpointer is gone; stopping ingestion");
+            self.cancel.cancel();
+        }
+    }
+
+    /// Ask the broker for end offsets of our partitions: lag, idleness, broker readiness.
+    fn fetch_end_offsets(&self, state: &Loop) {
+        let mut ok = true;
+        let mut ends = HashMap::new();
+        for (topic, partition) in state.next.keys() {
+            match self.consumer.fetch_watermarks(topic, *partition, Duration::from_millis(1500)) {
+                Ok((_, high)) => {
+                    ends.insert((topic.clone(), *partition), high);
+                }
+                Err(e) => {
+                    ok = false;
+                    self.set_broker(false, Some(format!("kafka: {e}")));
+                    break;
+                }
+            }
+        }
+        if ok {
+            self.set_broker(true, None);
+            if let Ok(mut shared) = self.end_offsets.lock() {
+                shared.extend(ends);
+            }
+        }
+    }
+}
