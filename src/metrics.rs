@@ -5,7 +5,7 @@
 //! Never a key, an offset or free text.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// All metrics, registered in one registry.
@@ -31,11 +31,11 @@ pub struct Metrics {
     /// Gate verdict per service, one series per verdict set to 1 for the current one.
     pub gate_verdict: IntGaugeVec,
     /// Duration of checkpoint transactions.
-    pub checkpoint_seconds: HistogramVec,
+    pub checkpoint_seconds: Histogram,
     /// Checkpoints that failed (and were retried).
     pub checkpoint_failures: IntCounterVec,
     /// Time from receiving a record to its checkpoint commit.
-    pub processing_latency_seconds: HistogramVec,
+    pub processing_latency_seconds: Histogram,
     /// 1 when the dependency is reachable.
     pub up: IntGaugeVec,
 }
@@ -52,8 +52,8 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> promet
     Ok(metric)
 }
 
-fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> prometheus::Result<HistogramVec> {
-    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?;
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
+    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
@@ -77,9 +77,9 @@ impl Metrics {
             consumer_lag: gauge(&r, "consumer_lag_messages", "Messages not yet consumed per partition", &["service", "side", "topic", "partition"])?,
             watermark_seconds: watermark,
             gate_verdict: gauge(&r, "gate_verdict", "1 for the current gate verdict of a service", &["service", "verdict"])?,
-            checkpoint_seconds: histogram(&r, "checkpoint_duration_seconds", "Duration of checkpoint transactions", &[], seconds.clone())?,
+            checkpoint_seconds: histogram(&r, "checkpoint_duration_seconds", "Duration of checkpoint transactions", seconds.clone())?,
             checkpoint_failures: counter(&r, "checkpoint_failures_total", "Checkpoint transactions that failed and were retried", &["reason"])?,
-            processing_latency_seconds: histogram(&r, "processing_latency_seconds", "From receiving a record to its checkpoint commit", &[], seconds)?,
+            processing_latency_seconds: histogram(&r, "processing_latency_seconds", "From receiving a record to its checkpoint commit", seconds)?,
             up: gauge(&r, "dependency_up", "1 when a dependency (broker, database) is reachable", &["dependency"])?,
             registry: r,
         })

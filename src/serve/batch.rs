@@ -28,15 +28,35 @@ pub struct BatchEvent {
     pub partition: i32,
 }
 
-/// The latest event of a key in this batch (its candidate final state).
+/// One event of a key in this batch that may define its final state.
 #[derive(Debug, Clone)]
-pub struct KeyFinal {
-    pub key_text: String,
+pub struct FinalCandidate {
     pub order: (u128, Operation, i64),
-    pub digest: Option<u128>,
+    pub digest: u128,
+    /// The normalized content (canonical JSON), `None` for deletes and non-JSON payloads.
     pub content: Option<String>,
+}
+
+/// A key's events in this batch. The final state is chosen at checkpoint time among the events
+/// the store found new: a replayed duplicate (later offset, older content) must never win.
+#[derive(Debug, Clone, Default)]
+pub struct KeyBatch {
+    pub key_text: String,
     pub last_event_ms: i64,
     pub partition: i32,
+    pub candidates: Vec<FinalCandidate>,
+}
+
+impl KeyBatch {
+    /// The latest candidate among `new` ones, never a before-image unless that is all there is.
+    pub fn final_of(&self, is_new: impl Fn(&FinalCandidate) -> bool) -> Option<&FinalCandidate> {
+        let new: Vec<&FinalCandidate> = self.candidates.iter().filter(|c| is_new(c)).collect();
+        new.iter()
+            .copied()
+            .filter(|c| c.order.1 != Operation::UpdateBefore)
+            .max_by_key(|c| c.order)
+            .or_else(|| new.iter().copied().max_by_key(|c| c.order))
+    }
 }
 
 /// Progress of one partition within the batch.
@@ -71,7 +91,7 @@ const SAMPLE_BYTES: usize = 2048;
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<BatchEvent>,
-    pub finals: HashMap<(usize, Side, u128), KeyFinal>,
+    pub keys: HashMap<(usize, Side, u128), KeyBatch>,
     /// (service, side, kind, name) → records.
     pub tallies: BTreeMap<(usize, Side, &'static str, String), i64>,
     pub partitions: BTreeMap<(String, i32), PartitionProgress>,
@@ -95,35 +115,20 @@ impl Batch {
         self.touch();
         self.tally(e.service, e.side, "operation", e.operation.as_str());
         self.events.push(e);
-        let order = (e.position, e.operation, e.arrival);
-        let newer = |f: &KeyFinal| order > f.order;
-        let slot = self.finals.get(&(e.service, e.side, e.key_hash));
-        // A before-image never defines the final state, unless it is all the key has so far.
-        let replaces = match slot {
-            None => true,
-            Some(f) => e.operation != Operation::UpdateBefore && (newer(f) || f.order.1 == Operation::UpdateBefore),
+        let deleted = e.operation == Operation::Delete;
+        let content = match event.content.as_ref().map(|c| &c.0) {
+            Some(crate::core::event::Content::Json(v)) if !deleted => Some(compact(v)),
+            _ => None,
         };
-        let last_event_ms = slot.map_or(e.event_ms, |f| f.last_event_ms.max(e.event_ms));
-        if replaces {
-            let deleted = e.operation == Operation::Delete;
-            let content = match event.content.as_ref().map(|c| &c.0) {
-                Some(crate::core::event::Content::Json(v)) if !deleted => Some(compact(v)),
-                _ => None,
-            };
-            self.finals.insert(
-                (e.service, e.side, e.key_hash),
-                KeyFinal {
-                    key_text: String::from_utf8_lossy(key_text).into_owned(),
-                    order,
-                    digest: (!deleted).then_some(e.digest),
-                    content,
-                    last_event_ms,
-                    partition: e.partition,
-                },
-            );
-        } else if let Some(f) = self.finals.get_mut(&(e.service, e.side, e.key_hash)) {
-            f.last_event_ms = last_event_ms;
-        }
+        let key = self.keys.entry((e.service, e.side, e.key_hash)).or_insert_with(|| KeyBatch {
+            key_text: String::from_utf8_lossy(key_text).into_owned(),
+            last_event_ms: e.event_ms,
+            partition: e.partition,
+            candidates: Vec::new(),
+        });
+        key.last_event_ms = key.last_event_ms.max(e.event_ms);
+        key.partition = e.partition;
+        key.candidates.push(FinalCandidate { order: (e.position, e.operation, e.arrival), digest: e.digest, content });
     }
 
     /// A record that produced no event (rejected, skipped or unparseable), with an optional sample.
@@ -201,24 +206,27 @@ mod tests {
     }
 
     #[test]
-    fn final_state_is_the_greatest_position_and_never_a_before_image() {
+    fn final_state_is_the_greatest_new_event_and_never_a_before_image() {
         let mut b = Batch::default();
         b.add_event(ev(5, Operation::UpdateBefore, 10, 100), b"7", &plain());
         b.add_event(ev(5, Operation::UpdateAfter, 11, 100), b"7", &plain());
         b.add_event(ev(3, Operation::Insert, 12, 300), b"7", &plain());
         b.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", &plain());
-        let f = &b.finals[&(0, Side::Baseline, 7)];
-        assert_eq!(f.order, (5, Operation::UpdateAfter, 11));
-        assert_eq!(f.last_event_ms, 300);
+        let k = &b.keys[&(0, Side::Baseline, 7)];
+        assert_eq!(k.final_of(|_| true).map(|c| c.order), Some((5, Operation::UpdateAfter, 11)));
+        assert_eq!(k.last_event_ms, 300);
+        // Only the insert is new (the rest were replays): it defines the final state.
+        assert_eq!(k.final_of(|c| c.order.0 == 3).map(|c| c.order), Some((3, Operation::Insert, 12)));
+        assert_eq!(k.final_of(|c| c.order.0 == 6).map(|c| c.order.1), Some(Operation::UpdateBefore));
         assert_eq!(b.tallies[&(0, Side::Baseline, "operation", "update_before".into())], 2);
         assert_eq!(b.records, 4);
     }
 
     #[test]
-    fn deletes_have_no_digest_and_samples_are_bounded() {
+    fn deletes_have_no_content_and_samples_are_bounded() {
         let mut b = Batch::default();
         b.add_event(ev(9, Operation::Delete, 1, 1), b"7", &plain());
-        assert_eq!(b.finals[&(0, Side::Baseline, 7)].digest, None);
+        assert_eq!(b.keys[&(0, Side::Baseline, 7)].candidates[0].content, None);
         for i in 0..20 {
             b.add_other(0, Side::Candidate, "unparseable", "too_large", Some(("t", 0, i, b"xx")));
         }

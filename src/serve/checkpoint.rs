@@ -23,7 +23,7 @@ pub async fn run(
     while let Some(batch) = batches.recv().await {
         let mut delay = Duration::from_millis(100);
         loop {
-            let timer = metrics.checkpoint_seconds.with_label_values(&[]).start_timer();
+            let timer = metrics.checkpoint_seconds.start_timer();
             match store.checkpoint(&names, &batch).await {
                 Ok(stored) => {
                     timer.observe_duration();
@@ -76,6 +76,6 @@ fn record(metrics: &Metrics, names: &[String], batch: &Batch, stored: &crate::st
         }
     }
     if let Some(started) = batch.started {
-        metrics.processing_latency_seconds.with_label_values(&[]).observe(started.elapsed().as_secs_f64());
+        metrics.processing_latency_seconds.observe(started.elapsed().as_secs_f64());
     }
 }

@@ -164,7 +164,30 @@ fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideSt
 /// Run until cancelled.
 pub async fn run(config: Arc<Config>, store: Store, status: SharedStatus, metrics: Metrics, ends: EndOffsets, cancel: CancellationToken) {
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
+    let topics: Vec<String> = config.routes().keys().map(|t| (*t).to_owned()).collect();
+    let client = match super::ingest::consumer(&config) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create the metadata client; lag will not be reported");
+            None
+        }
+    };
     loop {
+        if let Some(client) = client.clone() {
+            let topics = topics.clone();
+            let fetched = tokio::task::spawn_blocking(move || super::ingest::fetch_end_offsets(&client, &topics)).await;
+            let up = matches!(fetched, Ok(Ok(_)));
+            match fetched {
+                Ok(Ok(fresh)) => {
+                    if let Ok(mut shared) = ends.lock() {
+                        shared.extend(fresh);
+                    }
+                }
+                Ok(Err(e)) => status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}"))),
+                Err(e) => tracing::warn!(error = %e, "end-offset task failed"),
+            }
+            status.write(|s| s.readiness.broker = up);
+        }
         let database = store.ping().await;
         metrics.up.with_label_values(&["database"]).set(i64::from(database.is_ok()));
         let broker = status.read(|s| s.readiness.broker);

@@ -43,6 +43,7 @@ pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaEr
     c.create()
 }
 
+/// The ingest thread's parts (rdkafka's consumer has no `Debug`, hence the manual impl below).
 pub struct Ingest {
     pub consumer: BaseConsumer,
     pub config: Arc<Config>,
@@ -54,6 +55,12 @@ pub struct Ingest {
     pub cancel: CancellationToken,
 }
 
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("brokers", &self.config.kafka.brokers).finish_non_exhaustive()
+    }
+}
+
 struct Loop {
     routes: HashMap<String, (usize, Side)>,
     /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
@@ -61,7 +68,6 @@ struct Loop {
     sought: HashSet<(String, i32)>,
     batch: Batch,
     last_flush: Instant,
-    last_watermarks: Instant,
 }
 
 impl Ingest {
@@ -73,7 +79,6 @@ impl Ingest {
             sought: HashSet::new(),
             batch: Batch::default(),
             last_flush: Instant::now(),
-            last_watermarks: Instant::now() - Duration::from_secs(3600),
         };
         let topics: Vec<String> = state.routes.keys().cloned().collect();
         while !self.cancel.is_cancelled() && !self.start(&topics, &mut state) {
@@ -93,10 +98,6 @@ impl Ingest {
                 || (!state.batch.is_empty() && state.last_flush.elapsed() >= interval)
             {
                 self.flush(&mut state);
-            }
-            if state.last_watermarks.elapsed() >= Duration::from_millis(self.config.serve.evaluation_interval_ms) {
-                state.last_watermarks = Instant::now();
-                self.fetch_end_offsets(&state);
             }
         }
         self.flush(&mut state);
@@ -278,28 +279,21 @@ impl Ingest {
             self.cancel.cancel();
         }
     }
+}
 
-    /// Ask the broker for end offsets of our partitions: lag, idleness, broker readiness.
-    fn fetch_end_offsets(&self, state: &Loop) {
-        let mut ok = true;
-        let mut ends = HashMap::new();
-        for (topic, partition) in state.next.keys() {
-            match self.consumer.fetch_watermarks(topic, *partition, Duration::from_millis(1500)) {
-                Ok((_, high)) => {
-                    ends.insert((topic.clone(), *partition), high);
-                }
-                Err(e) => {
-                    ok = false;
-                    self.set_broker(false, Some(format!("kafka: {e}")));
-                    break;
-                }
-            }
-        }
-        if ok {
-            self.set_broker(true, None);
-            if let Ok(mut shared) = self.end_offsets.lock() {
-                shared.extend(ends);
+/// Ask the broker for the end offsets of every configured topic's partitions, with a client of
+/// its own so the hot loop never waits on it. `Err` means the broker is not reachable.
+pub fn fetch_end_offsets(client: &BaseConsumer, topics: &[String]) -> Result<HashMap<(String, i32), i64>, rdkafka::error::KafkaError> {
+    let timeout = Duration::from_secs(2);
+    let mut ends = HashMap::new();
+    for topic in topics {
+        let metadata = client.fetch_metadata(Some(topic), timeout)?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (_, high) = client.fetch_watermarks(topic, p.id(), timeout)?;
+                ends.insert((topic.clone(), p.id()), high);
             }
         }
     }
+    Ok(ends)
 }

@@ -87,7 +87,8 @@ async fn bootstrap(config: &Config, store: &Store, status: &SharedStatus, cancel
     loop {
         let attempt = async {
             store.migrate().await?;
-            store.register_services(config.services.iter().map(|s| s.name.as_str())).await
+            let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+            store.register_services(&names).await
         };
         match attempt.await {
             Ok(()) => {

@@ -64,7 +64,7 @@ impl Store {
     }
 
     /// Make sure every configured service has an id, and remember them.
-    pub async fn register_services<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+    pub async fn register_services(&self, names: &[String]) -> Result<(), StoreError> {
         for name in names {
             sqlx::query("INSERT INTO services (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
                 .bind(name)

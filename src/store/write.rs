@@ -8,7 +8,18 @@
 
 use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::config::Side;
+use crate::core::operation::Operation;
 use crate::serve::batch::Batch;
+
+/// A key's final state as written to `keys`.
+struct KeyFinal {
+    key_text: String,
+    order: (u128, Operation, i64),
+    digest: Option<u128>,
+    content: Option<String>,
+    last_event_ms: i64,
+    partition: i32,
+}
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -119,7 +130,7 @@ impl Store {
         let inserted: HashSet<(i16, i16, Uuid, Uuid, i16, Uuid)> = rows.into_iter().collect();
 
         // Aggregate the new events per key and per window.
-        let mut per_key: HashMap<(usize, Side, u128), (i64, i128)> = HashMap::new();
+        let mut per_key: HashMap<(usize, Side, u128), (i64, i128, HashSet<(u128, u8, u128)>)> = HashMap::new();
         let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
         let mut stored = Stored { records: batch.records, ..Stored::default() };
         let mut seen = HashSet::new();
@@ -133,6 +144,7 @@ impl Store {
             let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
             k.0 += 1;
             k.1 += fp;
+            k.2.insert((x.position, x.operation as u8, x.digest));
             let w = per_window.entry((x.service, x.side, x.window_start_ms, x.operation as u8)).or_default();
             w.0 += 1;
             w.1 += fp;
@@ -156,10 +168,26 @@ impl Store {
         tx: &mut sqlx::PgConnection,
         names: &[String],
         batch: &Batch,
-        per_key: &HashMap<(usize, Side, u128), (i64, i128)>,
+        per_key: &HashMap<(usize, Side, u128), (i64, i128, HashSet<(u128, u8, u128)>)>,
     ) -> Result<(), StoreError> {
-        // Sorted, so concurrent replicas lock rows in one order (no deadlocks).
-        let mut keys: Vec<_> = per_key.iter().filter_map(|(k, v)| batch.finals.get(k).map(|f| (k, v, f))).collect();
+        // The final state of each key among its new events only; sorted, so concurrent replicas
+        // lock rows in one order (no deadlocks).
+        let mut keys: Vec<_> = per_key
+            .iter()
+            .filter_map(|(k, (n, fp, new))| {
+                let key = batch.keys.get(k)?;
+                let f = key.final_of(|c| new.contains(&(c.order.0, c.order.1 as u8, c.digest)))?;
+                let final_state = KeyFinal {
+                    key_text: key.key_text.clone(),
+                    order: f.order,
+                    digest: (f.order.1 != Operation::Delete).then_some(f.digest),
+                    content: f.content.clone(),
+                    last_event_ms: key.last_event_ms,
+                    partition: key.partition,
+                };
+                Some((k, (*n, *fp), final_state))
+            })
+            .collect();
         keys.sort_by_key(|((s, side, h), _, _)| (*s, *h, *side));
         sqlx::query(UPSERT_KEYS)
             .bind(keys.iter().map(|((s, _, _), _, _)| self.id(names, *s)).collect::<Vec<_>>())
