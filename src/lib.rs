@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod generate;
+pub mod http;
 pub mod metrics;
 pub mod replay;
 pub mod serve;
