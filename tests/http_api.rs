@@ -68,8 +68,15 @@ impl Response {
 
 impl App {
     async fn get(&self, path: &str) -> Response {
+        self.send(&format!(
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        ))
+        .await
+    }
+
+    /// Send a raw request head and read the whole response.
+    async fn send(&self, request: &str) -> Response {
         let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.unwrap();
@@ -345,6 +352,12 @@ async fn health_readiness_and_metrics() {
             text.contains("paritygate_gate_verdict{service=\"orders\",verdict=\"fail\"} 1"),
             "{text}"
         );
+
+        // The body limit is announced-size based: rejected before a byte of body is read.
+        let too_big = app
+            .send("GET /healthz HTTP/1.1\r\nHost: test\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n")
+            .await;
+        assert_eq!(too_big.status, 413);
 
         let unknown = app.json("/nope", 404).await;
         assert_eq!(unknown["error"]["code"], "not_found");
