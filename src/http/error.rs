@@ -1,0 +1,167 @@
+//! The API's one error type and its JSON body: `{"error": {"code": "not_found", "message": "…"}}`.
+//!
+//! Client errors (4xx) say exactly what to fix. Server errors (5xx) answer a generic message and log
+//! the detail instead: a database error can reveal schema or host names that callers need not see.
+
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// Reserved for authenticated endpoints (sign-offs).
+    #[error("authentication required")]
+    Unauthorized,
+    /// Reserved for authenticated endpoints (sign-offs).
+    #[error("not allowed")]
+    Forbidden,
+    /// A dependency (the database) cannot answer right now; retrying later may succeed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The error envelope every non-2xx JSON response uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `not_found`, `bad_request`, `unauthorized`, `forbidden`,
+    /// `unavailable`, `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// What the caller sees: the detail for client errors, a fixed sentence for server errors.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Unavailable(_) => "service unavailable".into(),
+            Self::Internal(_) => "internal error".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().into(),
+                message: self.public_message(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            // The database is down or saturated: a retryable condition, not a bug.
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => Self::Unavailable(e.to_string()),
+            _ => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        }
+        (status, Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use serde_json::{json, Value};
+
+    async fn render(e: ApiError) -> (StatusCode, Value) {
+        let response = e.into_response();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn client_errors_carry_their_message() {
+        let (status, body) = render(ApiError::NotFound("unknown service `x`".into())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "not_found", "message": "unknown service `x`"}})
+        );
+        let (status, body) = render(ApiError::BadRequest("parameter `limit`: …".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], "bad_request");
+        assert_eq!(
+            render(ApiError::Unauthorized).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            render(ApiError::Forbidden).await.1["error"]["code"],
+            "forbidden"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_hide_their_detail() {
+        let (status, body) = render(ApiError::Internal(
+            "relation \"keys\" at db.internal".into(),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "internal", "message": "internal error"}})
+        );
+        let (status, body) = render(ApiError::Unavailable("pool timed out".into())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["message"], "service unavailable");
+    }
+
+    #[test]
+    fn store_errors_split_into_retryable_and_internal() {
+        let down = ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(down.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let bug = ApiError::from(StoreError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(bug.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,189 @@
+//! Drill-down pages read from the store: differing keys (keyset-paged) and event-time windows.
+//!
+//! Query parameters arrive as strings and are validated here, so a bad value gets a 400 that names
+//! the parameter (axum's typed `Query` rejection would not say which one was wrong).
+
+use super::services::{known_service, service_status};
+use super::{ApiError, AppState};
+use crate::serve::status::WindowStatus;
+use crate::store::read::{self, MismatchPage};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+pub const MISMATCH_LIMIT_DEFAULT: i64 = 50;
+pub const WINDOW_LIMIT_DEFAULT: i64 = 20;
+pub const LIMIT_MAX: i64 = 1000;
+
+/// Documentation-only twin of [`crate::core::compare::MismatchKind`] (the core stays free of
+/// HTTP schema derives).
+#[derive(Debug, ToSchema)]
+#[schema(as = MismatchKind)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MismatchKindDoc {
+    MissingInCandidate,
+    ExtraInCandidate,
+    Mismatched,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MismatchQuery {
+    /// Only keys of this kind.
+    #[param(value_type = Option<MismatchKindDoc>)]
+    pub kind: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// Number of windows, newest first, 1 to 1000 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+/// `limit`: absent → `default`; otherwise an integer in `1..=max`.
+pub fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "parameter `limit`: must be an integer from 1 to {max}, got `{raw}`"
+        ))),
+    }
+}
+
+pub fn parse_kind(
+    raw: Option<&str>,
+) -> Result<Option<crate::core::compare::MismatchKind>, ApiError> {
+    raw.map(|k| {
+        read::parse_kind(k).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "parameter `kind`: must be missing_in_candidate, extra_in_candidate or mismatched, got `{k}`"
+            ))
+        })
+    })
+    .transpose()
+}
+
+pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    raw.map(|c| {
+        Uuid::parse_str(c).map_err(|_| {
+            ApiError::BadRequest(
+                "parameter `cursor`: malformed; pass a previous page's `next_cursor`".into(),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))
+}
+
+/// The store's id of a configured service; missing only before the store was first reachable.
+fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
+    state.store.service_id(name).ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "service `{name}` is not registered in the store yet"
+        ))
+    })
+}
+
+/// Keys that differ between baseline and candidate, settled or in flight, paged by key hash.
+#[utoipa::path(get, path = "/api/v1/services/{service}/mismatches", tag = "services",
+    params(("service" = String, Path, description = "Service name from the config"), MismatchQuery),
+    responses(
+        (status = 200, description = "One page of differing keys", body = MismatchPage),
+        (status = 400, description = "Bad parameter (named in the message)", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+    ))]
+pub async fn mismatches(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    q: Result<Query<MismatchQuery>, QueryRejection>,
+) -> Result<Json<MismatchPage>, ApiError> {
+    let config = known_service(&state, &service)?;
+    let q = query(q)?;
+    let kind = parse_kind(q.kind.as_deref())?;
+    let limit = parse_limit(q.limit.as_deref(), MISMATCH_LIMIT_DEFAULT, LIMIT_MAX)?;
+    let cursor = parse_cursor(q.cursor.as_deref())?;
+    let id = service_id(&state, &config.name)?;
+    // Settling follows the evaluation loop's published bound so this page agrees with the summary.
+    let settled_until_ms = service_status(&state, config).settled_until_ms;
+    let page =
+        read::mismatches(&state.store.pool, id, kind, settled_until_ms, limit, cursor).await?;
+    Ok(Json(page))
+}
+
+/// Event-time windows, newest first, with per-side counts, fingerprints and verdicts.
+#[utoipa::path(get, path = "/api/v1/services/{service}/windows", tag = "services",
+    params(("service" = String, Path, description = "Service name from the config"), WindowQuery),
+    responses(
+        (status = 200, description = "Newest windows first", body = Vec<WindowStatus>),
+        (status = 400, description = "Bad parameter (named in the message)", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+    ))]
+pub async fn windows(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    q: Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<Json<Vec<WindowStatus>>, ApiError> {
+    let config = known_service(&state, &service)?;
+    let q = query(q)?;
+    let limit = parse_limit(q.limit.as_deref(), WINDOW_LIMIT_DEFAULT, LIMIT_MAX)?;
+    let id = service_id(&state, &config.name)?;
+    let window_ms = i64::try_from(config.window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let settled_until_ms = service_status(&state, config).settled_until_ms;
+    let page = read::windows(&state.store.pool, id, window_ms, settled_until_ms, limit).await?;
+    Ok(Json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::compare::MismatchKind;
+
+    fn bad_request(e: ApiError) -> String {
+        match e {
+            ApiError::BadRequest(m) => m,
+            other => panic!("expected a bad request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn limits_default_and_are_bounded() {
+        assert_eq!(parse_limit(None, 50, 1000).unwrap(), 50);
+        assert_eq!(parse_limit(Some("1000"), 50, 1000).unwrap(), 1000);
+        for raw in ["0", "1001", "-1", "ten", ""] {
+            let m = bad_request(parse_limit(Some(raw), 50, 1000).unwrap_err());
+            assert!(m.starts_with("parameter `limit`"), "{m}");
+        }
+    }
+
+    #[test]
+    fn kinds_and_cursors_are_validated() {
+        assert_eq!(
+            parse_kind(Some("mismatched")).unwrap(),
+            Some(MismatchKind::Mismatched)
+        );
+        assert_eq!(parse_kind(None).unwrap(), None);
+        assert!(bad_request(parse_kind(Some("drift")).unwrap_err()).starts_with("parameter `kind`"));
+        let id = Uuid::from_u128(7);
+        assert_eq!(parse_cursor(Some(&id.to_string())).unwrap(), Some(id));
+        assert!(
+            bad_request(parse_cursor(Some("zzz")).unwrap_err()).starts_with("parameter `cursor`")
+        );
+    }
+}

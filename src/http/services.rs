@@ -1,0 +1,129 @@
+//! Per-service live status and gate verdicts, served from the in-memory [`SharedStatus`].
+//!
+//! [`SharedStatus`]: crate::serve::status::SharedStatus
+
+use super::{ApiError, AppState};
+use crate::config::model::ServiceConfig;
+use crate::core::canonical::CANONICAL_VERSION;
+use crate::serve::status::{GateStatus, GateVerdict, KeySummary, ServiceStatus};
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The configured service named `name`, or 404: only configured services exist for the API.
+pub(crate) fn known_service<'a>(
+    state: &'a AppState,
+    name: &str,
+) -> Result<&'a ServiceConfig, ApiError> {
+    state
+        .config
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown service `{name}`")))
+}
+
+/// The live status of a configured service; before its first evaluation, an empty `pending` one.
+pub(crate) fn service_status(state: &AppState, service: &ServiceConfig) -> ServiceStatus {
+    state
+        .status
+        .read(|s| s.services.get(&service.name).cloned())
+        .unwrap_or_else(|| ServiceStatus {
+            service: service.name.clone(),
+            wave: service.wave,
+            gate: GateStatus {
+                verdict: GateVerdict::Pending,
+                reasons: vec!["not evaluated yet".into()],
+                evaluated_at: None,
+            },
+            ..Default::default()
+        })
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceSummary {
+    pub service: String,
+    pub wave: Option<u32>,
+    pub verdict: GateVerdict,
+    pub evaluated_at: Option<DateTime<Utc>>,
+    pub keys: KeySummary,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceList {
+    /// In config order.
+    pub services: Vec<ServiceSummary>,
+}
+
+/// Every configured service with its wave, gate verdict and key summary.
+#[utoipa::path(get, path = "/api/v1/services", tag = "services",
+    responses((status = 200, description = "Configured services", body = ServiceList)))]
+pub async fn list(State(state): State<AppState>) -> Json<ServiceList> {
+    let services = state
+        .config
+        .services
+        .iter()
+        .map(|service| {
+            let status = service_status(&state, service);
+            ServiceSummary {
+                service: service.name.clone(),
+                wave: service.wave,
+                verdict: status.gate.verdict,
+                evaluated_at: status.evaluated_at,
+                keys: status.keys,
+            }
+        })
+        .collect();
+    Json(ServiceList { services })
+}
+
+/// The live status of one service: counts, key summary, watermarks, lag, last settled window.
+#[utoipa::path(get, path = "/api/v1/services/{service}", tag = "services",
+    params(("service" = String, Path, description = "Service name from the config")),
+    responses(
+        (status = 200, description = "Live status", body = ServiceStatus),
+        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+    ))]
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+) -> Result<Json<ServiceStatus>, ApiError> {
+    let config = known_service(&state, &service)?;
+    Ok(Json(service_status(&state, config)))
+}
+
+/// A gate verdict in the shape Argo Rollouts' web metric provider reads (`$.verdict`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GateResponse {
+    pub service: String,
+    pub verdict: GateVerdict,
+    pub reasons: Vec<String>,
+    pub evaluated_at: Option<DateTime<Utc>>,
+    /// The canonical-form version the comparison used; verdicts of other versions do not compare.
+    pub canonical_version: String,
+}
+
+/// The gate verdict of one service. Always 200 for a configured service, `pending` included: Argo
+/// Rollouts' web provider counts any non-2xx answer as an Error, not as "not yet".
+#[utoipa::path(get, path = "/api/v1/services/{service}/gate", tag = "services",
+    params(("service" = String, Path, description = "Service name from the config")),
+    responses(
+        (status = 200, description = "Verdict (pass, fail or pending) with reasons", body = GateResponse),
+        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+    ))]
+pub async fn gate(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+) -> Result<Json<GateResponse>, ApiError> {
+    let config = known_service(&state, &service)?;
+    let status = service_status(&state, config);
+    Ok(Json(GateResponse {
+        service: config.name.clone(),
+        verdict: status.gate.verdict,
+        reasons: status.gate.reasons,
+        evaluated_at: status.gate.evaluated_at,
+        canonical_version: CANONICAL_VERSION.into(),
+    }))
+}
