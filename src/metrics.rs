@@ -5,7 +5,8 @@
 //! Never a key, an offset or free text.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// All metrics, registered in one registry.
@@ -40,19 +41,34 @@ pub struct Metrics {
     pub up: IntGaugeVec,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
     let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
     let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }
 
-fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+) -> prometheus::Result<Histogram> {
     let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
@@ -61,26 +77,91 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new_custom(Some("paritygate".into()), None)?;
-        let seconds = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+        let seconds = vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
         let watermark = GaugeVec::new(
-            Opts::new("watermark_seconds", "Event-time watermark of a side (Unix seconds)"),
+            Opts::new(
+                "watermark_seconds",
+                "Event-time watermark of a side (Unix seconds)",
+            ),
             &["service", "side"],
         )?;
         r.register(Box::new(watermark.clone()))?;
         Ok(Self {
-            records: counter(&r, "records_total", "Records consumed per service, side and operation", &["service", "side", "operation"])?,
-            events: counter(&r, "events_total", "Distinct events after deduplication", &["service", "side", "operation"])?,
-            duplicates: counter(&r, "duplicates_total", "Records that repeated an event already seen", &["service", "side", "operation"])?,
-            unparseable: counter(&r, "unparseable_total", "Messages that could not be compared, by reason", &["service", "side", "reason"])?,
-            mismatched_keys: gauge(&r, "mismatched_keys", "Keys that differ between the sides, by kind and state", &["service", "kind", "state"])?,
-            windows_settled: gauge(&r, "windows_settled", "Settled event-time windows, matched or not", &["service", "result"])?,
-            consumer_lag: gauge(&r, "consumer_lag_messages", "Messages not yet consumed per partition", &["service", "side", "topic", "partition"])?,
+            records: counter(
+                &r,
+                "records_total",
+                "Records consumed per service, side and operation",
+                &["service", "side", "operation"],
+            )?,
+            events: counter(
+                &r,
+                "events_total",
+                "Distinct events after deduplication",
+                &["service", "side", "operation"],
+            )?,
+            duplicates: counter(
+                &r,
+                "duplicates_total",
+                "Records that repeated an event already seen",
+                &["service", "side", "operation"],
+            )?,
+            unparseable: counter(
+                &r,
+                "unparseable_total",
+                "Messages that could not be compared, by reason",
+                &["service", "side", "reason"],
+            )?,
+            mismatched_keys: gauge(
+                &r,
+                "mismatched_keys",
+                "Keys that differ between the sides, by kind and state",
+                &["service", "kind", "state"],
+            )?,
+            windows_settled: gauge(
+                &r,
+                "windows_settled",
+                "Settled event-time windows, matched or not",
+                &["service", "result"],
+            )?,
+            consumer_lag: gauge(
+                &r,
+                "consumer_lag_messages",
+                "Messages not yet consumed per partition",
+                &["service", "side", "topic", "partition"],
+            )?,
             watermark_seconds: watermark,
-            gate_verdict: gauge(&r, "gate_verdict", "1 for the current gate verdict of a service", &["service", "verdict"])?,
-            checkpoint_seconds: histogram(&r, "checkpoint_duration_seconds", "Duration of checkpoint transactions", seconds.clone())?,
-            checkpoint_failures: counter(&r, "checkpoint_failures_total", "Checkpoint transactions that failed and were retried", &["reason"])?,
-            processing_latency_seconds: histogram(&r, "processing_latency_seconds", "From receiving a record to its checkpoint commit", seconds)?,
-            up: gauge(&r, "dependency_up", "1 when a dependency (broker, database) is reachable", &["dependency"])?,
+            gate_verdict: gauge(
+                &r,
+                "gate_verdict",
+                "1 for the current gate verdict of a service",
+                &["service", "verdict"],
+            )?,
+            checkpoint_seconds: histogram(
+                &r,
+                "checkpoint_duration_seconds",
+                "Duration of checkpoint transactions",
+                seconds.clone(),
+            )?,
+            checkpoint_failures: counter(
+                &r,
+                "checkpoint_failures_total",
+                "Checkpoint transactions that failed and were retried",
+                &["reason"],
+            )?,
+            processing_latency_seconds: histogram(
+                &r,
+                "processing_latency_seconds",
+                "From receiving a record to its checkpoint commit",
+                seconds,
+            )?,
+            up: gauge(
+                &r,
+                "dependency_up",
+                "1 when a dependency (broker, database) is reachable",
+                &["dependency"],
+            )?,
             registry: r,
         })
     }
@@ -88,7 +169,10 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut out).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(out).unwrap_or_default()

@@ -166,11 +166,11 @@ where
         .await
         .unwrap();
 
-    let mut store =
+    let store =
         Store::connect_lazy(&format!("postgres://postgres@127.0.0.1:5432/{name}"), 4).unwrap();
     store.migrate().await.unwrap();
     store
-        .register_services(["orders", "payments"])
+        .register_services(&["orders".to_owned(), "payments".to_owned()])
         .await
         .unwrap();
     let orders = store.service_id("orders").unwrap();

@@ -12,13 +12,18 @@ pub struct ServeArgs {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PARITYGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,rdkafka=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn load(path: &std::path::Path) -> Result<Config, u8> {
@@ -34,7 +39,10 @@ pub fn serve(args: &ServeArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| rt.block_on(crate::serve::run(config)).map_err(|e| e.to_string()));
+    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(crate::serve::run(config))
+            .map_err(|e| e.to_string())
+    });
     match result {
         Ok(()) => 0,
         Err(e) => {

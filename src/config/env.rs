@@ -13,7 +13,9 @@ use super::model::{Assignment, FileConfig};
 /// Property names whose values are secrets: never accepted from the file, never logged.
 pub fn is_secret_property(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "secret", "sasl.jaas", "ssl.key.pem", "token"].iter().any(|s| n.contains(s))
+    ["password", "secret", "sasl.jaas", "ssl.key.pem", "token"]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 /// Refuse secrets written into the file: they belong in the environment.
@@ -25,22 +27,41 @@ pub fn check_no_secrets_in_file(file: &FileConfig) -> Result<(), String> {
         ));
     }
     if let Some(url) = &file.store.url {
-        let authority = url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
-        if authority.split('@').next().is_some_and(|creds| authority.contains('@') && creds.contains(':')) {
-            return Err("[store] `url` contains a password: set PARITYGATE_STORE_URL instead".into());
+        let authority = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if authority
+            .split('@')
+            .next()
+            .is_some_and(|creds| authority.contains('@') && creds.contains(':'))
+        {
+            return Err(
+                "[store] `url` contains a password: set PARITYGATE_STORE_URL instead".into(),
+            );
         }
     }
     Ok(())
 }
 
 fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
-    value.parse().map_err(|_| format!("environment variable {name}: cannot parse `{value}`"))
+    value
+        .parse()
+        .map_err(|_| format!("environment variable {name}: cannot parse `{value}`"))
 }
 
 /// Apply overrides from `vars` (the process environment in production, a list in tests).
-pub fn apply(file: &mut FileConfig, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), String> {
+pub fn apply(
+    file: &mut FileConfig,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), String> {
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix("PARITYGATE_") else { continue };
+        let Some(rest) = name.strip_prefix("PARITYGATE_") else {
+            continue;
+        };
         match rest {
             "KAFKA_BROKERS" => file.kafka.brokers = value,
             "KAFKA_GROUP_ID" => file.kafka.group_id = value,
@@ -48,20 +69,32 @@ pub fn apply(file: &mut FileConfig, vars: impl IntoIterator<Item = (String, Stri
                 file.kafka.assignment = match value.as_str() {
                     "group" => Assignment::Group,
                     "manual" => Assignment::Manual,
-                    _ => return Err(format!("environment variable {name}: `group` or `manual`, not `{value}`")),
+                    _ => {
+                        return Err(format!(
+                            "environment variable {name}: `group` or `manual`, not `{value}`"
+                        ))
+                    }
                 }
             }
             "KAFKA_REPLICA_INDEX" => file.kafka.replica_index = parse(&name, &value)?,
             "KAFKA_REPLICAS" => file.kafka.replicas = parse(&name, &value)?,
             "STORE_URL" => file.store.url = Some(value),
             "HTTP_LISTEN" => file.http.listen = value,
-            "SERVE_CHECKPOINT_INTERVAL_MS" => file.serve.checkpoint_interval_ms = parse(&name, &value)?,
-            "SERVE_CHECKPOINT_MAX_RECORDS" => file.serve.checkpoint_max_records = parse(&name, &value)?,
-            "SERVE_EVALUATION_INTERVAL_MS" => file.serve.evaluation_interval_ms = parse(&name, &value)?,
+            "SERVE_CHECKPOINT_INTERVAL_MS" => {
+                file.serve.checkpoint_interval_ms = parse(&name, &value)?
+            }
+            "SERVE_CHECKPOINT_MAX_RECORDS" => {
+                file.serve.checkpoint_max_records = parse(&name, &value)?
+            }
+            "SERVE_EVALUATION_INTERVAL_MS" => {
+                file.serve.evaluation_interval_ms = parse(&name, &value)?
+            }
             "SERVE_IDLE_PARTITION_MS" => file.serve.idle_partition_ms = parse(&name, &value)?,
             other => {
                 if let Some(property) = other.strip_prefix("KAFKA_PROPERTY_") {
-                    file.kafka.properties.insert(property.to_ascii_lowercase().replace('_', "."), value);
+                    file.kafka
+                        .properties
+                        .insert(property.to_ascii_lowercase().replace('_', "."), value);
                 }
             }
         }
@@ -87,7 +120,11 @@ mod tests {
             ("PARITYGATE_KAFKA_ASSIGNMENT", "manual"),
             ("HOME", "/root"),
         ];
-        apply(&mut f, vars.iter().map(|(a, b)| (a.to_string(), b.to_string()))).unwrap();
+        apply(
+            &mut f,
+            vars.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+        )
+        .unwrap();
         assert_eq!(f.kafka.brokers, "b:2");
         assert_eq!(f.kafka.properties["sasl.password"], "hunter2");
         assert_eq!(f.serve.checkpoint_interval_ms, 250);
@@ -99,15 +136,22 @@ mod tests {
     fn bad_values_name_the_variable() {
         let mut f = file("");
         let err = apply(&mut f, [("PARITYGATE_KAFKA_REPLICAS".into(), "two".into())]).unwrap_err();
-        assert_eq!(err, "environment variable PARITYGATE_KAFKA_REPLICAS: cannot parse `two`");
+        assert_eq!(
+            err,
+            "environment variable PARITYGATE_KAFKA_REPLICAS: cannot parse `two`"
+        );
     }
 
     #[test]
     fn secrets_in_the_file_are_refused() {
         let f = file("[kafka.properties]\n\"sasl.password\" = \"x\"\n");
-        assert!(check_no_secrets_in_file(&f).unwrap_err().contains("PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD"));
+        assert!(check_no_secrets_in_file(&f)
+            .unwrap_err()
+            .contains("PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD"));
         let f = file("[store]\nurl = \"postgres://u:pw@db/x\"\n");
-        assert!(check_no_secrets_in_file(&f).unwrap_err().contains("PARITYGATE_STORE_URL"));
+        assert!(check_no_secrets_in_file(&f)
+            .unwrap_err()
+            .contains("PARITYGATE_STORE_URL"));
         let f = file("[store]\nurl = \"postgres://u@db/x\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n");
         assert!(check_no_secrets_in_file(&f).is_ok());
     }

@@ -79,8 +79,10 @@ impl Config {
 
     /// Load, then apply `PARITYGATE_…` overrides from the process environment (for `serve`).
     pub fn load_with_env(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse_with_env(path, &text, std::env::vars())
     }
 
@@ -89,8 +91,12 @@ impl Config {
         text: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut file: FileConfig = toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
-        let file_error = |message| ConfigError::File { path: path.to_owned(), message };
+        let mut file: FileConfig =
+            toml::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        let file_error = |message| ConfigError::File {
+            path: path.to_owned(),
+            message,
+        };
         env::check_no_secrets_in_file(&file).map_err(file_error)?;
         env::apply(&mut file, vars).map_err(file_error)?;
         validate(path, file)
@@ -200,7 +206,8 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
     if file.kafka.replicas == 0 || file.kafka.replica_index >= file.kafka.replicas {
         return Err(ConfigError::File {
             path: path.to_owned(),
-            message: "[kafka] replica_index must be below replicas (and replicas at least 1)".into(),
+            message: "[kafka] replica_index must be below replicas (and replicas at least 1)"
+                .into(),
         });
     }
     Ok(Config {

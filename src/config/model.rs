@@ -88,7 +88,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: default_listen() }
+        Self {
+            listen: default_listen(),
+        }
     }
 }
 
@@ -213,7 +215,9 @@ pub struct GateConfig {
 
 impl Default for GateConfig {
     fn default() -> Self {
-        Self { min_events: default_min_events() }
+        Self {
+            min_events: default_min_events(),
+        }
     }
 }
 

@@ -143,7 +143,11 @@ fn side_plan(
         float32: pointers("normalize.float32_fields", &n.float32_fields)?,
         base64: pointers(&format!("{side_name}.base64_fields"), &side.base64_fields)?,
     };
-    let event_time = service.event_time.as_ref().map(|s| source("event_time", s)).transpose()?;
+    let event_time = service
+        .event_time
+        .as_ref()
+        .map(|s| source("event_time", s))
+        .transpose()?;
     Ok(SidePlan {
         event_time,
         key,

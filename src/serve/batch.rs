@@ -108,7 +108,10 @@ impl Batch {
 
     /// Count a record under `kind`/`name` (operation, rejected, skipped, unparseable).
     pub fn tally(&mut self, service: usize, side: Side, kind: &'static str, name: &str) {
-        *self.tallies.entry((service, side, kind, name.to_owned())).or_default() += 1;
+        *self
+            .tallies
+            .entry((service, side, kind, name.to_owned()))
+            .or_default() += 1;
     }
 
     pub fn add_event(&mut self, e: BatchEvent, key_text: &[u8], event: &Event) {
@@ -120,28 +123,61 @@ impl Batch {
             Some(crate::core::event::Content::Json(v)) if !deleted => Some(compact(v)),
             _ => None,
         };
-        let key = self.keys.entry((e.service, e.side, e.key_hash)).or_insert_with(|| KeyBatch {
-            key_text: String::from_utf8_lossy(key_text).into_owned(),
-            last_event_ms: e.event_ms,
-            partition: e.partition,
-            candidates: Vec::new(),
-        });
+        let key = self
+            .keys
+            .entry((e.service, e.side, e.key_hash))
+            .or_insert_with(|| KeyBatch {
+                key_text: String::from_utf8_lossy(key_text).into_owned(),
+                last_event_ms: e.event_ms,
+                partition: e.partition,
+                candidates: Vec::new(),
+            });
         key.last_event_ms = key.last_event_ms.max(e.event_ms);
         key.partition = e.partition;
-        key.candidates.push(FinalCandidate { order: (e.position, e.operation, e.arrival), digest: e.digest, content });
+        // A replay of an event already in this batch is never a candidate: its later arrival
+        // would otherwise make old content the final state (the store keeps the first arrival).
+        let replay = key
+            .candidates
+            .iter()
+            .any(|c| (c.order.0, c.order.1, c.digest) == (e.position, e.operation, e.digest));
+        if !replay {
+            key.candidates.push(FinalCandidate {
+                order: (e.position, e.operation, e.arrival),
+                digest: e.digest,
+                content,
+            });
+        }
     }
 
     /// A record that produced no event (rejected, skipped or unparseable), with an optional sample.
-    pub fn add_other(&mut self, service: usize, side: Side, kind: &'static str, reason: &'static str, sample: Option<(&str, i32, i64, &[u8])>) {
+    pub fn add_other(
+        &mut self,
+        service: usize,
+        side: Side,
+        kind: &'static str,
+        reason: &'static str,
+        sample: Option<(&str, i32, i64, &[u8])>,
+    ) {
         self.touch();
         self.note(service, side, kind, reason, sample);
     }
 
     /// Count and sample a remark about a record that is counted elsewhere (e.g. `flagged`/`not_json`).
-    pub fn note(&mut self, service: usize, side: Side, kind: &'static str, reason: &'static str, sample: Option<(&str, i32, i64, &[u8])>) {
+    pub fn note(
+        &mut self,
+        service: usize,
+        side: Side,
+        kind: &'static str,
+        reason: &'static str,
+        sample: Option<(&str, i32, i64, &[u8])>,
+    ) {
         self.tally(service, side, kind, reason);
         if let Some((topic, partition, offset, bytes)) = sample {
-            let kept = self.samples.iter().filter(|s| s.service == service && s.side == side && s.reason == reason).count();
+            let kept = self
+                .samples
+                .iter()
+                .filter(|s| s.service == service && s.side == side && s.reason == reason)
+                .count();
             if kept < SAMPLES_PER_REASON {
                 let end = bytes.len().min(SAMPLE_BYTES);
                 self.samples.push(BadSample {
@@ -158,15 +194,24 @@ impl Batch {
     }
 
     /// Advance a partition past `offset`; `expected` is the stored offset this batch builds on.
-    pub fn advance(&mut self, topic: &str, partition: i32, service: usize, side: Side, expected: Option<i64>, offset: i64, event_ms: Option<i64>) {
-        let p = self.partitions.entry((topic.to_owned(), partition)).or_insert(PartitionProgress {
-            service,
-            side,
-            expected,
-            next_offset: offset + 1,
-            max_event_ms: None,
-            end_offset: None,
-        });
+    pub fn advance(
+        &mut self,
+        (topic, partition, offset): (&str, i32, i64),
+        (service, side): (usize, Side),
+        expected: Option<i64>,
+        event_ms: Option<i64>,
+    ) {
+        let p = self
+            .partitions
+            .entry((topic.to_owned(), partition))
+            .or_insert(PartitionProgress {
+                service,
+                side,
+                expected,
+                next_offset: offset + 1,
+                max_event_ms: None,
+                end_offset: None,
+            });
         p.next_offset = p.next_offset.max(offset + 1);
         p.max_event_ms = p.max_event_ms.max(event_ms);
     }
@@ -202,7 +247,14 @@ mod tests {
     }
 
     fn plain() -> Event {
-        Event { key: b"7".to_vec(), operation: Operation::Insert, position: None, digest: 0, event_time_ms: None, content: None }
+        Event {
+            key: b"7".to_vec(),
+            operation: Operation::Insert,
+            position: None,
+            digest: 0,
+            event_time_ms: None,
+            content: None,
+        }
     }
 
     #[test]
@@ -213,13 +265,43 @@ mod tests {
         b.add_event(ev(3, Operation::Insert, 12, 300), b"7", &plain());
         b.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", &plain());
         let k = &b.keys[&(0, Side::Baseline, 7)];
-        assert_eq!(k.final_of(|_| true).map(|c| c.order), Some((5, Operation::UpdateAfter, 11)));
+        assert_eq!(
+            k.final_of(|_| true).map(|c| c.order),
+            Some((5, Operation::UpdateAfter, 11))
+        );
         assert_eq!(k.last_event_ms, 300);
         // Only the insert is new (the rest were replays): it defines the final state.
-        assert_eq!(k.final_of(|c| c.order.0 == 3).map(|c| c.order), Some((3, Operation::Insert, 12)));
-        assert_eq!(k.final_of(|c| c.order.0 == 6).map(|c| c.order.1), Some(Operation::UpdateBefore));
-        assert_eq!(b.tallies[&(0, Side::Baseline, "operation", "update_before".into())], 2);
+        assert_eq!(
+            k.final_of(|c| c.order.0 == 3).map(|c| c.order),
+            Some((3, Operation::Insert, 12))
+        );
+        assert_eq!(
+            k.final_of(|c| c.order.0 == 6).map(|c| c.order.1),
+            Some(Operation::UpdateBefore)
+        );
+        assert_eq!(
+            b.tallies[&(0, Side::Baseline, "operation", "update_before".into())],
+            2
+        );
         assert_eq!(b.records, 4);
+    }
+
+    #[test]
+    fn a_replay_within_the_batch_never_becomes_the_final_state() {
+        let with_digest = |arrival, digest| BatchEvent {
+            digest,
+            ..ev(0, Operation::Change, arrival, 1)
+        };
+        let mut b = Batch::default();
+        b.add_event(with_digest(1, 100), b"7", &plain());
+        b.add_event(with_digest(2, 200), b"7", &plain());
+        b.add_event(with_digest(3, 100), b"7", &plain()); // replay of arrival 1
+        let k = &b.keys[&(0, Side::Baseline, 7)];
+        assert_eq!(k.candidates.len(), 2);
+        assert_eq!(
+            k.final_of(|_| true).map(|c| (c.order.2, c.digest)),
+            Some((2, 200))
+        );
     }
 
     #[test]
@@ -228,18 +310,30 @@ mod tests {
         b.add_event(ev(9, Operation::Delete, 1, 1), b"7", &plain());
         assert_eq!(b.keys[&(0, Side::Baseline, 7)].candidates[0].content, None);
         for i in 0..20 {
-            b.add_other(0, Side::Candidate, "unparseable", "too_large", Some(("t", 0, i, b"xx")));
+            b.add_other(
+                0,
+                Side::Candidate,
+                "unparseable",
+                "too_large",
+                Some(("t", 0, i, b"xx")),
+            );
         }
         assert_eq!(b.samples.len(), SAMPLES_PER_REASON);
-        assert_eq!(b.tallies[&(0, Side::Candidate, "unparseable", "too_large".into())], 20);
+        assert_eq!(
+            b.tallies[&(0, Side::Candidate, "unparseable", "too_large".into())],
+            20
+        );
     }
 
     #[test]
     fn partitions_advance_past_the_highest_offset() {
         let mut b = Batch::default();
-        b.advance("t", 0, 0, Side::Baseline, Some(4), 4, Some(10));
-        b.advance("t", 0, 0, Side::Baseline, Some(4), 6, Some(5));
+        b.advance(("t", 0, 4), (0, Side::Baseline), Some(4), Some(10));
+        b.advance(("t", 0, 6), (0, Side::Baseline), Some(4), Some(5));
         let p = &b.partitions[&("t".to_owned(), 0)];
-        assert_eq!((p.expected, p.next_offset, p.max_event_ms), (Some(4), 7, Some(10)));
+        assert_eq!(
+            (p.expected, p.next_offset, p.max_event_ms),
+            (Some(4), 7, Some(10))
+        );
     }
 }

@@ -38,7 +38,10 @@ pub async fn run(
                 }
                 Err(e) => {
                     timer.stop_and_discard();
-                    metrics.checkpoint_failures.with_label_values(&["database"]).inc();
+                    metrics
+                        .checkpoint_failures
+                        .with_label_values(&["database"])
+                        .inc();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "checkpoint failed; retrying");
                     status.write(|s| {
                         s.readiness.database = false;
@@ -58,24 +61,49 @@ pub async fn run(
     Ok(())
 }
 
-fn record(metrics: &Metrics, names: &[String], batch: &Batch, stored: &crate::store::write::Stored) {
+fn record(
+    metrics: &Metrics,
+    names: &[String],
+    batch: &Batch,
+    stored: &crate::store::write::Stored,
+) {
     for ((service, side, kind, name), n) in &batch.tallies {
-        let Some(service_name) = names.get(*service) else { continue };
+        let Some(service_name) = names.get(*service) else {
+            continue;
+        };
         let side = side.as_str();
         match *kind {
             "operation" => {
-                let new = stored.new_by_operation.iter().find(|((s, sd, op), _)| s == service && sd.as_str() == side && op == name).map_or(0, |(_, n)| *n);
-                metrics.records.with_label_values(&[service_name, side, name]).inc_by(*n as u64);
-                metrics.events.with_label_values(&[service_name, side, name]).inc_by(new);
-                metrics.duplicates.with_label_values(&[service_name, side, name]).inc_by((*n as u64).saturating_sub(new));
+                let new = stored
+                    .new_by_operation
+                    .iter()
+                    .find(|((s, sd, op), _)| s == service && sd.as_str() == side && op == name)
+                    .map_or(0, |(_, n)| *n);
+                metrics
+                    .records
+                    .with_label_values(&[service_name, side, name])
+                    .inc_by(*n as u64);
+                metrics
+                    .events
+                    .with_label_values(&[service_name, side, name])
+                    .inc_by(new);
+                metrics
+                    .duplicates
+                    .with_label_values(&[service_name, side, name])
+                    .inc_by((*n as u64).saturating_sub(new));
             }
             "unparseable" | "rejected" | "flagged" => {
-                metrics.unparseable.with_label_values(&[service_name, side, name]).inc_by(*n as u64);
+                metrics
+                    .unparseable
+                    .with_label_values(&[service_name, side, name])
+                    .inc_by(*n as u64);
             }
             _ => {}
         }
     }
     if let Some(started) = batch.started {
-        metrics.processing_latency_seconds.observe(started.elapsed().as_secs_f64());
+        metrics
+            .processing_latency_seconds
+            .observe(started.elapsed().as_secs_f64());
     }
 }

@@ -3,7 +3,9 @@
 //! the gate, and publish status and metrics.
 
 use super::ingest::EndOffsets;
-use super::status::{GateStatus, GateVerdict, PartitionStatus, ServiceStatus, SharedStatus, SideStatus};
+use super::status::{
+    GateStatus, GateVerdict, PartitionStatus, ServiceStatus, SharedStatus, SideStatus,
+};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::store::{read, Store, StoreError, BASELINE};
@@ -18,14 +20,24 @@ use tokio_util::sync::CancellationToken;
 /// that is caught up and has been quiet for `idle_ms` is idle and does not hold it back; when every
 /// partition is idle, the watermark moves on with the clock (`now - idle_ms`), so a finished or
 /// paused side never stalls settling forever.
-pub fn side_watermark(rows: &[read::PartitionRow], ends: &EndOffsets, now_ms: i64, idle_ms: i64) -> (Vec<PartitionStatus>, Option<i64>) {
+pub fn side_watermark(
+    rows: &[read::PartitionRow],
+    ends: &EndOffsets,
+    now_ms: i64,
+    idle_ms: i64,
+) -> (Vec<PartitionStatus>, Option<i64>) {
     let ends = ends.lock().map(|m| m.clone()).unwrap_or_default();
     let mut out = Vec::with_capacity(rows.len());
     let (mut active_min, mut any_max): (Option<i64>, Option<i64>) = (None, None);
     for r in rows {
-        let end = ends.get(&(r.topic.clone(), r.partition)).copied().or(r.end_offset);
+        let end = ends
+            .get(&(r.topic.clone(), r.partition))
+            .copied()
+            .or(r.end_offset);
         let caught_up = end.is_none_or(|e| r.next_offset >= e);
-        let quiet = r.last_record_at.is_none_or(|t| now_ms - t.timestamp_millis() >= idle_ms);
+        let quiet = r
+            .last_record_at
+            .is_none_or(|t| now_ms - t.timestamp_millis() >= idle_ms);
         let idle = caught_up && quiet;
         if !idle {
             active_min = match (active_min, r.max_event_ms) {
@@ -72,9 +84,18 @@ pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
             )],
         )
     } else if s.windows_settled_unmatched > 0 {
-        (GateVerdict::Fail, vec![format!("{} settled windows differ in counts per operation or content", s.windows_settled_unmatched)])
+        (
+            GateVerdict::Fail,
+            vec![format!(
+                "{} settled windows differ in counts per operation or content",
+                s.windows_settled_unmatched
+            )],
+        )
     } else if s.settled_until_ms.is_none() {
-        (GateVerdict::Pending, vec!["nothing settled yet: both sides' watermarks must pass the grace period".into()])
+        (
+            GateVerdict::Pending,
+            vec!["nothing settled yet: both sides' watermarks must pass the grace period".into()],
+        )
     } else {
         (
             GateVerdict::Pass,
@@ -86,11 +107,20 @@ pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
             )],
         )
     };
-    GateStatus { verdict, reasons, evaluated_at: Some(Utc::now()) }
+    GateStatus {
+        verdict,
+        reasons,
+        evaluated_at: Some(Utc::now()),
+    }
 }
 
 /// Evaluate one service from the store.
-pub async fn evaluate_service(config: &Config, index: usize, store: &Store, ends: &EndOffsets) -> Result<ServiceStatus, StoreError> {
+pub async fn evaluate_service(
+    config: &Config,
+    index: usize,
+    store: &Store,
+    ends: &EndOffsets,
+) -> Result<ServiceStatus, StoreError> {
     let service = &config.services[index];
     let id = store.service_id(&service.name).unwrap_or(0);
     let pool = &store.pool;
@@ -99,8 +129,16 @@ pub async fn evaluate_service(config: &Config, index: usize, store: &Store, ends
     let [b_counts, c_counts] = read::side_counts(pool, id).await?;
     let rows = read::partitions(pool, id).await?;
     let (b_rows, c_rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.side == BASELINE);
-    let mut s = ServiceStatus { service: service.name.clone(), wave: service.wave, evaluated_at: Some(Utc::now()), ..Default::default() };
-    for (counts, rows, side) in [(b_counts, b_rows, &mut s.baseline), (c_counts, c_rows, &mut s.candidate)] {
+    let mut s = ServiceStatus {
+        service: service.name.clone(),
+        wave: service.wave,
+        evaluated_at: Some(Utc::now()),
+        ..Default::default()
+    };
+    for (counts, rows, side) in [
+        (b_counts, b_rows, &mut s.baseline),
+        (c_counts, c_rows, &mut s.candidate),
+    ] {
         counts.fill(side);
         let (partitions, watermark) = side_watermark(&rows, ends, now_ms, idle_ms);
         side.lag = partitions.iter().filter_map(|p| p.lag).sum();
@@ -130,11 +168,20 @@ fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
             ("extra_in_candidate", counts.extra_in_candidate),
             ("mismatched", counts.mismatched),
         ] {
-            metrics.mismatched_keys.with_label_values(&[name, kind, state]).set(n as i64);
+            metrics
+                .mismatched_keys
+                .with_label_values(&[name, kind, state])
+                .set(n as i64);
         }
     }
-    metrics.windows_settled.with_label_values(&[name, "matched"]).set(s.windows_settled_matched as i64);
-    metrics.windows_settled.with_label_values(&[name, "unmatched"]).set(s.windows_settled_unmatched as i64);
+    metrics
+        .windows_settled
+        .with_label_values(&[name, "matched"])
+        .set(s.windows_settled_matched as i64);
+    metrics
+        .windows_settled
+        .with_label_values(&[name, "unmatched"])
+        .set(s.windows_settled_unmatched as i64);
     for (side_name, side) in [("baseline", &s.baseline), ("candidate", &s.candidate)] {
         publish_side(metrics, name, side_name, side);
     }
@@ -144,7 +191,10 @@ fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
             GateVerdict::Fail => "fail",
             GateVerdict::Pending => "pending",
         };
-        metrics.gate_verdict.with_label_values(&[name, label]).set(i64::from(s.gate.verdict == verdict));
+        metrics
+            .gate_verdict
+            .with_label_values(&[name, label])
+            .set(i64::from(s.gate.verdict == verdict));
     }
 }
 
@@ -157,12 +207,22 @@ fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideSt
             .set(p.lag.unwrap_or(0));
     }
     if let Some(w) = side.watermark_ms {
-        metrics.watermark_seconds.with_label_values(&[service, side_name]).set(w as f64 / 1000.0);
+        metrics
+            .watermark_seconds
+            .with_label_values(&[service, side_name])
+            .set(w as f64 / 1000.0);
     }
 }
 
 /// Run until cancelled.
-pub async fn run(config: Arc<Config>, store: Store, status: SharedStatus, metrics: Metrics, ends: EndOffsets, cancel: CancellationToken) {
+pub async fn run(
+    config: Arc<Config>,
+    store: Store,
+    status: SharedStatus,
+    metrics: Metrics,
+    ends: EndOffsets,
+    cancel: CancellationToken,
+) {
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
     let topics: Vec<String> = config.routes().keys().map(|t| (*t).to_owned()).collect();
     let client = match super::ingest::consumer(&config) {
@@ -175,7 +235,10 @@ pub async fn run(config: Arc<Config>, store: Store, status: SharedStatus, metric
     loop {
         if let Some(client) = client.clone() {
             let topics = topics.clone();
-            let fetched = tokio::task::spawn_blocking(move || super::ingest::fetch_end_offsets(&client, &topics)).await;
+            let fetched = tokio::task::spawn_blocking(move || {
+                super::ingest::fetch_end_offsets(&client, &topics)
+            })
+            .await;
             let up = matches!(fetched, Ok(Ok(_)));
             match fetched {
                 Ok(Ok(fresh)) => {
@@ -183,15 +246,23 @@ pub async fn run(config: Arc<Config>, store: Store, status: SharedStatus, metric
                         shared.extend(fresh);
                     }
                 }
-                Ok(Err(e)) => status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}"))),
+                Ok(Err(e)) => {
+                    status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}")))
+                }
                 Err(e) => tracing::warn!(error = %e, "end-offset task failed"),
             }
             status.write(|s| s.readiness.broker = up);
         }
         let database = store.ping().await;
-        metrics.up.with_label_values(&["database"]).set(i64::from(database.is_ok()));
+        metrics
+            .up
+            .with_label_values(&["database"])
+            .set(i64::from(database.is_ok()));
         let broker = status.read(|s| s.readiness.broker);
-        metrics.up.with_label_values(&["broker"]).set(i64::from(broker));
+        metrics
+            .up
+            .with_label_values(&["broker"])
+            .set(i64::from(broker));
         status.write(|s| {
             s.readiness.database = database.is_ok();
             if let Err(e) = &database {
@@ -205,7 +276,9 @@ pub async fn run(config: Arc<Config>, store: Store, status: SharedStatus, metric
                         publish_metrics(&metrics, &s);
                         status.write(|st| st.services.insert(s.service.clone(), s));
                     }
-                    Err(e) => tracing::warn!(service = %config.services[index].name, error = %e, "evaluation failed"),
+                    Err(e) => {
+                        tracing::warn!(service = %config.services[index].name, error = %e, "evaluation failed")
+                    }
                 }
             }
         }

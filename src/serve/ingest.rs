@@ -57,7 +57,9 @@ pub struct Ingest {
 
 impl std::fmt::Debug for Ingest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest").field("brokers", &self.config.kafka.brokers).finish_non_exhaustive()
+        f.debug_struct("Ingest")
+            .field("brokers", &self.config.kafka.brokers)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,7 +76,12 @@ impl Ingest {
     /// Run until cancelled; the last batch is handed over before returning.
     pub fn run(self) {
         let mut state = Loop {
-            routes: self.config.routes().into_iter().map(|(t, r)| (t.to_owned(), r)).collect(),
+            routes: self
+                .config
+                .routes()
+                .into_iter()
+                .map(|(t, r)| (t.to_owned(), r))
+                .collect(),
             next: HashMap::new(),
             sought: HashSet::new(),
             batch: Batch::default(),
@@ -90,7 +97,8 @@ impl Ingest {
                 Some(Ok(message)) => self.handle(&mut state, &message),
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "kafka consumer error");
-                    self.status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}")));
+                    self.status
+                        .write(|s| s.readiness.last_error = Some(format!("kafka: {e}")));
                 }
                 None => {}
             }
@@ -129,10 +137,16 @@ impl Ingest {
     }
 
     fn assign_manually(&self, topics: &[String], state: &mut Loop) -> bool {
-        let (index, replicas) = (self.config.kafka.replica_index, self.config.kafka.replicas.max(1));
+        let (index, replicas) = (
+            self.config.kafka.replica_index,
+            self.config.kafka.replicas.max(1),
+        );
         let mut tpl = TopicPartitionList::new();
         for topic in topics {
-            let metadata = match self.consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            let metadata = match self
+                .consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+            {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(%topic, error = %e, "metadata unavailable");
@@ -140,11 +154,19 @@ impl Ingest {
                     return false;
                 }
             };
-            let Some(t) = metadata.topics().first().filter(|t| !t.partitions().is_empty()) else {
+            let Some(t) = metadata
+                .topics()
+                .first()
+                .filter(|t| !t.partitions().is_empty())
+            else {
                 tracing::warn!(%topic, "topic has no partitions yet");
                 return false;
             };
-            for p in t.partitions().iter().filter(|p| (p.id() as u32) % replicas == index) {
+            for p in t
+                .partitions()
+                .iter()
+                .filter(|p| (p.id() as u32) % replicas == index)
+            {
                 let offset = match state.next.get(&(topic.clone(), p.id())) {
                     Some(Some(n)) => Offset::Offset(*n),
                     _ => {
@@ -173,13 +195,19 @@ impl Ingest {
 
     fn handle(&self, state: &mut Loop, message: &rdkafka::message::BorrowedMessage<'_>) {
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        let Some(&(service, side)) = state.routes.get(topic) else { return };
+        let Some(&(service, side)) = state.routes.get(topic) else {
+            return;
+        };
         let tp = (topic.to_owned(), partition);
         let expected = match state.next.get(&tp) {
             Some(n) => *n,
             None => {
                 // Group protocol: first record of a newly assigned partition; ask the store where it stands.
-                let stored = self.runtime.block_on(self.store.stored_offset(topic, partition)).ok().flatten();
+                let stored = self
+                    .runtime
+                    .block_on(self.store.stored_offset(topic, partition))
+                    .ok()
+                    .flatten();
                 state.next.insert(tp.clone(), stored);
                 stored
             }
@@ -188,7 +216,12 @@ impl Ingest {
             if offset < next {
                 // Already in the state: skip; far behind (Kafka commit lost), seek once.
                 if next - offset > 1000 && state.sought.insert(tp.clone()) {
-                    let _ = self.consumer.seek(topic, partition, Offset::Offset(next), Duration::from_secs(1));
+                    let _ = self.consumer.seek(
+                        topic,
+                        partition,
+                        Offset::Offset(next),
+                        Duration::from_secs(1),
+                    );
                 }
                 return;
             }
@@ -200,46 +233,87 @@ impl Ingest {
             timestamp_ms: message.timestamp().to_millis(),
             headers: message
                 .headers()
-                .map(|h| h.iter().map(|h| (Cow::Borrowed(h.key), h.value.map(Cow::Borrowed))).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (Cow::Borrowed(h.key), h.value.map(Cow::Borrowed)))
+                        .collect()
+                })
                 .unwrap_or_default(),
             key: message.key().filter(|k| !k.is_empty()).map(Cow::Borrowed),
             payload: message.payload().map(Cow::Borrowed),
         };
         let event_ms = self.process(state, service, side, &record);
-        state.batch.advance(topic, partition, service, side, expected, offset, event_ms);
+        state.batch.advance(
+            (topic, partition, offset),
+            (service, side),
+            expected,
+            event_ms,
+        );
     }
 
     /// Extract and add one record to the batch; returns its event time when it became an event.
-    fn process(&self, state: &mut Loop, service: usize, side: Side, record: &RecordView<'_>) -> Option<i64> {
+    fn process(
+        &self,
+        state: &mut Loop,
+        service: usize,
+        side: Side,
+        record: &RecordView<'_>,
+    ) -> Option<i64> {
         let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
         let sample = |r: &RecordView<'_>| {
             let bytes: &[u8] = r.payload.as_deref().unwrap_or_default();
-            (r.topic.as_ref().to_owned(), r.partition, r.offset, bytes.to_vec())
+            (
+                r.topic.as_ref().to_owned(),
+                r.partition,
+                r.offset,
+                bytes.to_vec(),
+            )
         };
         if payload_len > self.config.kafka.max_message_bytes {
             let (t, p, o, b) = sample(record);
-            state.batch.add_other(service, side, "unparseable", "too_large", Some((&t, p, o, &b)));
+            state.batch.add_other(
+                service,
+                side,
+                "unparseable",
+                "too_large",
+                Some((&t, p, o, &b)),
+            );
             return None;
         }
         let plan = &self.config.plans[service];
-        let side_plan = if side == Side::Baseline { &plan.baseline } else { &plan.candidate };
+        let side_plan = if side == Side::Baseline {
+            &plan.baseline
+        } else {
+            &plan.candidate
+        };
         match extract(side_plan, record, true) {
             Outcome::Event(event) => {
-                if matches!(event.content.as_ref().map(|c| &c.0), Some(crate::core::event::Content::Bytes(_))) {
+                if matches!(
+                    event.content.as_ref().map(|c| &c.0),
+                    Some(crate::core::event::Content::Bytes(_))
+                ) {
                     // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
                     let (t, p, o, b) = sample(record);
-                    state.batch.note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
+                    state
+                        .batch
+                        .note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
                 }
                 let event_ms = event
                     .event_time_ms
                     .or(record.timestamp_ms)
                     .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-                let window_ms = (self.config.services[service].window_seconds as i64).saturating_mul(1000).max(1);
+                let window_ms = (self.config.services[service].window_seconds as i64)
+                    .saturating_mul(1000)
+                    .max(1);
                 let e = BatchEvent {
                     service,
                     side,
                     key_hash: key_hash(&event.key),
-                    position: if plan.has_position { event.position.unwrap_or(0) } else { 0 },
+                    position: if plan.has_position {
+                        event.position.unwrap_or(0)
+                    } else {
+                        0
+                    },
                     operation: event.operation,
                     digest: event.digest,
                     arrival: record.offset,
@@ -252,11 +326,19 @@ impl Ingest {
             }
             Outcome::Rejected(reason) => {
                 let (t, p, o, b) = sample(record);
-                state.batch.add_other(service, side, "rejected", reason.as_str(), Some((&t, p, o, &b)));
+                state.batch.add_other(
+                    service,
+                    side,
+                    "rejected",
+                    reason.as_str(),
+                    Some((&t, p, o, &b)),
+                );
                 None
             }
             Outcome::Skipped(skip) => {
-                state.batch.add_other(service, side, "skipped", skip.as_str(), None);
+                state
+                    .batch
+                    .add_other(service, side, "skipped", skip.as_str(), None);
                 None
             }
         }
@@ -269,10 +351,16 @@ impl Ingest {
             return;
         }
         let mut batch = std::mem::take(&mut state.batch);
-        let ends = self.end_offsets.lock().map(|m| m.clone()).unwrap_or_default();
+        let ends = self
+            .end_offsets
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
         for ((topic, partition), p) in batch.partitions.iter_mut() {
             p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
-            state.next.insert((topic.clone(), *partition), Some(p.next_offset));
+            state
+                .next
+                .insert((topic.clone(), *partition), Some(p.next_offset));
         }
         if self.batches.blocking_send(batch).is_err() {
             tracing::error!("checkpointer is gone; stopping ingestion");
@@ -283,7 +371,10 @@ impl Ingest {
 
 /// Ask the broker for the end offsets of every configured topic's partitions, with a client of
 /// its own so the hot loop never waits on it. `Err` means the broker is not reachable.
-pub fn fetch_end_offsets(client: &BaseConsumer, topics: &[String]) -> Result<HashMap<(String, i32), i64>, rdkafka::error::KafkaError> {
+pub fn fetch_end_offsets(
+    client: &BaseConsumer,
+    topics: &[String],
+) -> Result<HashMap<(String, i32), i64>, rdkafka::error::KafkaError> {
     let timeout = Duration::from_secs(2);
     let mut ends = HashMap::new();
     for topic in topics {

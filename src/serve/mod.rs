@@ -27,7 +27,10 @@ pub enum ServeError {
     #[error("config: {0}")]
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("kafka: {0}")]
@@ -60,12 +63,25 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
     let listen = config.http.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: listen.clone(), source })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: listen, source })?;
-    let app = router(AppState { config: config.clone(), store: store.clone(), status: status.clone(), metrics: metrics.clone() });
+        .map_err(|source| ServeError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let app = router(AppState {
+        config: config.clone(),
+        store: store.clone(),
+        status: status.clone(),
+        metrics: metrics.clone(),
+    });
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(http_cancel.cancelled_owned()).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_cancel.cancelled_owned())
+            .await
     });
     let shared = status.clone();
     let join = tokio::spawn(async move {
@@ -78,11 +94,20 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
         }
         result
     });
-    Ok(ServeHandle { addr, status: shared, join })
+    Ok(ServeHandle {
+        addr,
+        status: shared,
+        join,
+    })
 }
 
 /// Migrate and register services, retrying with backoff while the database is away.
-async fn bootstrap(config: &Config, store: &Store, status: &SharedStatus, cancel: &CancellationToken) -> bool {
+async fn bootstrap(
+    config: &Config,
+    store: &Store,
+    status: &SharedStatus,
+    cancel: &CancellationToken,
+) -> bool {
     let mut delay = Duration::from_millis(200);
     loop {
         let attempt = async {
@@ -141,10 +166,26 @@ async fn run_pipeline(
         .spawn(move || ingest.run())
         .map_err(|e| ServeError::Task(e.to_string()))?;
     let names = config.services.iter().map(|s| s.name.clone()).collect();
-    let checkpointer = tokio::spawn(checkpoint::run(store.clone(), names, received, status.clone(), metrics.clone(), cancel.clone()));
-    let evaluator = tokio::spawn(evaluate::run(config, store, status, metrics, ends, cancel.clone()));
+    let checkpointer = tokio::spawn(checkpoint::run(
+        store.clone(),
+        names,
+        received,
+        status.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
+    let evaluator = tokio::spawn(evaluate::run(
+        config,
+        store,
+        status,
+        metrics,
+        ends,
+        cancel.clone(),
+    ));
     // The checkpointer ends when the ingest thread, cancelled, has handed over its last batch.
-    let stored = checkpointer.await.map_err(|e| ServeError::Task(e.to_string()))?;
+    let stored = checkpointer
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))?;
     let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
     cancel.cancel();
     let _ = evaluator.await;
@@ -158,13 +199,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     println!("listening on http://{}", handle.addr);
     let signals = cancel.clone();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -173,5 +215,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         tracing::info!("shutting down: draining and checkpointing");
         signals.cancel();
     });
-    handle.join.await.map_err(|e| ServeError::Task(e.to_string()))?
+    handle
+        .join
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))?
 }

@@ -48,6 +48,8 @@ pub struct SideStatus {
     pub by_operation: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
+    /// Remarks on records that still became events (`not_json`: compared as bytes), sampled.
+    pub flagged: BTreeMap<String, u64>,
     /// Event-time watermark: every partition of this side has passed it (idle ones excepted).
     pub watermark_ms: Option<i64>,
     pub lag: i64,
@@ -140,12 +142,18 @@ pub struct SharedStatus(pub Arc<RwLock<Status>>);
 impl SharedStatus {
     pub fn read<T>(&self, f: impl FnOnce(&Status) -> T) -> T {
         // A panic while holding the lock must not take the API down with it.
-        let guard = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&guard)
     }
 
     pub fn write<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
-        let mut guard = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 }

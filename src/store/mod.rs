@@ -24,7 +24,11 @@ pub enum StoreError {
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("partition {topic}/{partition} was advanced by another replica (expected offset {expected})")]
-    OwnershipLost { topic: String, partition: i32, expected: i64 },
+    OwnershipLost {
+        topic: String,
+        partition: i32,
+        expected: i64,
+    },
 }
 
 /// Side encoding in the database.
@@ -42,12 +46,16 @@ pub struct Store {
 impl Store {
     /// A lazily connecting pool: the service starts (and reports not-ready) while the database is down.
     pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options.application_name("paritygate"));
-        Ok(Self { pool, service_ids: Arc::default() })
+        Ok(Self {
+            pool,
+            service_ids: Arc::default(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -57,9 +65,10 @@ impl Store {
 
     /// Whether every embedded migration is applied.
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
-        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(applied as usize >= MIGRATOR.iter().count())
     }
 
@@ -83,23 +92,38 @@ impl Store {
     }
 
     pub fn service_id(&self, name: &str) -> Option<i16> {
-        self.service_ids.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).copied()
+        self.service_ids
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .copied()
     }
 
     /// Stored next offsets of these topics' partitions: (topic, partition, next_offset).
-    pub async fn stored_offsets(&self, topics: &[String]) -> Result<Vec<(String, i32, i64)>, StoreError> {
-        Ok(sqlx::query_as("SELECT topic, partition, next_offset FROM partitions WHERE topic = ANY($1)")
-            .bind(topics)
-            .fetch_all(&self.pool)
-            .await?)
+    pub async fn stored_offsets(
+        &self,
+        topics: &[String],
+    ) -> Result<Vec<(String, i32, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT topic, partition, next_offset FROM partitions WHERE topic = ANY($1)",
+        )
+        .bind(topics)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
-    pub async fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT next_offset FROM partitions WHERE topic = $1 AND partition = $2")
-            .bind(topic)
-            .bind(partition)
-            .fetch_optional(&self.pool)
-            .await?)
+    pub async fn stored_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT next_offset FROM partitions WHERE topic = $1 AND partition = $2",
+        )
+        .bind(topic)
+        .bind(partition)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

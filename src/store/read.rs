@@ -58,6 +58,8 @@ pub struct SideCounts {
     pub by_operation: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
+    /// Remarks on records that still became events (`not_json`: compared as bytes).
+    pub flagged: BTreeMap<String, u64>,
 }
 
 impl SideCounts {
@@ -70,6 +72,7 @@ impl SideCounts {
         side.by_operation = self.by_operation;
         side.rejected = self.rejected;
         side.skipped = self.skipped;
+        side.flagged = self.flagged;
     }
 }
 
@@ -88,7 +91,11 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
             continue;
         };
         let (records, events) = (count(records), count(events));
-        counts.records += records;
+        // `flagged` remarks concern records already counted as events (e.g. a non-JSON payload,
+        // still compared as bytes): not records of their own.
+        if kind != "flagged" {
+            counts.records += records;
+        }
         match kind.as_str() {
             "operation" => {
                 counts.events += events;
@@ -98,6 +105,7 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
             "rejected" => *counts.rejected.entry(name).or_default() += records,
             "skipped" => *counts.skipped.entry(name).or_default() += records,
             "unparseable" => counts.unparseable += records,
+            "flagged" => *counts.flagged.entry(name).or_default() += records,
             _ => {}
         }
     }

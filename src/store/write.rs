@@ -11,6 +11,11 @@ use crate::config::Side;
 use crate::core::operation::Operation;
 use crate::serve::batch::Batch;
 
+/// (service index, side, key hash).
+type KeyId = (usize, Side, u128);
+/// New events of a key in one checkpoint: count, fingerprint sum, identities (position, op, digest).
+type KeyDelta = (i64, i128, HashSet<(u128, u8, u128)>);
+
 /// A key's final state as written to `keys`.
 struct KeyFinal {
     key_text: String,
@@ -77,14 +82,18 @@ const UPSERT_WINDOWS: &str = "INSERT INTO windows AS w (service_id, side, window
  ON CONFLICT (service_id, window_start_ms, side, operation) DO UPDATE SET
    events = w.events + excluded.events, fingerprint_sum = w.fingerprint_sum + excluded.fingerprint_sum";
 
-const UPSERT_TALLIES: &str = "INSERT INTO tallies AS t (service_id, side, kind, name, records, events)
+const UPSERT_TALLIES: &str =
+    "INSERT INTO tallies AS t (service_id, side, kind, name, records, events)
  SELECT * FROM unnest($1::int2[], $2::int2[], $3::text[], $4::text[], $5::int8[], $6::int8[])
  ON CONFLICT (service_id, side, kind, name) DO UPDATE SET
    records = t.records + excluded.records, events = t.events + excluded.events";
 
 impl Store {
     fn id(&self, names: &[String], service: usize) -> i16 {
-        names.get(service).and_then(|n| self.service_id(n)).unwrap_or(0)
+        names
+            .get(service)
+            .and_then(|n| self.service_id(n))
+            .unwrap_or(0)
     }
 
     /// Store a batch. `names` maps the batch's service indexes to configured names.
@@ -108,18 +117,30 @@ impl Store {
                 .execute(&mut *tx).await?.rows_affected(),
             };
             if advanced != 1 {
-                return Err(StoreError::OwnershipLost { topic: topic.clone(), partition: *partition, expected: p.expected.unwrap_or(-1) });
+                return Err(StoreError::OwnershipLost {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    expected: p.expected.unwrap_or(-1),
+                });
             }
         }
 
         let e = &batch.events;
         let uuid = |v: u128| Uuid::from_u128(v);
         let rows: Vec<(i16, i16, Uuid, Uuid, i16, Uuid)> = sqlx::query_as(INSERT_EVENTS)
-            .bind(e.iter().map(|x| self.id(names, x.service)).collect::<Vec<_>>())
+            .bind(
+                e.iter()
+                    .map(|x| self.id(names, x.service))
+                    .collect::<Vec<_>>(),
+            )
             .bind(e.iter().map(|x| side_code(x.side)).collect::<Vec<_>>())
             .bind(e.iter().map(|x| uuid(x.key_hash)).collect::<Vec<_>>())
             .bind(e.iter().map(|x| uuid(x.position)).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| i16::from(x.operation as u8)).collect::<Vec<_>>())
+            .bind(
+                e.iter()
+                    .map(|x| i16::from(x.operation as u8))
+                    .collect::<Vec<_>>(),
+            )
             .bind(e.iter().map(|x| uuid(x.digest)).collect::<Vec<_>>())
             .bind(e.iter().map(|x| x.arrival).collect::<Vec<_>>())
             .bind(e.iter().map(|x| x.event_ms).collect::<Vec<_>>())
@@ -130,25 +151,45 @@ impl Store {
         let inserted: HashSet<(i16, i16, Uuid, Uuid, i16, Uuid)> = rows.into_iter().collect();
 
         // Aggregate the new events per key and per window.
-        let mut per_key: HashMap<(usize, Side, u128), (i64, i128, HashSet<(u128, u8, u128)>)> = HashMap::new();
+        let mut per_key: HashMap<KeyId, KeyDelta> = HashMap::new();
         let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
-        let mut stored = Stored { records: batch.records, ..Stored::default() };
+        let mut stored = Stored {
+            records: batch.records,
+            ..Stored::default()
+        };
         let mut seen = HashSet::new();
         for x in e {
-            let id = (self.id(names, x.service), side_code(x.side), uuid(x.key_hash), uuid(x.position), i16::from(x.operation as u8), uuid(x.digest));
+            let id = (
+                self.id(names, x.service),
+                side_code(x.side),
+                uuid(x.key_hash),
+                uuid(x.position),
+                i16::from(x.operation as u8),
+                uuid(x.digest),
+            );
             // Within one batch the same event may appear twice: count it once.
             if !inserted.contains(&id) || !seen.insert(id) {
                 continue;
             }
-            let fp = i128::from(fingerprint(x.key_hash, x.position, x.operation as u8, x.digest));
+            let fp = i128::from(fingerprint(
+                x.key_hash,
+                x.position,
+                x.operation as u8,
+                x.digest,
+            ));
             let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
             k.0 += 1;
             k.1 += fp;
             k.2.insert((x.position, x.operation as u8, x.digest));
-            let w = per_window.entry((x.service, x.side, x.window_start_ms, x.operation as u8)).or_default();
+            let w = per_window
+                .entry((x.service, x.side, x.window_start_ms, x.operation as u8))
+                .or_default();
             w.0 += 1;
             w.1 += fp;
-            *stored.new_by_operation.entry((x.service, x.side, x.operation.as_str())).or_default() += 1;
+            *stored
+                .new_by_operation
+                .entry((x.service, x.side, x.operation.as_str()))
+                .or_default() += 1;
             stored.new_events += 1;
         }
         self.upsert_keys(&mut tx, names, batch, &per_key).await?;
@@ -168,7 +209,7 @@ impl Store {
         tx: &mut sqlx::PgConnection,
         names: &[String],
         batch: &Batch,
-        per_key: &HashMap<(usize, Side, u128), (i64, i128, HashSet<(u128, u8, u128)>)>,
+        per_key: &HashMap<KeyId, KeyDelta>,
     ) -> Result<(), StoreError> {
         // The final state of each key among its new events only; sorted, so concurrent replicas
         // lock rows in one order (no deadlocks).
@@ -190,18 +231,58 @@ impl Store {
             .collect();
         keys.sort_by_key(|((s, side, h), _, _)| (*s, *h, *side));
         sqlx::query(UPSERT_KEYS)
-            .bind(keys.iter().map(|((s, _, _), _, _)| self.id(names, *s)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|((_, _, h), _, _)| Uuid::from_u128(*h)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|((_, side, _), _, _)| side_code(*side)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, _, f)| f.key_text.clone()).collect::<Vec<_>>())
+            .bind(
+                keys.iter()
+                    .map(|((s, _, _), _, _)| self.id(names, *s))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|((_, _, h), _, _)| Uuid::from_u128(*h))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|((_, side, _), _, _)| side_code(*side))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|(_, _, f)| f.key_text.clone())
+                    .collect::<Vec<_>>(),
+            )
             .bind(keys.iter().map(|(_, (n, _), _)| *n).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, (_, fp), _)| fp.to_string()).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, _, f)| Uuid::from_u128(f.order.0)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, _, f)| i16::from(f.order.1 as u8)).collect::<Vec<_>>())
+            .bind(
+                keys.iter()
+                    .map(|(_, (_, fp), _)| fp.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|(_, _, f)| Uuid::from_u128(f.order.0))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|(_, _, f)| i16::from(f.order.1 as u8))
+                    .collect::<Vec<_>>(),
+            )
             .bind(keys.iter().map(|(_, _, f)| f.order.2).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, _, f)| f.digest.map(Uuid::from_u128)).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, _, f)| f.content.clone()).collect::<Vec<_>>())
-            .bind(keys.iter().map(|(_, _, f)| f.last_event_ms).collect::<Vec<_>>())
+            .bind(
+                keys.iter()
+                    .map(|(_, _, f)| f.digest.map(Uuid::from_u128))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|(_, _, f)| f.content.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                keys.iter()
+                    .map(|(_, _, f)| f.last_event_ms)
+                    .collect::<Vec<_>>(),
+            )
             .bind(keys.iter().map(|(_, _, f)| f.partition).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
@@ -216,12 +297,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         let w: Vec<_> = per_window.iter().collect();
         sqlx::query(UPSERT_WINDOWS)
-            .bind(w.iter().map(|((s, _, _, _), _)| self.id(names, *s)).collect::<Vec<_>>())
-            .bind(w.iter().map(|((_, side, _, _), _)| side_code(*side)).collect::<Vec<_>>())
-            .bind(w.iter().map(|((_, _, start, _), _)| *start).collect::<Vec<_>>())
-            .bind(w.iter().map(|((_, _, _, op), _)| i16::from(*op)).collect::<Vec<_>>())
+            .bind(
+                w.iter()
+                    .map(|((s, _, _, _), _)| self.id(names, *s))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                w.iter()
+                    .map(|((_, side, _, _), _)| side_code(*side))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                w.iter()
+                    .map(|((_, _, start, _), _)| *start)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                w.iter()
+                    .map(|((_, _, _, op), _)| i16::from(*op))
+                    .collect::<Vec<_>>(),
+            )
             .bind(w.iter().map(|(_, (n, _))| *n).collect::<Vec<_>>())
-            .bind(w.iter().map(|(_, (_, fp))| fp.to_string()).collect::<Vec<_>>())
+            .bind(
+                w.iter()
+                    .map(|(_, (_, fp))| fp.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
         Ok(())
@@ -239,11 +340,22 @@ impl Store {
             .iter()
             .map(|((s, side, kind, name), records)| {
                 let events = if *kind == "operation" {
-                    stored.new_by_operation.iter().find(|((ss, sd, op), _)| ss == s && sd == side && *op == name).map_or(0, |(_, n)| *n as i64)
+                    stored
+                        .new_by_operation
+                        .iter()
+                        .find(|((ss, sd, op), _)| ss == s && sd == side && *op == name)
+                        .map_or(0, |(_, n)| *n as i64)
                 } else {
                     0
                 };
-                (self.id(names, *s), side_code(*side), *kind, name.as_str(), *records, events)
+                (
+                    self.id(names, *s),
+                    side_code(*side),
+                    *kind,
+                    name.as_str(),
+                    *records,
+                    events,
+                )
             })
             .collect();
         sqlx::query(UPSERT_TALLIES)
