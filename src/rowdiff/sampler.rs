@@ -252,7 +252,7 @@ impl Sampler {
                 uniform,
             })
             .collect();
-        diffs.sort_by(|a, b| b.uniform.cmp(&a.uniform));
+        diffs.sort_by_key(|d| std::cmp::Reverse(d.uniform));
 
         // Advance the window (wrapping) and space rounds so each side reads at most
         // max_rows_per_second on average: every round scans the key columns of the whole table.
