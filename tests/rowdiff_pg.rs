@@ -1,6 +1,10 @@
 //! Row diffs against a real Postgres (127.0.0.1:5432, trust auth, or `PARITYGATE_PG_ADMIN_URL`).
 //! Every test creates its own databases with random names and drops them at the end.
 
+// Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests;
+// this whole file is test code, where a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use paritygate::rowdiff::config::{OnSchemaDifference, SampleConfig, SideTarget};
 use paritygate::rowdiff::conn;
 use paritygate::rowdiff::exhaustive::{self, Options};

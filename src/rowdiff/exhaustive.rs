@@ -68,6 +68,44 @@ pub async fn run(
     Ok(report)
 }
 
+/// How rows are put in buckets. Range buckets are used for a single integer key declared NOT
+/// NULL on both sides: computing them costs no hash, consecutive rows of a table loaded in key
+/// order hit the same aggregate group (cache-friendly), and phase 2 reads only the differing key
+/// ranges through the index instead of scanning the table again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucketing {
+    Hash { mask: i64 },
+    Range { min: i64, width: i64 },
+}
+
+impl Bucketing {
+    /// (`$1`, `$2`) of the checksum query.
+    fn params(self) -> (i64, i64) {
+        match self {
+            Bucketing::Hash { mask } => (mask, 0),
+            Bucketing::Range { min, width } => (width, min),
+        }
+    }
+}
+
+/// Range bucketing when possible and sensible: a key span far larger than the row count (sparse
+/// or skewed keys) would leave most buckets empty and a few huge, so hash buckets are used then.
+fn choose_bucketing(n: u64, rows: u64, range: Option<(i64, i64)>) -> Bucketing {
+    let hash = Bucketing::Hash {
+        mask: (n - 1) as i64,
+    };
+    let Some((min, max)) = range else { return hash };
+    let span = i128::from(max) - i128::from(min) + 1;
+    if span <= 0 || span > i128::from(i64::MAX) || span > i128::from(rows.max(1)) * 64 {
+        return hash;
+    }
+    let width = (span + i128::from(n) - 1) / i128::from(n);
+    Bucketing::Range {
+        min,
+        width: width.max(1) as i64,
+    }
+}
+
 fn bucket_count(plan: &Plan, opts: &Options) -> u64 {
     let wanted = opts.buckets.unwrap_or_else(|| {
         let rows = plan
@@ -95,15 +133,42 @@ async fn begin_snapshot(conn: &mut PgConnection, side: Side) -> Result<(), RowDi
     Ok(())
 }
 
+/// The range key column of this side, when range bucketing applies to the plan.
+fn range_key(plan: &Plan) -> Option<String> {
+    let [key] = plan.keys() else { return None };
+    let ints = key.kind == sql::Kind::Int && key.baseline.not_null && key.candidate.not_null;
+    ints.then(|| sql::quote_ident(&key.name))
+}
+
+async fn key_range(
+    conn: &mut PgConnection,
+    plan: &Plan,
+    side: Side,
+    col: &str,
+) -> Result<Option<(i64, i64)>, RowDiffError> {
+    let (min, max): (Option<i64>, Option<i64>) =
+        sqlx::query_as(&sql::key_range(plan.table(side), col))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(RowDiffError::query(side.name(), "key range"))?;
+    Ok(min.zip(max))
+}
+
 async fn checksums(
     conn: &mut PgConnection,
     plan: &Plan,
     side: Side,
-    mask: i64,
+    bucketing: Bucketing,
 ) -> Result<Checksums, RowDiffError> {
-    let q = sql::bucket_checksums(plan.table(side), &plan.key_hash(side), &plan.row_hash(side));
+    let bucket = match (bucketing, range_key(plan)) {
+        (Bucketing::Range { .. }, Some(col)) => sql::range_bucket(&col),
+        _ => sql::hash_bucket(&plan.key_hash(side)),
+    };
+    let q = sql::bucket_checksums(plan.table(side), &bucket, &plan.row_hash(side));
+    let (p1, p2) = bucketing.params();
     let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(&q)
-        .bind(mask)
+        .bind(p1)
+        .bind(p2)
         .fetch_all(&mut *conn)
         .await
         .map_err(RowDiffError::query(side.name(), "bucket checksums"))?;
@@ -126,21 +191,37 @@ async fn members(
     conn: &mut PgConnection,
     plan: &Plan,
     side: Side,
-    mask: i64,
+    bucketing: Bucketing,
     buckets: &[i64],
 ) -> Result<(HashMap<Key, i64>, u64), RowDiffError> {
-    let q = sql::bucket_members(
-        plan.table(side),
-        &plan.key_texts(side),
-        &plan.key_hash(side),
-        &plan.row_hash(side),
-    );
-    let rows = sqlx::query(&q)
-        .bind(mask)
-        .bind(buckets)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(RowDiffError::query(side.name(), "bucket members"))?;
+    let (texts, row_hash) = (plan.key_texts(side), plan.row_hash(side));
+    let fetched = match (bucketing, range_key(plan)) {
+        (Bucketing::Range { min, width }, Some(col)) => {
+            let q = sql::range_members(plan.table(side), &texts, &col, &row_hash);
+            // Bucket b holds [min + b·width, min + (b+1)·width); saturate rather than overflow.
+            let lo: Vec<i64> = buckets
+                .iter()
+                .map(|b| min.saturating_add(b.saturating_mul(width)))
+                .collect();
+            let hi: Vec<i64> = lo.iter().map(|l| l.saturating_add(width)).collect();
+            sqlx::query(&q)
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *conn)
+                .await
+        }
+        _ => {
+            // Same parameter as the checksum query's `$1` (see `checksums`).
+            let (mask, _) = bucketing.params();
+            let q = sql::bucket_members(plan.table(side), &texts, &plan.key_hash(side), &row_hash);
+            sqlx::query(&q)
+                .bind(mask)
+                .bind(buckets)
+                .fetch_all(&mut *conn)
+                .await
+        }
+    };
+    let rows = fetched.map_err(RowDiffError::query(side.name(), "bucket members"))?;
     let mut out = HashMap::with_capacity(rows.len());
     let mut duplicates = 0;
     for row in rows {
@@ -190,15 +271,26 @@ struct SideResult {
     phase1_ms: u64,
 }
 
+async fn snapshot_and_range(
+    conn: &mut PgConnection,
+    plan: &Plan,
+    side: Side,
+) -> Result<Option<(i64, i64)>, RowDiffError> {
+    begin_snapshot(conn, side).await?;
+    match range_key(plan) {
+        Some(col) => key_range(conn, plan, side, &col).await,
+        None => Ok(None),
+    }
+}
+
 async fn phase1(
     conn: &mut PgConnection,
     plan: &Plan,
     side: Side,
-    mask: i64,
+    bucketing: Bucketing,
 ) -> Result<SideResult, RowDiffError> {
     let t = Instant::now();
-    begin_snapshot(conn, side).await?;
-    let sums = checksums(conn, plan, side, mask).await?;
+    let sums = checksums(conn, plan, side, bucketing).await?;
     Ok(SideResult {
         sums,
         phase1_ms: t.elapsed().as_millis() as u64,
@@ -211,7 +303,7 @@ pub async fn run_with(
     pools: &Pools,
     opts: &Options,
 ) -> Result<RowDiffReport, RowDiffError> {
-    let mask = (bucket_count(plan, opts) - 1) as i64;
+    let n = bucket_count(plan, opts);
     let mut bconn = pools
         .baseline
         .acquire()
@@ -225,9 +317,22 @@ pub async fn run_with(
     let mut timings = BTreeMap::new();
 
     let t = Instant::now();
+    let (br, cr) = tokio::try_join!(
+        snapshot_and_range(&mut bconn, plan, Side::Baseline),
+        snapshot_and_range(&mut cconn, plan, Side::Candidate)
+    )?;
+    let range = match (br, cr) {
+        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+        (one, other) => one.or(other),
+    };
+    let rows_estimate = plan
+        .baseline_rows_estimate
+        .max(plan.candidate_rows_estimate)
+        .max(0.0) as u64;
+    let bucketing = choose_bucketing(n, rows_estimate, range);
     let (b, c) = tokio::try_join!(
-        phase1(&mut bconn, plan, Side::Baseline, mask),
-        phase1(&mut cconn, plan, Side::Candidate, mask)
+        phase1(&mut bconn, plan, Side::Baseline, bucketing),
+        phase1(&mut cconn, plan, Side::Candidate, bucketing)
     )?;
     timings.insert("checksums".to_owned(), t.elapsed().as_millis() as u64);
     timings.insert("checksums_baseline".to_owned(), b.phase1_ms);
@@ -246,15 +351,19 @@ pub async fn run_with(
         .collect();
     dirty.sort_unstable();
     timings.insert("differing_buckets".to_owned(), dirty.len() as u64);
-    timings.insert("buckets".to_owned(), (mask + 1) as u64);
+    timings.insert("buckets".to_owned(), n);
+    timings.insert(
+        "range_buckets".to_owned(),
+        u64::from(matches!(bucketing, Bucketing::Range { .. })),
+    );
 
     let mut diffs = Vec::new();
     let mut duplicate_keys = BTreeMap::new();
     if !dirty.is_empty() {
         let t = Instant::now();
         let ((bm, bdup), (cm, cdup)) = tokio::try_join!(
-            members(&mut bconn, plan, Side::Baseline, mask, &dirty),
-            members(&mut cconn, plan, Side::Candidate, mask, &dirty)
+            members(&mut bconn, plan, Side::Baseline, bucketing, &dirty),
+            members(&mut cconn, plan, Side::Candidate, bucketing, &dirty)
         )?;
         timings.insert("members".to_owned(), t.elapsed().as_millis() as u64);
         for (side, n) in [("baseline", bdup), ("candidate", cdup)] {
@@ -337,5 +446,20 @@ mod tests {
             ),
             1024
         );
+    }
+
+    #[test]
+    fn range_buckets_only_for_dense_spans() {
+        let range = |min, width| Bucketing::Range { min, width };
+        assert_eq!(choose_bucketing(16, 1000, Some((1, 1000))), range(1, 63));
+        assert_eq!(choose_bucketing(16, 10, Some((5, 5))), range(5, 1));
+        assert_eq!(
+            choose_bucketing(16, 1000, None),
+            Bucketing::Hash { mask: 15 }
+        );
+        let sparse = choose_bucketing(16, 1000, Some((1, 10_000_000)));
+        assert_eq!(sparse, Bucketing::Hash { mask: 15 });
+        let huge = choose_bucketing(16, u64::MAX, Some((i64::MIN, i64::MAX)));
+        assert_eq!(huge, Bucketing::Hash { mask: 15 });
     }
 }

@@ -128,7 +128,7 @@ async fn introspect(
             table: table.to_string(),
         });
     };
-    let rows: Vec<(String, String, String)> = sqlx::query_as(sql::CATALOG_COLUMNS)
+    let rows: Vec<(String, String, String, bool)> = sqlx::query_as(sql::CATALOG_COLUMNS)
         .bind(&table.schema)
         .bind(&table.name)
         .fetch_all(pool)
@@ -136,7 +136,16 @@ async fn introspect(
         .map_err(RowDiffError::query(side.name(), "catalog columns"))?;
     let cols = rows
         .into_iter()
-        .map(|(name, typname, cast)| (name, SqlType { typname, cast }))
+        .map(|(name, typname, cast, not_null)| {
+            (
+                name,
+                SqlType {
+                    typname,
+                    cast,
+                    not_null,
+                },
+            )
+        })
         .collect();
     Ok((cols, estimate))
 }

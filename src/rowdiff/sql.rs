@@ -55,6 +55,8 @@ pub struct SqlType {
     pub typname: String,
     /// `format_type(oid, NULL)`: a cast target spelling without typmod.
     pub cast: String,
+    /// Declared `NOT NULL` (primary-key columns are).
+    pub not_null: bool,
 }
 
 fn family(typname: &str) -> &'static str {
@@ -157,7 +159,7 @@ pub fn key_from_text(param: &str, t: &SqlType, kind: Kind) -> String {
 
 /// Columns of a table with their types, in attribute order ($1 schema, $2 table).
 pub const CATALOG_COLUMNS: &str =
-    "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, NULL) \
+    "SELECT a.attname::text, t.typname::text, format_type(a.atttypid, NULL), a.attnotnull \
      FROM pg_catalog.pg_attribute a \
      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -171,20 +173,47 @@ pub const CATALOG_TABLE: &str =
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
 
+/// Bucket of a row by key hash: `$1` is the mask (`2^k - 1`).
+pub fn hash_bucket(key_hash: &str) -> String {
+    format!("({key_hash} & $1::int8)")
+}
+
+/// Bucket of a row by the value of its single integer key: `$1` is the width, `$2` the smallest
+/// key of both tables, so a bucket is the key range `[$2 + b·$1, $2 + (b+1)·$1)`.
+pub fn range_bucket(key_col: &str) -> String {
+    format!("(({key_col}::int8 - $2::int8) / $1::int8)")
+}
+
+/// Smallest and largest key (index-only in practice).
+pub fn key_range(table: &str, key_col: &str) -> String {
+    format!("SELECT min({key_col})::int8, max({key_col})::int8 FROM {table}")
+}
+
 /// Per-bucket `count(*)` and `sum(row hash)` in one scan. The sum is `numeric` (exact, no
-/// overflow) and read as text; `$1` is the bucket mask.
-pub fn bucket_checksums(table: &str, key_hash: &str, row_hash: &str) -> String {
+/// overflow) and read as text; parameters as in [`hash_bucket`] / [`range_bucket`].
+pub fn bucket_checksums(table: &str, bucket: &str, row_hash: &str) -> String {
     format!(
         "SELECT b, count(*)::int8, sum(h)::text FROM \
-         (SELECT ({key_hash} & $1::int8) AS b, {row_hash} AS h FROM {table}) s GROUP BY b"
+         (SELECT {bucket} AS b, {row_hash} AS h FROM {table}) s GROUP BY b"
     )
 }
 
-/// Normalized key texts and the row hash of the rows in the given buckets (`$1` mask, `$2`
+/// Normalized key texts and the row hash of the rows in the given hash buckets (`$1` mask, `$2`
 /// bucket ids). `IN (SELECT unnest(...))` lets the planner hash the list instead of scanning it.
 pub fn bucket_members(table: &str, key_texts: &[String], key_hash: &str, row_hash: &str) -> String {
     format!(
         "SELECT {}, {row_hash} FROM {table} WHERE ({key_hash} & $1::int8) IN (SELECT unnest($2::int8[]))",
+        key_texts.join(", ")
+    )
+}
+
+/// Same for range buckets: key ranges `[$1[i], $2[i])` joined to the table through the key's
+/// index. The table is read in a subquery so our column expressions cannot collide with the
+/// range list's column names; its key column comes last and is ignored by the reader.
+pub fn range_members(table: &str, key_texts: &[String], key_col: &str, row_hash: &str) -> String {
+    format!(
+        "SELECT s.* FROM (SELECT {}, {row_hash} AS h, {key_col} AS k FROM {table}) s \
+         JOIN unnest($1::int8[], $2::int8[]) AS r(lo, hi) ON s.k >= r.lo AND s.k < r.hi",
         key_texts.join(", ")
     )
 }
@@ -228,6 +257,7 @@ mod tests {
         SqlType {
             typname: name.into(),
             cast: name.into(),
+            not_null: true,
         }
     }
 
