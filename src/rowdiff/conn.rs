@@ -4,7 +4,8 @@
 //! `statement_timeout` and a short `lock_timeout` (plain `SELECT`s take only ACCESS SHARE locks;
 //! if even that waits behind a DDL lock we give up instead of queueing other sessions behind us),
 //! and fixes the output settings the normalization expressions rely on (`DateStyle = ISO`,
-//! `IntervalStyle = postgres`, `extra_float_digits = 1`). URLs are never printed: errors name
+//! `IntervalStyle = postgres`, `extra_float_digits = 1`) and turns JIT and
+//! parallel workers off. URLs are never printed: errors name
 //! the environment variable instead, because URLs carry passwords.
 
 use super::config::{ResolvedUrls, TargetsConfig};
@@ -66,6 +67,12 @@ fn options(
             ("lock_timeout", "2000".to_owned()),
             ("DateStyle", "ISO".to_owned()),
             ("IntervalStyle", "postgres".to_owned()),
+            // Our generated queries look expensive to the planner (row estimates of key-range
+            // joins are wild) and JIT compilation then costs more than the query itself.
+            ("jit", "off".to_owned()),
+            // One backend per side: parallel workers would take more of a production server,
+            // and measured here the parallel plan of the checksum query is slower anyway.
+            ("max_parallel_workers_per_gather", "0".to_owned()),
         ]))
 }
 
