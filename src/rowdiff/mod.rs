@@ -9,11 +9,13 @@
 //! - [`compare`]: column-by-column comparison reusing the stream comparison's canonical form;
 //! - [`report`]: the JSON report and the CLI entry [`cli_rowdiff`]; [`stats`]: sample bounds.
 
+pub mod buckets;
 pub mod compare;
 pub mod config;
 pub mod conn;
 pub mod error;
 pub mod exhaustive;
+pub mod phases;
 pub mod report;
 pub mod sampler;
 pub mod schema;

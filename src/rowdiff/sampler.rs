@@ -12,7 +12,7 @@ use super::compare::{diff_rows, key_json, DiffKind, Key, Row, RowDiff};
 use super::config::TargetsConfig;
 use super::conn::{Pools, Side};
 use super::error::RowDiffError;
-use super::exhaustive::rows_by_keys;
+use super::phases::rows_by_keys;
 use super::report::{tally, ColumnCount, KindCounts};
 use super::schema::{self, Plan};
 use super::sql::{self, Kind};
