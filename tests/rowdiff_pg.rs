@@ -186,6 +186,10 @@ async fn exhaustive_finds_exactly_the_injected_differences_across_types() {
         };
         let report = exhaustive::run(&cfg, &urls(&db, &db), &opts).await.unwrap();
         assert_orders_report(&report);
+        assert_eq!(
+            report.work["range_buckets"], 1,
+            "int key: key-range buckets"
+        );
         let v = serde_json::to_value(&report).unwrap();
         assert_eq!(v["verdict"], "differences");
         assert_eq!(
@@ -256,6 +260,15 @@ async fn composite_keys_across_two_databases() {
         vec!["seen"]
     );
     assert_eq!((report.baseline.rows, report.candidate.rows), (100, 100));
+    assert_eq!(
+        report.work["range_buckets"], 0,
+        "composite key: hash buckets"
+    );
+    let summary = report.summary(2);
+    assert!(
+        summary.contains("missing_in_candidate 1, extra_in_candidate 1, mismatched 2"),
+        "{summary}"
+    );
     b.drop_db().await;
     c.drop_db().await;
 }

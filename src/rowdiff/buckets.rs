@@ -24,18 +24,23 @@ impl Bucketing {
     }
 }
 
-/// Range bucketing when possible and sensible: a key span far larger than the row count (sparse
-/// or skewed keys) would leave most buckets empty and a few huge, so hash buckets are used then.
-pub(crate) fn choose_bucketing(n: u64, rows: u64, range: Option<(i64, i64)>) -> Bucketing {
+/// Widest key range per bucket: with unique keys a bucket never holds more rows than this, so
+/// phase 2 stays bounded even when the row estimate is stale or missing (table never analyzed).
+const MAX_RANGE_WIDTH: i128 = 4096;
+
+/// Range bucketing when possible and sensible: a key span far larger than `n` buckets of
+/// [`MAX_RANGE_WIDTH`] (sparse or skewed keys) could put huge counts in a few buckets, so hash
+/// buckets are used then.
+pub(crate) fn choose_bucketing(n: u64, range: Option<(i64, i64)>) -> Bucketing {
     let hash = Bucketing::Hash {
         mask: (n - 1) as i64,
     };
     let Some((min, max)) = range else { return hash };
     let span = i128::from(max) - i128::from(min) + 1;
-    if span <= 0 || span > i128::from(i64::MAX) || span > i128::from(rows.max(1)) * 64 {
+    let width = (span + i128::from(n) - 1) / i128::from(n);
+    if span <= 0 || span > i128::from(i64::MAX) || width > MAX_RANGE_WIDTH {
         return hash;
     }
-    let width = (span + i128::from(n) - 1) / i128::from(n);
     Bucketing::Range {
         min,
         width: width.max(1) as i64,
@@ -84,15 +89,13 @@ mod tests {
     #[test]
     fn range_buckets_only_for_dense_spans() {
         let range = |min, width| Bucketing::Range { min, width };
-        assert_eq!(choose_bucketing(16, 1000, Some((1, 1000))), range(1, 63));
-        assert_eq!(choose_bucketing(16, 10, Some((5, 5))), range(5, 1));
-        assert_eq!(
-            choose_bucketing(16, 1000, None),
-            Bucketing::Hash { mask: 15 }
-        );
-        let sparse = choose_bucketing(16, 1000, Some((1, 10_000_000)));
+        assert_eq!(choose_bucketing(16, Some((1, 1000))), range(1, 63));
+        assert_eq!(choose_bucketing(16, Some((5, 5))), range(5, 1));
+        assert_eq!(choose_bucketing(16, Some((1, 16 * 4096))), range(1, 4096));
+        assert_eq!(choose_bucketing(16, None), Bucketing::Hash { mask: 15 });
+        let sparse = choose_bucketing(16, Some((1, 16 * 4096 + 1)));
         assert_eq!(sparse, Bucketing::Hash { mask: 15 });
-        let huge = choose_bucketing(16, u64::MAX, Some((i64::MIN, i64::MAX)));
+        let huge = choose_bucketing(16, Some((i64::MIN, i64::MAX)));
         assert_eq!(huge, Bucketing::Hash { mask: 15 });
     }
 }

@@ -114,6 +114,7 @@ pub async fn run_with(
         .await
         .map_err(RowDiffError::query("candidate", "acquire"))?;
     let mut timings = BTreeMap::new();
+    let mut work = BTreeMap::new();
 
     let t = Instant::now();
     let (br, cr) = tokio::try_join!(
@@ -124,11 +125,7 @@ pub async fn run_with(
         (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
         (one, other) => one.or(other),
     };
-    let rows_estimate = plan
-        .baseline_rows_estimate
-        .max(plan.candidate_rows_estimate)
-        .max(0.0) as u64;
-    let bucketing = choose_bucketing(n, rows_estimate, range);
+    let bucketing = choose_bucketing(n, range);
     let (b, c) = tokio::try_join!(
         phase1(&mut bconn, plan, Side::Baseline, bucketing),
         phase1(&mut cconn, plan, Side::Candidate, bucketing)
@@ -149,9 +146,9 @@ pub async fn run_with(
         .filter(|k| b.sums.buckets.get(k) != c.sums.buckets.get(k))
         .collect();
     dirty.sort_unstable();
-    timings.insert("differing_buckets".to_owned(), dirty.len() as u64);
-    timings.insert("buckets".to_owned(), n);
-    timings.insert(
+    work.insert("differing_buckets".to_owned(), dirty.len() as u64);
+    work.insert("buckets".to_owned(), n);
+    work.insert(
         "range_buckets".to_owned(),
         u64::from(matches!(bucketing, Bucketing::Range { .. })),
     );
@@ -176,7 +173,7 @@ pub async fn run_with(
             .map(|(k, _)| k.clone())
             .collect();
         suspects.extend(cm.keys().filter(|k| !bm.contains_key(*k)).cloned());
-        timings.insert("suspect_keys".to_owned(), suspects.len() as u64);
+        work.insert("suspect_keys".to_owned(), suspects.len() as u64);
 
         let t = Instant::now();
         let (brows, crows) = tokio::try_join!(
@@ -213,5 +210,6 @@ pub async fn run_with(
         schema_differences: plan.schema_differences.clone(),
         duplicate_keys,
         timings_ms: timings,
+        work,
     })
 }

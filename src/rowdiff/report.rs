@@ -2,7 +2,7 @@
 //!
 //! Shape (same spirit as `diff`): `service`, `verdict`, row counts per side, counts by kind,
 //! per-column mismatch counts, every differing key (`mismatches`, values only for the first
-//! `max_examples`), `schema_differences`, `timings_ms`. Exit codes: 0 pass, 1 differences,
+//! `max_examples`), `schema_differences`, `timings_ms`, `work`. Exit codes: 0 pass, 1 differences,
 //! 2 bad usage/config/input (including unreachable databases and schema errors).
 
 use super::compare::{key_json, row_json, DiffKind, RowDiff};
@@ -62,6 +62,9 @@ pub struct RowDiffReport {
     /// Keys present more than once on a side (the key columns are not unique there).
     pub duplicate_keys: BTreeMap<String, u64>,
     pub timings_ms: BTreeMap<String, u64>,
+    /// What the run did: `buckets`, `range_buckets` (1 when key-range buckets were used),
+    /// `differing_buckets`, `suspect_keys` (keys re-read and compared in Rust).
+    pub work: BTreeMap<String, u64>,
 }
 
 /// Counts by kind and per column for a list of differences.
@@ -181,6 +184,8 @@ impl RowDiffReport {
             .map(|(k, v)| format!("{k} {v} ms"))
             .collect();
         let _ = writeln!(s, "  timings: {}", timings.join(", "));
+        let work: Vec<String> = self.work.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "  work: {}", work.join(", "));
         s
     }
 }

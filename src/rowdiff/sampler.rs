@@ -43,7 +43,7 @@ pub struct SampledDiff {
 pub struct SampleResult {
     /// Keys of the uniform sample (present on either side).
     pub rows_sampled: u64,
-    /// Extra keys asked for by the caller and found on at least one side.
+    /// Extra keys asked for by the caller, found on at least one side, outside the uniform window.
     pub extra_keys_checked: u64,
     /// Extra keys that could not be used (missing key column, unparsable value).
     pub extra_keys_invalid: u64,
