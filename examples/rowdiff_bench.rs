@@ -9,8 +9,13 @@ use paritygate::rowdiff::config::{OnSchemaDifference, SampleConfig, SideTarget};
 use paritygate::rowdiff::{cli_rowdiff, TargetsConfig};
 
 fn list(arg: Option<&String>) -> Vec<String> {
-    arg.map(|s| s.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default()
+    arg.map(|s| {
+        s.split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[tokio::main]
@@ -21,8 +26,14 @@ async fn main() {
         std::process::exit(2);
     }
     let targets = TargetsConfig {
-        baseline: SideTarget { url_env: "PG_BASELINE_URL".into(), table: args[0].clone() },
-        candidate: SideTarget { url_env: "PG_CANDIDATE_URL".into(), table: args[1].clone() },
+        baseline: SideTarget {
+            url_env: "PG_BASELINE_URL".into(),
+            table: args[0].clone(),
+        },
+        candidate: SideTarget {
+            url_env: "PG_CANDIDATE_URL".into(),
+            table: args[1].clone(),
+        },
         key_columns: list(args.get(2)),
         ignore_columns: list(args.get(3)),
         on_schema_difference: OnSchemaDifference::Error,
