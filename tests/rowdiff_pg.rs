@@ -370,6 +370,16 @@ async fn bad_schemas_and_configs_give_clear_errors() {
     .unwrap_err();
     assert!(err.to_string().contains("`__typo`"), "{err}");
 
+    let err = run(targets(
+        "public.orders",
+        "bento_shadow.orders",
+        &["doc"],
+        &ignore,
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot be used as a key"), "{err}");
+
     // Injection attempts in names are quoted, so they are just missing tables/columns.
     let err = run(targets(
         "public.orders",
@@ -532,6 +542,35 @@ async fn sampler_windows_cover_the_table_and_flagged_keys_stay_out_of_the_ratio(
         .execute(&db.pool)
         .await
         .unwrap();
+    sqlx::raw_sql("CREATE TABLE public.fresh AS SELECT * FROM public.s; CREATE TABLE cand.fresh AS SELECT * FROM cand.s;")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let reltuples: f32 =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'fresh' LIMIT 1")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        reltuples < 0.0,
+        "precondition: no statistics yet ({reltuples})"
+    );
+    let mut fresh = sample_cfg(40, 0.0);
+    fresh.baseline.table = "public.fresh".into();
+    fresh.candidate.table = "cand.fresh".into();
+    let pools = conn::connect(&fresh, &urls(&db, &db), 2).await.unwrap();
+    let r = Sampler::new(&fresh, pools)
+        .await
+        .unwrap()
+        .sample_round(&[])
+        .await
+        .unwrap();
+    assert!(
+        r.rows_sampled < 120,
+        "never-analyzed table: window sized by a count, got {}",
+        r.rows_sampled
+    );
+
     let cfg = sample_cfg(40, 0.0);
     let pools = conn::connect(&cfg, &urls(&db, &db), 2).await.unwrap();
     let mut sampler = Sampler::new(&cfg, pools).await.unwrap();

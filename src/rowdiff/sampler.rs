@@ -128,7 +128,18 @@ impl Sampler {
                 .fetch_optional(self.pools.get(side))
                 .await
                 .map_err(RowDiffError::query(side.name(), "row estimate"))?;
-            rows = rows.max(est.unwrap_or(0.0));
+            let mut est = est.unwrap_or(0.0);
+            if est < 1.0 {
+                // Never analyzed (or empty): without a count the window would span the whole
+                // hash space and read a possibly large table in one round.
+                let q = sql::count_rows(self.plan.table(side));
+                let n: i64 = sqlx::query_scalar(&q)
+                    .fetch_one(self.pools.get(side))
+                    .await
+                    .map_err(RowDiffError::query(side.name(), "row count"))?;
+                est = n as f64;
+            }
+            rows = rows.max(est);
         }
         Ok(rows)
     }

@@ -182,6 +182,14 @@ pub async fn plan(cfg: &TargetsConfig, pools: &Pools) -> Result<Plan, RowDiffErr
                 b.cast, c.cast
             )])
         })?;
+        if matches!(kind, Kind::Json | Kind::Float4 | Kind::Float8) {
+            // json has no equality operator and floats no exact text round trip: keys are
+            // looked up by value, which needs both.
+            return Err(RowDiffError::Schema(vec![format!(
+                "key column `{key}`: {} cannot be used as a key for row lookups",
+                b.cast
+            )]));
+        }
         columns.push(Column {
             name: key.clone(),
             kind,

@@ -189,6 +189,11 @@ pub fn key_range(table: &str, key_col: &str) -> String {
     format!("SELECT min({key_col})::int8, max({key_col})::int8 FROM {table}")
 }
 
+/// Exact row count (only when the catalog has no estimate).
+pub fn count_rows(table: &str) -> String {
+    format!("SELECT count(*)::int8 FROM {table}")
+}
+
 /// Per-bucket `count(*)` and `sum(row hash)` in one scan. The sum is `numeric` (exact, no
 /// overflow) and read as text; parameters as in [`hash_bucket`] / [`range_bucket`].
 pub fn bucket_checksums(table: &str, bucket: &str, row_hash: &str) -> String {
