@@ -191,7 +191,7 @@ async fn exhaustive_finds_exactly_the_injected_differences_across_types() {
             "int key: key-range buckets"
         );
         let v = serde_json::to_value(&report).unwrap();
-        assert_eq!(v["verdict"], "differences");
+        assert_eq!(v["verdict"], "fail");
         assert_eq!(
             v["rows"],
             json!({"missing_in_candidate": 2, "extra_in_candidate": 2, "mismatched": 6})

@@ -197,7 +197,7 @@ pub async fn run_with(
     let verdict = if diffs.is_empty() {
         Verdict::Pass
     } else {
-        Verdict::Differences
+        Verdict::Fail
     };
     Ok(RowDiffReport {
         service: opts.service.clone(),

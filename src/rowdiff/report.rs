@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
-    Differences,
+    /// Some row differs (exit code 1), spelled like `diff`'s `fail`.
+    Fail,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,7 +124,7 @@ impl RowDiffReport {
     pub fn exit_code(&self) -> i32 {
         match self.verdict {
             Verdict::Pass => 0,
-            Verdict::Differences => 1,
+            Verdict::Fail => 1,
         }
     }
 
@@ -132,7 +133,7 @@ impl RowDiffReport {
         let mut s = String::new();
         let verdict = match self.verdict {
             Verdict::Pass => "PASS: the tables hold the same rows",
-            Verdict::Differences => "DIFFERENCES found",
+            Verdict::Fail => "DIFFERENCES found",
         };
         let _ = writeln!(s, "rowdiff {}: {verdict}", self.service);
         let _ = writeln!(
