@@ -19,11 +19,24 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// A throwaway database, dropped (forcefully, closing our pools' sessions) on `drop_db`.
+/// A throwaway database. `drop_db` drops it at the end of a passing test; if the test panics
+/// first, `Drop` drops it from a helper thread so failing runs do not leave databases behind.
 struct TestDb {
     name: String,
     url: String,
     pool: PgPool,
+    dropped: bool,
+}
+
+async fn drop_database(name: &str) {
+    let admin = PgPool::connect(&format!("{}/postgres", admin_url()))
+        .await
+        .unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin.close().await;
 }
 
 impl TestDb {
@@ -39,19 +52,39 @@ impl TestDb {
         admin.close().await;
         let url = format!("{}/{name}", admin_url());
         let pool = PgPool::connect(&url).await.unwrap();
-        sqlx::raw_sql(setup).execute(&pool).await.unwrap();
-        TestDb { name, url, pool }
+        let db = TestDb {
+            name,
+            url,
+            pool,
+            dropped: false,
+        };
+        sqlx::raw_sql(setup).execute(&db.pool).await.unwrap();
+        db
     }
 
-    async fn drop_db(self) {
+    async fn drop_db(mut self) {
         self.pool.close().await;
-        let admin = PgPool::connect(&format!("{}/postgres", admin_url()))
-            .await
-            .unwrap();
-        admin
-            .execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str())
-            .await
-            .unwrap();
+        drop_database(&self.name).await;
+        self.dropped = true;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let name = self.name.clone();
+        // A runtime of our own: Drop cannot await, and the test's runtime may be unwinding.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(&name));
+            }
+        })
+        .join();
     }
 }
 
