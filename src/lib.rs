@@ -16,5 +16,6 @@ pub mod generate;
 pub mod http;
 pub mod metrics;
 pub mod replay;
+pub mod rowdiff;
 pub mod serve;
 pub mod store;
