@@ -2,3 +2,6 @@
 //! WIP: the pieces land one by one; `startup` wires them.
 
 pub mod status;
+
+mod contract; // placeholder, see contract.rs
+pub use contract::{spawn, ServeError, ServeHandle};
