@@ -156,3 +156,33 @@ pub const KINDS: [MismatchKind; 3] = [
     MismatchKind::ExtraInCandidate,
     MismatchKind::Mismatched,
 ];
+
+/// A broker with the fixture topics created, a fresh database, and one fixture loaded.
+#[derive(Debug)]
+pub struct FixtureRun {
+    pub broker: Broker,
+    pub db: super::db::TestDb,
+    pub fixture: Fixture,
+    pub expected: Report,
+}
+
+impl FixtureRun {
+    pub async fn new(name: &str) -> FixtureRun {
+        super::init_tracing();
+        let broker = Broker::start().await;
+        create_topics(&broker, &fixture_config(), FIXTURE_PARTITIONS).await;
+        let fixture = Fixture::load(name);
+        let expected = fixture.expected();
+        FixtureRun {
+            broker,
+            db: super::db::TestDb::create().await,
+            fixture,
+            expected,
+        }
+    }
+
+    /// The app config for this broker and database (fixture services).
+    pub fn app_config(&self) -> super::app::AppConfig {
+        super::app::AppConfig::fixtures(&self.broker, &self.db)
+    }
+}
