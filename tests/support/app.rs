@@ -181,7 +181,7 @@ impl ChildApp {
                 let _ = child.kill();
                 let status = child.wait().ok();
                 let out = output.lock().map(|o| o.clone()).unwrap_or_default();
-                panic!("paritygate serve printed no `listening on http://ADDR` within 30 s (exit: {status:?}); output:\n{out}");
+                panic!("paritygate serve printed no `listening on http://ADDR` (it exited, or 30 s passed; exit: {status:?}); output:\n{out}");
             }
         };
         ChildApp {

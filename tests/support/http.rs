@@ -72,7 +72,7 @@ impl Api {
         let mut keys = BTreeSet::new();
         let mut cursor: Option<String> = None;
         for _ in 0..10_000 {
-            let mut path = format!("/api/v1/services/{name}/mismatches?kind={kind}");
+            let mut path = format!("/api/v1/services/{name}/mismatches?kind={kind}&limit=1000");
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={}", urlencode(c)));
             }
