@@ -5,41 +5,21 @@
 //! `moto_server` (PyPI `moto[server]`), so topics and records survive [`Broker::restart`].
 //!
 //! tansu quirk: a partition's high watermark is the last *batch's* base offset + 1; produce with
-//! [`Batching::OnePerRecord`] where a test checks lag.
+//! [`Batching::OnePerRecord`] where a test checks lag. Producing lives in `produce.rs`.
+
+pub use super::produce::{Batching, Record};
 
 use super::{free_port, root};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// One record to produce (owned, so fixture traffic can be kept and split).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub topic: String,
-    pub partition: i32,
-    pub key: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    /// `None` is a tombstone.
-    pub payload: Option<Vec<u8>>,
-    pub timestamp_ms: Option<i64>,
-}
-
-/// How the producer batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batching {
-    /// Many records per batch (fast; tansu's high watermark then lags the real end).
-    Fast,
-    /// One record per batch (`linger.ms=0`, `batch.num.messages=1`): exact high watermarks.
-    OnePerRecord,
-}
 
 #[derive(Debug)]
 struct Moto {
@@ -53,8 +33,8 @@ pub struct Broker {
     child: Option<Child>,
     moto: Option<Moto>,
     logs: tempfile::TempDir,
-    fast: OnceLock<FutureProducer>,
-    single: OnceLock<FutureProducer>,
+    pub(crate) fast: OnceLock<FutureProducer>,
+    pub(crate) single: OnceLock<FutureProducer>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -246,87 +226,6 @@ impl Broker {
         }
     }
 
-    /// Produce one record (one record per batch) and return its offset.
-    pub async fn produce(
-        &self,
-        topic: &str,
-        partition: i32,
-        key: Option<&[u8]>,
-        headers: &[(&str, Option<&[u8]>)],
-        payload: Option<&[u8]>,
-    ) -> i64 {
-        let record = Record {
-            topic: topic.to_owned(),
-            partition,
-            key: key.map(<[u8]>::to_vec),
-            headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), v.map(<[u8]>::to_vec)))
-                .collect(),
-            payload: payload.map(<[u8]>::to_vec),
-            timestamp_ms: None,
-        };
-        self.produce_all(std::slice::from_ref(&record), Batching::OnePerRecord)
-            .await[0]
-    }
-
-    /// Produce `records` in order (order per partition is kept: one request in flight) and wait
-    /// until all are acknowledged; returns their offsets.
-    pub async fn produce_all(&self, records: &[Record], batching: Batching) -> Vec<i64> {
-        let producer = match batching {
-            Batching::Fast => self
-                .fast
-                .get_or_init(|| producer(&self.addr(), "5", "10000")),
-            Batching::OnePerRecord => self.single.get_or_init(|| producer(&self.addr(), "0", "1")),
-        };
-        let mut pending = Vec::with_capacity(records.len());
-        for r in records {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for (name, value) in &r.headers {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: value.as_ref(),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic)
-                .partition(r.partition)
-                .headers(headers);
-            if let Some(key) = &r.key {
-                record = record.key(key.as_slice());
-            }
-            if let Some(payload) = &r.payload {
-                record = record.payload(payload.as_slice());
-            }
-            if let Some(ts) = r.timestamp_ms {
-                record = record.timestamp(ts);
-            }
-            loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => break pending.push(delivery),
-                    Err((e, back)) => {
-                        assert!(
-                            e.rdkafka_error_code()
-                                == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                            "produce to {}/{}: {e}",
-                            r.topic,
-                            r.partition
-                        );
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        }
-        let mut offsets = Vec::with_capacity(pending.len());
-        for delivery in pending {
-            match delivery.await.expect("delivery future dropped") {
-                Ok(d) => offsets.push(d.offset),
-                Err((e, m)) => panic!("produce failed: {e} ({m:?})"),
-            }
-        }
-        offsets
-    }
-
     /// A consumer with no group protocol in use (assign partitions manually).
     pub fn consumer(&self) -> BaseConsumer {
         client(&self.addr())
@@ -338,23 +237,12 @@ impl Broker {
     }
 }
 
-fn client(addr: &str) -> ClientConfig {
+pub(crate) fn client(addr: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", addr)
         .set("broker.address.family", "v4");
     config
-}
-
-fn producer(addr: &str, linger_ms: &str, batch_messages: &str) -> FutureProducer {
-    client(addr)
-        .set("linger.ms", linger_ms)
-        .set("batch.num.messages", batch_messages)
-        .set("max.in.flight.requests.per.connection", "1")
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "30000")
-        .create()
-        .expect("producer")
 }
 
 impl Drop for Broker {

@@ -21,6 +21,7 @@ pub mod broker;
 pub mod db;
 pub mod expect;
 pub mod http;
+pub mod produce;
 pub mod traffic;
 
 use std::future::Future;
