@@ -1,0 +1,97 @@
+//! A fresh Postgres database per test on 127.0.0.1:5432 (trust auth, user `postgres`; override the
+//! server with `PARITYGATE_TEST_PG`, a URL without a database path), dropped on `Drop`.
+
+use sqlx::{Connection, PgConnection};
+
+/// The server URL (no database path).
+pub fn server_url() -> String {
+    std::env::var("PARITYGATE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database created for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    /// Create a database with a random name.
+    pub async fn create() -> TestDb {
+        let name = super::unique("paritygate_test");
+        let mut admin = admin().await;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        let _ = admin.close().await;
+        TestDb { name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `postgres://postgres@127.0.0.1:5432/NAME`
+    pub fn url(&self) -> String {
+        format!("{}/{}", server_url(), self.name)
+    }
+
+    /// A connection to this database (for assertions on the stored state).
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.name))
+    }
+
+    /// Whether a database of this name exists on the server.
+    pub async fn exists(name: &str) -> bool {
+        let mut admin = admin().await;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("query pg_database");
+        n > 0
+    }
+}
+
+async fn admin() -> PgConnection {
+    let url = format!("{}/postgres", server_url());
+    PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url} (is PostgreSQL running? scripts/setup): {e}"))
+}
+
+async fn drop_database(name: &str) -> Result<(), sqlx::Error> {
+    let mut admin = PgConnection::connect(&format!("{}/postgres", server_url())).await?;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(name)
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop may run inside or outside a runtime: use a runtime of our own on its own thread.
+        let name = self.name.clone();
+        let result = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(drop_database(&name))
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("warning: dropping test database {} panicked", self.name),
+        }
+    }
+}
