@@ -231,6 +231,10 @@ impl ServiceModel for Orders {
                         ),
                     ];
                     rng.shuffle(&mut headers);
+                    // The Bento substitute's mapping carries the source commit time as metadata,
+                    // so windows can use one event time on both sides. Appended after the shuffle
+                    // to keep the generator's random sequence (and so the fixtures) otherwise unchanged.
+                    headers.push(("commit_ts_ms", text(commit_ms.to_string())));
                     Record {
                         topic: CANDIDATE_TOPIC,
                         partition,
