@@ -104,7 +104,7 @@ async fn malformed_records_are_counted_by_reason_and_do_not_block_the_partition(
             ),
         }
     }
-    rejected.insert("too_large".into(), 1);
+    // The oversized record is never parsed: it is `unparseable` (reason too_large), not rejected.
 
     let app = InProcess::start(config).await;
     for payload in &baseline {
@@ -148,6 +148,12 @@ async fn malformed_records_are_counted_by_reason_and_do_not_block_the_partition(
             status["baseline"]
         );
     }
+    assert_eq!(
+        u64_at(&status, "/baseline/unparseable").unwrap(),
+        1,
+        "the oversized record: {}",
+        status["baseline"]
+    );
     let counted: u64 = status["baseline"]["rejected"]
         .as_object()
         .unwrap()
