@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod gate;
 pub mod generate;
 pub mod http;
 pub mod metrics;

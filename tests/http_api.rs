@@ -317,6 +317,7 @@ fn fill_status(status: &SharedStatus) {
                 verdict: GateVerdict::Fail,
                 reasons: vec!["2 settled keys differ".into()],
                 evaluated_at: Some(evaluated_at),
+                ..Default::default()
             },
             ..Default::default()
         };

@@ -3,11 +3,15 @@
 //! Every error names the file, the service (when inside one) and the field, so an operator can
 //! fix a config without reading code.
 
+pub mod auth;
 pub mod env;
 pub mod model;
+mod waves;
 
 use crate::core::plan::ServicePlan;
-use model::{FileConfig, HttpConfig, KafkaConfig, ServeConfig, ServiceConfig, StoreConfig};
+use model::{
+    FileConfig, HttpConfig, KafkaConfig, ServeConfig, ServiceConfig, StoreConfig, WaveConfig,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +50,12 @@ pub struct Config {
     pub store: StoreConfig,
     pub http: HttpConfig,
     pub serve: ServeConfig,
+    pub waves: Vec<WaveConfig>,
+    /// API tokens (hashes), from `PARITYGATE_APPROVER_TOKENS` / `PARITYGATE_READER_TOKENS`.
+    pub tokens: auth::Tokens,
+    /// Per service (same order as `services`): BLAKE3 of its config table, so a verdict or a
+    /// sign-off can tell whether the rules it was made under have changed since.
+    pub service_digests: Vec<String>,
 }
 
 /// Which side of a service a topic feeds.
@@ -98,8 +108,21 @@ impl Config {
             message,
         };
         env::check_no_secrets_in_file(&file).map_err(file_error)?;
-        env::apply(&mut file, vars).map_err(file_error)?;
-        validate(path, file)
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        env::apply(&mut file, vars.iter().cloned()).map_err(file_error)?;
+        let mut tokens = auth::Tokens::default();
+        for (name, value) in &vars {
+            let role = match name.as_str() {
+                "PARITYGATE_APPROVER_TOKENS" => auth::Role::Approver,
+                "PARITYGATE_READER_TOKENS" => auth::Role::Reader,
+                _ => continue,
+            };
+            tokens.add(name, value, role).map_err(file_error)?;
+        }
+        let mut config = validate(path, file)?;
+        config.tokens = tokens;
+        config.service_digests = waves::service_digests(text, config.services.len());
+        Ok(config)
     }
 
     /// topic → (service index, side).
@@ -210,6 +233,7 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
                 .into(),
         });
     }
+    waves::validate_waves(path, &file)?;
     Ok(Config {
         path: path.to_owned(),
         services: file.services,
@@ -218,6 +242,9 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
         store: file.store,
         http: file.http,
         serve: file.serve,
+        waves: file.waves,
+        tokens: auth::Tokens::default(),
+        service_digests: Vec::new(),
     })
 }
 

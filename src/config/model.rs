@@ -19,6 +19,23 @@ pub struct FileConfig {
     pub http: HttpConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    #[serde(default)]
+    pub waves: Vec<WaveConfig>,
+}
+
+/// `[[waves]]`: services promoted together, signed off by people in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaveConfig {
+    pub id: u32,
+    pub name: String,
+    pub services: Vec<String>,
+    /// Distinct approver identities whose sign-offs the wave needs.
+    #[serde(default = "one")]
+    pub required_approvals: u32,
+    /// Stricter thresholds for this wave's services (e.g. a longer observation for wave 3).
+    #[serde(default)]
+    pub gate: crate::gate::GateThresholdsOverride,
 }
 
 /// `[kafka]`: how `serve` consumes. Secrets never come from the file (see `config::env`).
@@ -84,12 +101,16 @@ pub struct StoreConfig {
 pub struct HttpConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Reads are open unless this is set; writes always need an approver token.
+    #[serde(default)]
+    pub require_token_for_reads: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            require_token_for_reads: false,
         }
     }
 }
@@ -160,9 +181,6 @@ fn default_window_seconds() -> u64 {
 fn default_grace_seconds() -> u64 {
     30
 }
-fn default_min_events() -> u64 {
-    1
-}
 
 /// One migrated service: its topics on both runtimes and how to read and compare its events.
 #[derive(Debug, Clone, Deserialize)]
@@ -201,24 +219,7 @@ pub struct ServiceConfig {
     #[serde(default = "default_grace_seconds")]
     pub grace_seconds: u64,
     #[serde(default)]
-    pub gate: GateConfig,
-}
-
-/// `[services.gate]`: thresholds of the service's gate.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateConfig {
-    /// Distinct events per side before any verdict other than `pending`.
-    #[serde(default = "default_min_events")]
-    pub min_events: u64,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        Self {
-            min_events: default_min_events(),
-        }
-    }
+    pub gate: crate::gate::GateThresholds,
 }
 
 /// Where an event's key comes from.

@@ -37,6 +37,7 @@ pub(crate) fn service_status(state: &AppState, service: &ServiceConfig) -> Servi
                 verdict: GateVerdict::Pending,
                 reasons: vec!["not evaluated yet".into()],
                 evaluated_at: None,
+                ..Default::default()
             },
             ..Default::default()
         })

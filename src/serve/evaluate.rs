@@ -111,6 +111,7 @@ pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
         verdict,
         reasons,
         evaluated_at: Some(Utc::now()),
+        ..Default::default()
     }
 }
 
@@ -185,12 +186,13 @@ fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
     for (side_name, side) in [("baseline", &s.baseline), ("candidate", &s.candidate)] {
         publish_side(metrics, name, side_name, side);
     }
-    for verdict in [GateVerdict::Pass, GateVerdict::Fail, GateVerdict::Pending] {
-        let label = match verdict {
-            GateVerdict::Pass => "pass",
-            GateVerdict::Fail => "fail",
-            GateVerdict::Pending => "pending",
-        };
+    for verdict in [
+        GateVerdict::Pass,
+        GateVerdict::Warn,
+        GateVerdict::Fail,
+        GateVerdict::Pending,
+    ] {
+        let label = verdict.as_str();
         metrics
             .gate_verdict
             .with_label_values(&[name, label])

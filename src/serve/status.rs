@@ -96,21 +96,35 @@ pub struct WindowStatus {
     pub candidate: WindowSide,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GateVerdict {
-    Pass,
-    Fail,
-    #[default]
-    Pending,
+/// The served verdict of a service's gate (see `crate::gate`).
+pub use crate::gate::Verdict as GateVerdict;
+
+/// Where a verdict's evidence comes from: event time and offsets per side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, ToSchema)]
+pub struct EvidenceRange {
+    pub first_event_ms: Option<i64>,
+    pub settled_until_ms: Option<i64>,
+    /// Next offset per `topic/partition`, per side: everything before it is in the evidence.
+    pub baseline_offsets: BTreeMap<String, i64>,
+    pub candidate_offsets: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+/// A service's gate: the served verdict, every criterion with its evidence, and what it was
+/// decided under (canonical form version, config digest, thresholds).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct GateStatus {
     pub verdict: GateVerdict,
+    /// The verdict of this evaluation alone, before hysteresis.
+    pub raw_verdict: GateVerdict,
     /// One sentence per reason the verdict is what it is.
     pub reasons: Vec<String>,
+    pub criteria: Vec<crate::gate::Criterion>,
     pub evaluated_at: Option<DateTime<Utc>>,
+    pub evidence: EvidenceRange,
+    pub canonical_version: String,
+    pub config_digest: String,
+    #[schema(value_type = Object)]
+    pub thresholds: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]

@@ -1,0 +1,253 @@
+//! The seven criteria, each a pure function of the inputs and thresholds.
+//!
+//! "Within 20% of its threshold" (a `warn`) means: for an upper bound T > 0, an observed value above
+//! 0.8 × T that still passes.
+
+use super::{Criterion, CriterionStatus, GateInputs, GateThresholds};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn criterion(
+    name: &str,
+    status: CriterionStatus,
+    observed: Value,
+    threshold: Value,
+    explanation: String,
+) -> Criterion {
+    Criterion {
+        name: name.to_owned(),
+        status,
+        observed,
+        threshold,
+        explanation,
+    }
+}
+
+/// Pass, warn (near the bound) or fail for "observed ≤ bound".
+fn upper_bound<T: Into<f64> + Copy>(observed: T, bound: T) -> CriterionStatus {
+    let (o, b) = (observed.into(), bound.into());
+    if o > b {
+        CriterionStatus::Fail
+    } else if b > 0.0 && o > 0.8 * b {
+        CriterionStatus::Warn
+    } else {
+        CriterionStatus::Pass
+    }
+}
+
+fn evidence(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let observed = json!({"baseline_events": i.baseline_events, "candidate_events": i.candidate_events,
+        "observation_seconds": i.observation_ms.map(|ms| ms / 1000)});
+    let threshold =
+        json!({"min_events": t.min_events, "min_observation_seconds": t.min_observation_seconds});
+    let min_obs_ms = i64::try_from(t.min_observation_seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let (status, why) = if i.baseline_events < t.min_events || i.candidate_events < t.min_events {
+        (
+            CriterionStatus::Pending,
+            format!(
+                "{} baseline and {} candidate events; at least {} per side are needed",
+                i.baseline_events, i.candidate_events, t.min_events
+            ),
+        )
+    } else if i.settled_until_ms.is_none() {
+        (
+            CriterionStatus::Pending,
+            "nothing has settled yet: both watermarks must pass the grace period".into(),
+        )
+    } else if i.observation_ms.unwrap_or(0) < min_obs_ms {
+        (
+            CriterionStatus::Pending,
+            format!(
+                "{} s of event time observed; {} s are needed",
+                i.observation_ms.unwrap_or(0) / 1000,
+                t.min_observation_seconds
+            ),
+        )
+    } else {
+        (
+            CriterionStatus::Pass,
+            format!(
+                "{} baseline and {} candidate events observed",
+                i.baseline_events, i.candidate_events
+            ),
+        )
+    };
+    criterion("evidence", status, observed, threshold, why)
+}
+
+fn count_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let [b, c] = &i.settled_counts;
+    let ops: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
+    let mut worst: (u64, String) = (0, String::new());
+    for op in ops {
+        let (x, y) = (
+            b.get(op).copied().unwrap_or(0),
+            c.get(op).copied().unwrap_or(0),
+        );
+        if x.abs_diff(y) > worst.0 || worst.1.is_empty() {
+            worst = (x.abs_diff(y), format!("{op}: baseline {x}, candidate {y}"));
+        }
+    }
+    let status = if i.settled_until_ms.is_none() {
+        CriterionStatus::Pending
+    } else {
+        upper_bound(worst.0 as f64, t.max_count_drift as f64)
+    };
+    let why = match status {
+        CriterionStatus::Pending => "no settled windows yet".to_owned(),
+        _ if worst.1.is_empty() => "no settled events yet on either side".to_owned(),
+        _ => format!(
+            "largest settled count drift {} ({}); allowed {}",
+            worst.0, worst.1, t.max_count_drift
+        ),
+    };
+    criterion(
+        "count_parity",
+        status,
+        json!({"max_drift": worst.0, "baseline": b, "candidate": c}),
+        json!({"max_count_drift": t.max_count_drift}),
+        why,
+    )
+}
+
+fn key_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let total = i.missing_in_candidate + i.extra_in_candidate + i.mismatched;
+    let status = if i.settled_until_ms.is_none() {
+        CriterionStatus::Pending
+    } else {
+        upper_bound(total as f64, t.max_mismatched_keys as f64)
+    };
+    let why = format!(
+        "{total} settled keys differ ({} missing_in_candidate, {} extra_in_candidate, {} mismatched); allowed {}",
+        i.missing_in_candidate, i.extra_in_candidate, i.mismatched, t.max_mismatched_keys
+    );
+    let observed = json!({"total": total, "missing_in_candidate": i.missing_in_candidate,
+        "extra_in_candidate": i.extra_in_candidate, "mismatched": i.mismatched});
+    criterion(
+        "key_parity",
+        status,
+        observed,
+        json!({"max_mismatched_keys": t.max_mismatched_keys}),
+        why,
+    )
+}
+
+fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let threshold =
+        json!({"max_row_diff_ratio": t.max_row_diff_ratio, "min_sampled_rows": t.min_sampled_rows});
+    let Some((sampled, upper)) = i.rows else {
+        return criterion(
+            "row_parity",
+            CriterionStatus::NotApplicable,
+            Value::Null,
+            threshold,
+            "no [services.targets] configured: the sink tables are not compared".into(),
+        );
+    };
+    let observed = json!({"rows_sampled": sampled, "diff_ratio_upper_bound": upper});
+    let (status, why) = if sampled < t.min_sampled_rows {
+        (
+            CriterionStatus::Pending,
+            format!("{sampled} rows sampled; {} needed", t.min_sampled_rows),
+        )
+    } else {
+        (
+            upper_bound(upper, t.max_row_diff_ratio),
+            format!(
+                "row-diff ratio ≤ {upper:.5} (95% upper bound over {sampled} rows); allowed {}",
+                t.max_row_diff_ratio
+            ),
+        )
+    };
+    criterion("row_parity", status, observed, threshold, why)
+}
+
+fn error_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let threshold = json!({"max_error_rate_increase": t.max_error_rate_increase});
+    let Some((be, br, ce, cr)) = i.errors else {
+        return criterion(
+            "error_parity",
+            CriterionStatus::NotApplicable,
+            Value::Null,
+            threshold,
+            "no error topics configured".into(),
+        );
+    };
+    let rate = |e: u64, r: u64| if r == 0 { 0.0 } else { e as f64 / r as f64 };
+    let (b, c) = (rate(be, br), rate(ce, cr));
+    let increase = (c - b).max(0.0);
+    let status = upper_bound(increase, t.max_error_rate_increase);
+    let why = format!("candidate error rate {c:.5} ({ce}/{cr}) vs baseline {b:.5} ({be}/{br}); allowed increase {}", t.max_error_rate_increase);
+    criterion(
+        "error_parity",
+        status,
+        json!({"baseline_rate": b, "candidate_rate": c, "increase": increase}),
+        threshold,
+        why,
+    )
+}
+
+fn latency_guardrail(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let threshold = json!({"max_delay_regression_ms": t.max_delay_regression_ms, "min_delay_samples": t.min_delay_samples});
+    let (status, observed, why) = match i.delay_regression_p95_ms {
+        Some((p95, n)) if n >= t.min_delay_samples => (
+            upper_bound(p95.max(0) as f64, t.max_delay_regression_ms as f64),
+            json!({"p95_ms": p95, "samples": n}),
+            format!("candidate delivers p95 {p95} ms later than the baseline over {n} events; allowed {} ms", t.max_delay_regression_ms),
+        ),
+        Some((_, n)) => (CriterionStatus::Pending, json!({"samples": n}), format!("{n} events seen on both sides; {} needed", t.min_delay_samples)),
+        None => (CriterionStatus::Pending, Value::Null, "no event seen on both sides yet".into()),
+    };
+    criterion("latency_guardrail", status, observed, threshold, why)
+}
+
+fn freshness(i: &GateInputs, t: &GateThresholds) -> Criterion {
+    let limit = i64::try_from(t.max_stall_seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let [b, c] = i.stalled_for_ms;
+    let stalled: Vec<String> = [("baseline", b), ("candidate", c)]
+        .into_iter()
+        .filter_map(|(side, s)| {
+            s.filter(|ms| *ms > limit)
+                .map(|ms| format!("{side} stalled for {} s", ms / 1000))
+        })
+        .collect();
+    let observed = json!({"baseline_stalled_seconds": b.map(|x| x / 1000), "candidate_stalled_seconds": c.map(|x| x / 1000)});
+    let (status, why) = if stalled.is_empty() {
+        (
+            CriterionStatus::Pass,
+            "both sides are consuming (or caught up)".to_owned(),
+        )
+    } else {
+        (
+            CriterionStatus::Fail,
+            format!(
+                "{}: a stalled consumer is not evidence of parity",
+                stalled.join(", ")
+            ),
+        )
+    };
+    criterion(
+        "freshness",
+        status,
+        observed,
+        json!({"max_stall_seconds": t.max_stall_seconds}),
+        why,
+    )
+}
+
+/// Every criterion, in a fixed order.
+pub fn evaluate_criteria(i: &GateInputs, t: &GateThresholds) -> Vec<Criterion> {
+    vec![
+        evidence(i, t),
+        count_parity(i, t),
+        key_parity(i, t),
+        row_parity(i, t),
+        error_parity(i, t),
+        latency_guardrail(i, t),
+        freshness(i, t),
+    ]
+}

@@ -1,0 +1,196 @@
+//! Gate verdicts with evidence: the decision plan made executable. Pure (no IO, no clock): the
+//! evaluation loop gathers [`GateInputs`] from the store, this module turns them into criteria and a
+//! verdict, and [`Hysteresis`] keeps a service from flapping into `pass`.
+//!
+//! Criteria: `evidence`, `count_parity`, `key_parity`, `row_parity`, `error_parity`,
+//! `latency_guardrail`, `freshness`. Each carries a status, the observed value, the threshold and
+//! one sentence of explanation. A waived criterion counts as passed and shows as `waived`.
+
+mod criteria;
+mod thresholds;
+
+pub use criteria::evaluate_criteria;
+pub use thresholds::{GateThresholds, GateThresholdsOverride};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// A service's (or a wave's) verdict.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    #[default]
+    Pending,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Warn => "warn",
+            Self::Pending => "pending",
+            Self::Fail => "fail",
+        }
+    }
+
+    /// Passing for promotion purposes (Flagger's confirm hooks, wave sign-off).
+    pub fn is_go(self) -> bool {
+        matches!(self, Self::Pass | Self::Warn)
+    }
+}
+
+/// One criterion's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionStatus {
+    Pass,
+    /// Passing, but within 20% of its threshold.
+    Warn,
+    Pending,
+    Fail,
+    /// Failing or pending, but waived by an approver until the waiver expires.
+    Waived,
+    /// Not configured for this service (e.g. no error topics): neither evidence for nor against.
+    NotApplicable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Criterion {
+    pub name: String,
+    pub status: CriterionStatus,
+    #[schema(value_type = Object)]
+    pub observed: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub threshold: serde_json::Value,
+    pub explanation: String,
+}
+
+/// Everything a gate decision is made from, gathered by the evaluation loop.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GateInputs {
+    pub baseline_events: u64,
+    pub candidate_events: u64,
+    /// Event-time span observed on both sides (ms): from the earliest event to the settled bound.
+    pub observation_ms: Option<i64>,
+    pub settled_until_ms: Option<i64>,
+    /// Settled distinct events per operation, per side.
+    pub settled_counts: [BTreeMap<String, u64>; 2],
+    /// Settled mismatching keys by kind.
+    pub missing_in_candidate: u64,
+    pub extra_in_candidate: u64,
+    pub mismatched: u64,
+    /// Latest sampled row diff: (rows sampled, 95% upper bound of the diff ratio); `None`: no targets.
+    pub rows: Option<(u64, f64)>,
+    /// Error topics: (baseline errors, baseline records, candidate errors, candidate records); `None`: none configured.
+    pub errors: Option<(u64, u64, u64, u64)>,
+    /// Candidate delivery delay minus baseline's, p95 over events seen on both sides (ms), and the sample size.
+    pub delay_regression_p95_ms: Option<(i64, u64)>,
+    /// Per side: milliseconds since consumption last made progress while records were waiting
+    /// (`None`: caught up, or nothing to consume).
+    pub stalled_for_ms: [Option<i64>; 2],
+}
+
+/// A waiver as the gate sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Waiver {
+    pub criterion: String,
+    pub reason: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// The verdict of a set of criteria (before hysteresis).
+pub fn raw_verdict(criteria: &[Criterion]) -> Verdict {
+    let has = |s: CriterionStatus| criteria.iter().any(|c| c.status == s);
+    if has(CriterionStatus::Fail) {
+        Verdict::Fail
+    } else if has(CriterionStatus::Pending) {
+        Verdict::Pending
+    } else if has(CriterionStatus::Warn) || has(CriterionStatus::Waived) {
+        Verdict::Warn
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// Apply active waivers: a failing or pending criterion with a waiver becomes `waived`.
+pub fn apply_waivers(criteria: &mut [Criterion], waivers: &[Waiver], now: DateTime<Utc>) {
+    for c in criteria.iter_mut() {
+        let active = waivers
+            .iter()
+            .find(|w| w.criterion == c.name && w.expires_at > now);
+        if let (Some(w), CriterionStatus::Fail | CriterionStatus::Pending) = (active, c.status) {
+            c.explanation = format!(
+                "waived by {} until {}: {} (was: {})",
+                w.created_by,
+                w.expires_at.to_rfc3339(),
+                w.reason,
+                c.explanation
+            );
+            c.status = CriterionStatus::Waived;
+        }
+    }
+}
+
+/// Keeps a service from flapping: `pass`/`warn` only after `needed` passing evaluations in a row;
+/// `fail` at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hysteresis {
+    passes_in_a_row: u32,
+    current: Verdict,
+}
+
+impl Hysteresis {
+    /// Feed one raw verdict; returns the served verdict and, while waiting, why it is held back.
+    pub fn observe(&mut self, raw: Verdict, needed: u32) -> (Verdict, Option<String>) {
+        if raw.is_go() {
+            self.passes_in_a_row = self.passes_in_a_row.saturating_add(1);
+            if self.passes_in_a_row >= needed.max(1) {
+                self.current = raw;
+                return (raw, None);
+            }
+            let held = if self.current == Verdict::Fail {
+                Verdict::Fail
+            } else {
+                Verdict::Pending
+            };
+            self.current = held;
+            let why = format!(
+                "passing {}/{} consecutive evaluations before `{}`",
+                self.passes_in_a_row,
+                needed,
+                raw.as_str()
+            );
+            return (held, Some(why));
+        }
+        self.passes_in_a_row = 0;
+        self.current = raw;
+        (raw, None)
+    }
+
+    pub fn current(&self) -> Verdict {
+        self.current
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
