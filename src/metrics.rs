@@ -31,6 +31,8 @@ pub struct Metrics {
     pub watermark_seconds: GaugeVec,
     /// Gate verdict per service, one series per verdict set to 1 for the current one.
     pub gate_verdict: IntGaugeVec,
+    /// Changes of a service's served gate verdict, by the verdict changed to.
+    pub gate_transitions: IntCounterVec,
     /// Duration of checkpoint transactions.
     pub checkpoint_seconds: Histogram,
     /// Checkpoints that failed (and were retried).
@@ -137,6 +139,12 @@ impl Metrics {
                 "gate_verdict",
                 "1 for the current gate verdict of a service",
                 &["service", "verdict"],
+            )?,
+            gate_transitions: counter(
+                &r,
+                "gate_transitions_total",
+                "Changes of a service's served gate verdict",
+                &["service", "to"],
             )?,
             checkpoint_seconds: histogram(
                 &r,

@@ -1,6 +1,7 @@
 //! paritygate's own Postgres state. `store` owns every SQL statement about it: `write` (the
 //! checkpoint transaction) and `read` (evaluation and API queries). Schema: `migrations/`.
 
+pub mod evidence;
 pub mod read;
 pub mod write;
 
