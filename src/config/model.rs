@@ -202,6 +202,9 @@ pub struct ServiceConfig {
     pub grace_seconds: u64,
     #[serde(default)]
     pub gate: GateConfig,
+    /// `[services.targets]`: the two sink tables for row diffs (`docs/rowdiff.md`); optional.
+    #[serde(default)]
+    pub targets: Option<crate::rowdiff::TargetsConfig>,
 }
 
 /// `[services.gate]`: thresholds of the service's gate.
