@@ -151,5 +151,8 @@ fn targets_are_parsed_and_validated_per_service() {
     // Unknown keys inside the table are syntax errors naming line and service.
     let typo = TARGETS.replace("settle_delay_secs", "settle_delay");
     let m = message(&format!("{GOOD}{typo}"));
-    assert!(m.contains("service `orders`: unknown field `settle_delay`"), "{m}");
+    assert!(
+        m.contains("service `orders`: unknown field `settle_delay`"),
+        "{m}"
+    );
 }
