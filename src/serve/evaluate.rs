@@ -66,10 +66,11 @@ pub fn side_watermark(
     (out, watermark)
 }
 
-/// The gate of this scope: evidence first, then settled key and count parity.
+/// The gate: evidence first, then settled key and count parity, then the sink tables' latest
+/// sampled row diff (when `[services.targets]` is configured).
 pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
     let (b, c) = (s.baseline.events, s.candidate.events);
-    let (verdict, reasons) = if b < min_events || c < min_events {
+    let (mut verdict, mut reasons) = if b < min_events || c < min_events {
         (GateVerdict::Pending, vec![format!("not enough evidence: {b} baseline and {c} candidate events, at least {min_events} per side needed")])
     } else if s.keys.settled.total() > 0 {
         let k = s.keys.settled;
@@ -107,6 +108,36 @@ pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
             )],
         )
     };
+    if let Some(r) = &s.rows {
+        let (u, x) = (r.differing, r.extra_differing);
+        let bound = format!(
+            "diff ratio {:.3}%, at most {:.3}% at 95% confidence",
+            r.diff_ratio * 100.0,
+            r.diff_ratio_upper_95 * 100.0
+        );
+        if u.total() + x.total() > 0 {
+            // Table drift that survived the settle delay is evidence on its own: it fails the
+            // gate even while the stream comparison still waits for events.
+            if verdict != GateVerdict::Fail {
+                reasons.clear();
+            }
+            verdict = GateVerdict::Fail;
+            reasons.push(format!(
+                "sink tables differ: {} of {} sampled rows ({} missing_in_candidate, {} extra_in_candidate, {} mismatched; {bound}), and {} of the flagged or recently changed keys",
+                u.total(),
+                r.rows_sampled,
+                u.missing_in_candidate,
+                u.extra_in_candidate,
+                u.mismatched,
+                x.total()
+            ));
+        } else if verdict == GateVerdict::Pass {
+            reasons.push(format!(
+                "sink tables: none of {} sampled rows differ ({bound}; {} in flight)",
+                r.rows_sampled, r.in_flight
+            ));
+        }
+    }
     GateStatus {
         verdict,
         reasons,
@@ -156,6 +187,9 @@ pub async fn evaluate_service(
     s.windows_settled_matched = windows.settled_matched;
     s.windows_settled_unmatched = windows.settled_unmatched;
     s.last_settled_window = windows.last_settled;
+    if service.targets.is_some() {
+        s.rows = crate::store::rows::latest_summary(pool, id).await?;
+    }
     s.gate = gate(&s, service.gate.min_events);
     Ok(s)
 }
@@ -184,6 +218,26 @@ fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
         .set(s.windows_settled_unmatched as i64);
     for (side_name, side) in [("baseline", &s.baseline), ("candidate", &s.candidate)] {
         publish_side(metrics, name, side_name, side);
+    }
+    if let Some(r) = &s.rows {
+        metrics
+            .row_diff_ratio
+            .with_label_values(&[name])
+            .set(r.diff_ratio);
+        metrics
+            .row_diff_ratio_upper_bound
+            .with_label_values(&[name])
+            .set(r.diff_ratio_upper_95);
+        for (kind, n) in [
+            ("missing_in_candidate", r.differing.missing_in_candidate),
+            ("extra_in_candidate", r.differing.extra_in_candidate),
+            ("mismatched", r.differing.mismatched),
+        ] {
+            metrics
+                .rows_differing
+                .with_label_values(&[name, kind])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
     for verdict in [GateVerdict::Pass, GateVerdict::Fail, GateVerdict::Pending] {
         let label = match verdict {
