@@ -127,25 +127,23 @@ async fn extra_keys(
     Ok((keys, unmapped))
 }
 
-/// One round; `Ok(false)` when cancelled midway (nothing is stored).
+/// One round: extra keys, sample (with its settle delay and rate-limit waits), store.
 async fn round(
     sampler: &mut Sampler,
     service: &ServiceConfig,
     targets: &TargetsConfig,
     store: &Store,
     metrics: &Metrics,
-    cancel: &CancellationToken,
-) -> Result<bool, RoundError> {
+) -> Result<(), RoundError> {
     // Registered at bootstrap, before any sampler starts; 0 matches no key rather than failing.
     let id = store.service_id(&service.name).unwrap_or(0);
     let (keys, unmapped) = extra_keys(store, id, targets)
         .await
         .map_err(RoundError::Keys)?;
-    // The round sleeps through the settle delay and the rate limit: shutdown must not wait.
-    let mut result = tokio::select! {
-        () = cancel.cancelled() => return Ok(false),
-        r = sampler.sample_round(&keys) => r.map_err(RoundError::Sample)?,
-    };
+    let mut result = sampler
+        .sample_round(&keys)
+        .await
+        .map_err(RoundError::Sample)?;
     result.extra_keys_invalid += unmapped;
     rows::record_round(&store.pool, id, &result)
         .await
@@ -156,7 +154,28 @@ async fn round(
         .inc_by(result.rows_sampled);
     tracing::debug!(service = %service.name, sampled = result.rows_sampled,
         differing = result.diffs.len(), in_flight = result.in_flight, "row sample round");
-    Ok(true)
+    Ok(())
+}
+
+/// Start the sampler if there is none (connect and schema check), then run a round.
+async fn attempt(
+    sampler: &mut Option<Sampler>,
+    service: &ServiceConfig,
+    targets: &TargetsConfig,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(), RoundError> {
+    let s = match sampler {
+        Some(s) => s,
+        None => sampler.insert(start(&service.name, targets).await?),
+    };
+    let outcome = round(s, service, targets, store, metrics).await;
+    // A query failure may mean a changed schema or a moved server: start over (connect and
+    // schema check) next time rather than repeat a plan that may no longer hold.
+    if matches!(outcome, Err(RoundError::Sample(_))) {
+        *sampler = None;
+    }
+    outcome
 }
 
 /// Sample `service` every `interval_secs` until cancelled. Only called for services with targets.
@@ -172,32 +191,17 @@ pub async fn run(
     let interval = Duration::from_secs_f64(targets.sample.interval_secs);
     let mut sampler: Option<Sampler> = None;
     loop {
-        let outcome = match sampler.as_mut() {
-            Some(s) => round(s, &service, &targets, &store, &metrics, &cancel).await,
-            None => match start(&service.name, &targets).await {
-                Ok(s) => {
-                    // Start-up and the first round together: no interval wait before evidence.
-                    let s = sampler.insert(s);
-                    round(s, &service, &targets, &store, &metrics, &cancel).await
-                }
-                Err(e) => Err(e),
-            },
+        // Connecting, the settle delay and the rate limit all wait: shutdown must not.
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            o = attempt(&mut sampler, &service, &targets, &store, &metrics) => o,
         };
-        match outcome {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::warn!(service = %service.name, error = %e, "row sampler round failed; retrying next interval");
-                metrics
-                    .row_sample_failures
-                    .with_label_values(&[service.name.as_str(), e.stage()])
-                    .inc();
-                // A query failure may mean a changed schema or a moved server: start over (connect
-                // and schema check) rather than repeat a plan that may no longer hold.
-                if matches!(e, RoundError::Sample(_) | RoundError::Start(_)) {
-                    sampler = None;
-                }
-            }
+        if let Err(e) = outcome {
+            tracing::warn!(service = %service.name, error = %e, "row sampler round failed; retrying next interval");
+            metrics
+                .row_sample_failures
+                .with_label_values(&[service.name.as_str(), e.stage()])
+                .inc();
         }
         tokio::select! {
             () = cancel.cancelled() => return,
