@@ -109,34 +109,7 @@ pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
         )
     };
     if let Some(r) = &s.rows {
-        let (u, x) = (r.differing, r.extra_differing);
-        let bound = format!(
-            "diff ratio {:.3}%, at most {:.3}% at 95% confidence",
-            r.diff_ratio * 100.0,
-            r.diff_ratio_upper_95 * 100.0
-        );
-        if u.total() + x.total() > 0 {
-            // Table drift that survived the settle delay is evidence on its own: it fails the
-            // gate even while the stream comparison still waits for events.
-            if verdict != GateVerdict::Fail {
-                reasons.clear();
-            }
-            verdict = GateVerdict::Fail;
-            reasons.push(format!(
-                "sink tables differ: {} of {} sampled rows ({} missing_in_candidate, {} extra_in_candidate, {} mismatched; {bound}), and {} of the flagged or recently changed keys",
-                u.total(),
-                r.rows_sampled,
-                u.missing_in_candidate,
-                u.extra_in_candidate,
-                u.mismatched,
-                x.total()
-            ));
-        } else if verdict == GateVerdict::Pass {
-            reasons.push(format!(
-                "sink tables: none of {} sampled rows differ ({bound}; {} in flight)",
-                r.rows_sampled, r.in_flight
-            ));
-        }
+        super::rows_gate::apply(r, &mut verdict, &mut reasons);
     }
     GateStatus {
         verdict,
@@ -220,35 +193,7 @@ fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
         publish_side(metrics, name, side_name, side);
     }
     if let Some(r) = &s.rows {
-        metrics
-            .row_diff_ratio
-            .with_label_values(&[name])
-            .set(r.diff_ratio);
-        metrics
-            .row_diff_ratio_upper_bound
-            .with_label_values(&[name])
-            .set(r.diff_ratio_upper_95);
-        for (kind, n) in [
-            ("missing_in_candidate", r.differing.missing_in_candidate),
-            ("extra_in_candidate", r.differing.extra_in_candidate),
-            ("mismatched", r.differing.mismatched),
-        ] {
-            metrics
-                .rows_differing
-                .with_label_values(&[name, kind])
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-    }
-    for verdict in [GateVerdict::Pass, GateVerdict::Fail, GateVerdict::Pending] {
-        let label = match verdict {
-            GateVerdict::Pass => "pass",
-            GateVerdict::Fail => "fail",
-            GateVerdict::Pending => "pending",
-        };
-        metrics
-            .gate_verdict
-            .with_label_values(&[name, label])
-            .set(i64::from(s.gate.verdict == verdict));
+        super::rows_gate::publish(metrics, name, r);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod evaluate;
 pub mod ingest;
 pub mod rows;
+pub mod rows_gate;
 pub mod status;
 
 use crate::config::Config;
