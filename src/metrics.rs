@@ -1,7 +1,7 @@
 //! Every Prometheus metric paritygate exports: names, help, units and labels live here and only here.
 //!
 //! Labels are bounded: `service` and `side` come from the config, `operation` from a fixed
-//! vocabulary, `reason` and `kind` from fixed enums, `topic`/`partition` from the consumed topics.
+//! vocabulary, `reason`, `kind` and `stage` from fixed enums, `topic`/`partition` from the consumed topics.
 //! Never a key, an offset or free text.
 
 use prometheus::{
@@ -41,6 +41,27 @@ pub struct Metrics {
     pub processing_latency_seconds: Histogram,
     /// 1 when the dependency is reachable.
     pub up: IntGaugeVec,
+    /// Diff ratio of the latest sampled row diff of the sink tables (uniform sample).
+    pub row_diff_ratio: GaugeVec,
+    /// Its one-sided 95% upper confidence bound.
+    pub row_diff_ratio_upper_bound: GaugeVec,
+    /// Rows of the uniform samples compared so far.
+    pub rows_sampled: IntCounterVec,
+    /// Differing rows of the latest round's uniform sample, by kind.
+    pub rows_differing: IntGaugeVec,
+    /// Sampler rounds that failed (and were retried next interval), by stage.
+    pub row_sample_failures: IntCounterVec,
+}
+
+fn float_gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let metric = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
 }
 
 fn counter(
@@ -169,6 +190,36 @@ impl Metrics {
                 "dependency_up",
                 "1 when a dependency (broker, database) is reachable",
                 &["dependency"],
+            )?,
+            row_diff_ratio: float_gauge(
+                &r,
+                "row_diff_ratio",
+                "Differing rows / sampled rows in the latest sampled row diff of the sink tables",
+                &["service"],
+            )?,
+            row_diff_ratio_upper_bound: float_gauge(
+                &r,
+                "row_diff_ratio_upper_bound",
+                "One-sided 95% upper confidence bound of the row diff ratio",
+                &["service"],
+            )?,
+            rows_sampled: counter(
+                &r,
+                "rows_sampled_total",
+                "Rows of the uniform row samples compared",
+                &["service"],
+            )?,
+            rows_differing: gauge(
+                &r,
+                "rows_differing",
+                "Rows of the latest uniform row sample that differ after the settle delay, by kind",
+                &["service", "kind"],
+            )?,
+            row_sample_failures: counter(
+                &r,
+                "row_sample_failures_total",
+                "Row sampler rounds that failed, by stage (start, keys, sample, store)",
+                &["service", "stage"],
             )?,
             registry: r,
         })

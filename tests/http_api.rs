@@ -549,6 +549,7 @@ async fn openapi_documents_every_route() {
             "/api/v1/services/{service}/gate",
             "/api/v1/services/{service}/mismatches",
             "/api/v1/services/{service}/windows",
+            "/api/v1/services/{service}/rows",
         ]);
         assert_eq!(paths, expected);
 
@@ -572,6 +573,8 @@ async fn openapi_documents_every_route() {
             "MismatchPage",
             "WindowStatus",
             "GateResponse",
+            "RowsPage",
+            "RowRound",
             "ErrorBody",
             "MismatchKind",
         ] {
@@ -584,6 +587,21 @@ async fn openapi_documents_every_route() {
             schemas["MismatchKind"]["enum"],
             json!(["missing_in_candidate", "extra_in_candidate", "mismatched"])
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rows_of_a_service_without_targets_is_an_empty_page() {
+    with_app(|app| async move {
+        let body = app.json("/api/v1/services/orders/rows", 200).await;
+        assert_eq!(
+            body,
+            json!({"service": "orders", "targets_configured": false, "rounds": [], "diffs": []})
+        );
+        app.bad_request("/api/v1/services/orders/rows?limit=0", "limit")
+            .await;
+        assert_eq!(app.get("/api/v1/services/nope/rows").await.status, 404);
     })
     .await;
 }

@@ -6,6 +6,7 @@ mod bench;
 mod diff;
 mod fixtures;
 mod render;
+mod rowdiff;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     /// Run the live dual-run comparison: consume both runtimes' topics, keep state in Postgres,
     /// serve verdicts over HTTP.
     Serve(serve::ServeArgs),
+    /// Compare the baseline and candidate sink tables of a service exhaustively.
+    Rowdiff(rowdiff::RowDiffArgs),
     /// Apply the database migrations and exit.
     Migrate(serve::ServeArgs),
     /// Measure engine throughput and memory against the floor on generated captures.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Migrate(args) => serve::migrate(&args),
+        Command::Rowdiff(args) => rowdiff::run(&args),
         Command::Bench(args) => edge(bench::run(&args)),
         Command::Fixtures(args) => edge(fixtures::run(&args)),
         Command::BenchEngine(args) => edge(bench::engine(&args)),

@@ -223,6 +223,16 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
         if s.window_seconds == 0 {
             return Err(err(&s.name, "window_seconds", "must be at least 1".into()));
         }
+        if let Some(targets) = &s.targets {
+            // Checked before any connection is made: a typo is reported with its field here,
+            // not as an SQL error from `serve` or `rowdiff` later.
+            targets.validate().map_err(|e| match e {
+                crate::rowdiff::RowDiffError::Config { field, message } => {
+                    err(&s.name, &field, message)
+                }
+                other => err(&s.name, "targets", other.to_string()),
+            })?;
+        }
         let plan = ServicePlan::compile(s).map_err(|e| err(&s.name, &e.field, e.message))?;
         plans.push(plan);
     }

@@ -220,6 +220,9 @@ pub struct ServiceConfig {
     pub grace_seconds: u64,
     #[serde(default)]
     pub gate: crate::gate::GateThresholds,
+    /// `[services.targets]`: the two sink tables for row diffs (`docs/rowdiff.md`); optional.
+    #[serde(default)]
+    pub targets: Option<crate::rowdiff::TargetsConfig>,
 }
 
 /// Where an event's key comes from.

@@ -103,3 +103,56 @@ fn empty_and_unreadable_files() {
         "{err}"
     );
 }
+
+const TARGETS: &str = r#"
+[services.targets]
+baseline  = { url_env = "PG_BASELINE_URL",  table = "public.orders" }
+candidate = { url_env = "PG_CANDIDATE_URL", table = "bento_shadow.orders" }
+key_columns = ["id"]
+ignore_columns = ["__sync_timestamp"]
+[services.targets.sample]
+sample_size = 500
+settle_delay_secs = 5
+"#;
+
+#[test]
+fn targets_are_parsed_and_validated_per_service() {
+    let c = parse(&format!("{GOOD}{TARGETS}")).unwrap();
+    let t = c.services[0].targets.as_ref().unwrap();
+    assert_eq!(t.candidate.table, "bento_shadow.orders");
+    assert_eq!(t.key_columns, ["id"]);
+    assert_eq!(t.sample.sample_size, 500);
+    assert_eq!(t.sample.interval_secs, 60.0, "defaults fill the rest");
+    assert!(parse(GOOD).unwrap().services[0].targets.is_none());
+
+    let cases = [
+        (
+            TARGETS.replace("key_columns = [\"id\"]", "key_columns = []"),
+            "service `orders`: field `targets.key_columns`: must list at least one column",
+        ),
+        (
+            TARGETS.replace("sample_size = 500", "sample_size = 0"),
+            "service `orders`: field `targets.sample.sample_size`: must be at least 1",
+        ),
+        (
+            TARGETS.replace("bento_shadow.orders", "a.b.c"),
+            "service `orders`: field `targets.candidate.table`: `a.b.c` is not",
+        ),
+        (
+            TARGETS.replace("[\"__sync_timestamp\"]", "[\"id\"]"),
+            "field `targets.ignore_columns`: `id` is a key column",
+        ),
+    ];
+    for (targets, want) in cases {
+        let m = message(&format!("{GOOD}{targets}"));
+        assert!(m.starts_with("pg.toml: "), "{m}");
+        assert!(m.contains(want), "wanted `{want}` in `{m}`");
+    }
+    // Unknown keys inside the table are syntax errors naming line and service.
+    let typo = TARGETS.replace("settle_delay_secs", "settle_delay");
+    let m = message(&format!("{GOOD}{typo}"));
+    assert!(
+        m.contains("service `orders`: unknown field `settle_delay`"),
+        "{m}"
+    );
+}

@@ -137,7 +137,7 @@ fn key_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
 fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let threshold =
         json!({"max_row_diff_ratio": t.max_row_diff_ratio, "min_sampled_rows": t.min_sampled_rows});
-    let Some((sampled, upper)) = i.rows else {
+    let Some((sampled, upper, flagged)) = i.rows else {
         return criterion(
             "row_parity",
             CriterionStatus::NotApplicable,
@@ -146,8 +146,12 @@ fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
             "no [services.targets] configured: the sink tables are not compared".into(),
         );
     };
-    let observed = json!({"rows_sampled": sampled, "diff_ratio_upper_bound": upper});
-    let (status, why) = if sampled < t.min_sampled_rows {
+    let observed = json!({"rows_sampled": sampled, "diff_ratio_upper_bound": upper, "flagged_keys_differing": flagged});
+    let (status, why) = if flagged > 0 {
+        // Keys chosen because the stream flagged them or they just changed are outside the ratio,
+        // but a settled difference there is table drift all the same.
+        (CriterionStatus::Fail, format!("{flagged} flagged or recently changed keys differ in the sink tables after the settle delay"))
+    } else if sampled < t.min_sampled_rows {
         (
             CriterionStatus::Pending,
             format!("{sampled} rows sampled; {} needed", t.min_sampled_rows),

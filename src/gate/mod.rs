@@ -97,8 +97,9 @@ pub struct GateInputs {
     pub missing_in_candidate: u64,
     pub extra_in_candidate: u64,
     pub mismatched: u64,
-    /// Latest sampled row diff: (rows sampled, 95% upper bound of the diff ratio); `None`: no targets.
-    pub rows: Option<(u64, f64)>,
+    /// Latest sampled row diff: (rows sampled, 95% upper bound of the diff ratio, differing rows
+    /// among the stream-flagged and recently changed keys); `None`: no targets.
+    pub rows: Option<(u64, f64, u64)>,
     /// Error topics: (baseline errors, baseline records, candidate errors, candidate records); `None`: none configured.
     pub errors: Option<(u64, u64, u64, u64)>,
     /// Candidate delivery delay minus baseline's, p95 over events seen on both sides (ms), and the sample size.

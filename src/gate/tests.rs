@@ -12,7 +12,7 @@ fn passing() -> GateInputs {
         observation_ms: Some(600_000),
         settled_until_ms: Some(1_000_000),
         settled_counts: [counts.clone(), counts],
-        rows: Some((1000, 0.002)),
+        rows: Some((1000, 0.002, 0)),
         errors: Some((1, 100, 1, 100)),
         delay_regression_p95_ms: Some((100, 50)),
         ..GateInputs::default()
@@ -169,7 +169,7 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((99, 0.0)),
+                rows: Some((99, 0.0, 0)),
                 ..passing()
             },
             &t,
@@ -180,7 +180,7 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((100, 0.008)),
+                rows: Some((100, 0.008, 0)),
                 ..passing()
             },
             &t,
@@ -191,7 +191,7 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((100, 0.009)),
+                rows: Some((100, 0.009, 0)),
                 ..passing()
             },
             &t,
@@ -202,7 +202,7 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((100, 0.011)),
+                rows: Some((100, 0.011, 0)),
                 ..passing()
             },
             &t,

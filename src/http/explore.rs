@@ -87,13 +87,13 @@ pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     .transpose()
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))
 }
 
 /// The store's id of a configured service; missing only before the store was first reachable.
-fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
+pub(crate) fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
     state.store.service_id(name).ok_or_else(|| {
         ApiError::Unavailable(format!(
             "service `{name}` is not registered in the store yet"

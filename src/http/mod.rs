@@ -8,6 +8,7 @@ pub mod error;
 pub mod explore;
 pub mod health;
 pub mod openapi;
+pub mod rows;
 pub mod services;
 
 pub use error::ApiError;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             get(explore::mismatches),
         )
         .route("/api/v1/services/{service}/windows", get(explore::windows))
+        .route("/api/v1/services/{service}/rows", get(rows::rows))
         // Unknown routes answer the same JSON error envelope as everything else.
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations so it cannot
 //! drift from the code (a test requests every documented path against the router).
 
-use super::{error, explore, health, services};
+use super::{error, explore, health, rows, services};
 use axum::Json;
 use utoipa::OpenApi;
 
@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         services::gate,
         explore::mismatches,
         explore::windows,
+        rows::rows,
     ),
     components(schemas(error::ErrorBody, explore::MismatchKindDoc)),
     tags(

@@ -160,6 +160,9 @@ pub async fn evaluate_service(
     s.windows_settled_matched = windows.settled_matched;
     s.windows_settled_unmatched = windows.settled_unmatched;
     s.last_settled_window = windows.last_settled;
+    if service.targets.is_some() {
+        s.rows = crate::store::rows::latest_summary(pool, id).await?;
+    }
     let stalled = |rows: &[read::PartitionRow], side: &SideStatus| {
         rows.iter()
             .zip(&side.partitions)
@@ -181,7 +184,13 @@ pub async fn evaluate_service(
         missing_in_candidate: s.keys.settled.missing_in_candidate,
         extra_in_candidate: s.keys.settled.extra_in_candidate,
         mismatched: s.keys.settled.mismatched,
-        rows: None,
+        rows: s.rows.as_ref().map(|r| {
+            (
+                r.rows_sampled,
+                r.diff_ratio_upper_95,
+                r.extra_differing.total(),
+            )
+        }),
         errors: None,
         delay_regression_p95_ms: evidence::delay_regression_p95(pool, id).await?,
         stalled_for_ms: [
@@ -248,6 +257,9 @@ fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
             .gate_verdict
             .with_label_values(&[name, label])
             .set(i64::from(s.gate.verdict == verdict));
+    }
+    if let Some(r) = &s.rows {
+        super::rows_gate::publish(metrics, name, r);
     }
 }
 

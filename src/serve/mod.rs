@@ -2,13 +2,16 @@
 //!
 //! [`spawn`] builds everything (zero2prod's "startup"): the HTTP server first, so `/healthz` and
 //! `/readyz` answer while dependencies are still away; then, once the database is reachable and
-//! migrated, the ingest thread, the checkpointer and the evaluation loop. Shutdown is a
+//! migrated, the ingest thread, the checkpointer, the evaluation loop and the row samplers of
+//! services with `[services.targets]` (`rows`). Shutdown is a
 //! [`CancellationToken`] passed in, so tests control it; SIGTERM cancels it in the binary.
 
 pub mod batch;
 pub mod checkpoint;
 pub mod evaluate;
 pub mod ingest;
+pub mod rows;
+pub mod rows_gate;
 pub mod status;
 
 use crate::config::Config;
@@ -165,6 +168,20 @@ async fn run_pipeline(
         .name("paritygate-ingest".into())
         .spawn(move || ingest.run())
         .map_err(|e| ServeError::Task(e.to_string()))?;
+    // Row samplers read the sink tables, not Kafka: independent of ingest, one per service.
+    let samplers: Vec<_> = config
+        .services
+        .iter()
+        .filter(|s| s.targets.is_some())
+        .map(|s| {
+            tokio::spawn(rows::run(
+                s.clone(),
+                store.clone(),
+                metrics.clone(),
+                cancel.clone(),
+            ))
+        })
+        .collect();
     let names = config.services.iter().map(|s| s.name.clone()).collect();
     let checkpointer = tokio::spawn(checkpoint::run(
         store.clone(),
@@ -189,6 +206,9 @@ async fn run_pipeline(
     let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
     cancel.cancel();
     let _ = evaluator.await;
+    for sampler in samplers {
+        let _ = sampler.await;
+    }
     Ok(stored?)
 }
 

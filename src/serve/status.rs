@@ -140,7 +140,29 @@ pub struct ServiceStatus {
     pub windows_settled_matched: u64,
     pub windows_settled_unmatched: u64,
     pub last_settled_window: Option<WindowStatus>,
+    /// The latest sampled row diff of the sink tables; absent without `[services.targets]` or
+    /// before the first round.
+    pub rows: Option<RowsSummary>,
     pub gate: GateStatus,
+}
+
+/// One sampler round of the sink tables (`GET /api/v1/services/{service}/rows` has the history).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct RowsSummary {
+    pub evaluated_at: DateTime<Utc>,
+    /// Keys in the uniform sample (the ratio's denominator).
+    pub rows_sampled: u64,
+    /// Differences of the uniform sample that persisted after the settle delay.
+    pub differing: KindCounts,
+    /// Differences among the flagged and recently changed keys (not in the ratio: chosen because
+    /// they are suspicious).
+    pub extra_differing: KindCounts,
+    pub extra_keys_checked: u64,
+    /// Differences that vanished after the settle delay (rows still in flight through a sink).
+    pub in_flight: u64,
+    pub diff_ratio: f64,
+    /// One-sided 95% upper bound of the diff ratio (0 differences in n rows is ≈ 3/n, not 0).
+    pub diff_ratio_upper_95: f64,
 }
 
 #[derive(Debug, Default)]

@@ -1,8 +1,10 @@
 //! paritygate's own Postgres state. `store` owns every SQL statement about it: `write` (the
-//! checkpoint transaction) and `read` (evaluation and API queries). Schema: `migrations/`.
+//! checkpoint transaction), `read` (evaluation and API queries) and `rows` (sampled row diffs).
+//! Schema: `migrations/`.
 
 pub mod evidence;
 pub mod read;
+pub mod rows;
 pub mod write;
 
 use sqlx::migrate::Migrator;

@@ -1,0 +1,254 @@
+//! The row sampler task of one service with `[services.targets]`: every `interval_secs`, a
+//! sampled row diff of the two sink tables ([`crate::rowdiff::sampler`]) with the stream
+//! comparison's flagged keys and the recently changed keys as extra keys; each round is stored
+//! (`store::rows`) for the status, the API, the metrics and the gate.
+//!
+//! A failure (target database down, schema changed, store unreachable) never stops `serve`: it is
+//! logged and counted (`row_sample_failures_total{stage}`), and the sampler is rebuilt (connect
+//! and schema check again) at the next interval.
+//!
+//! **Key texts to key columns.** `keys.key_text` is the Kafka key, or the canonical JSON of the
+//! configured key fields (a single string field: the string itself; several fields: a JSON
+//! array). It is mapped to `key_columns` by [`key_values`]:
+//! 1. a JSON object: the values of the key column names (inside `payload` if the top level lacks
+//!    them, as in Debezium keys with schemas), e.g. `{"id":5}` → `id = 5`;
+//! 2. a JSON array with one element per key column: by position, e.g. `["eu",7]` →
+//!    `tenant = 'eu', id = 7`;
+//! 3. otherwise, with a single key column: the text itself (a JSON string is unquoted);
+//! 4. otherwise the key is skipped and counted in `extra_keys_invalid`.
+
+use crate::config::model::ServiceConfig;
+use crate::metrics::Metrics;
+use crate::rowdiff::sampler::{KeyValues, Sampler};
+use crate::rowdiff::{conn, ResolvedUrls, RowDiffError, TargetsConfig};
+use crate::store::{rows, Store, StoreError};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Connections per side: the round's two queries run one per side; the re-check needs one more.
+const POOL_SIZE: u32 = 2;
+
+/// Map a stream key text to the key columns (rules in the module docs); `None` when impossible.
+pub fn key_values(key_text: &str, key_columns: &[String]) -> Option<KeyValues> {
+    let parsed = serde_json::from_str::<Value>(key_text).ok();
+    match parsed {
+        Some(Value::Object(mut object)) => {
+            if !key_columns.iter().all(|c| object.contains_key(c)) {
+                if let Some(Value::Object(payload)) = object.remove("payload") {
+                    object = payload;
+                }
+            }
+            key_columns
+                .iter()
+                .map(|c| Some((c.clone(), object.get(c)?.clone())))
+                .collect()
+        }
+        Some(Value::Array(items)) if items.len() == key_columns.len() => {
+            Some(key_columns.iter().cloned().zip(items).collect())
+        }
+        _ => match key_columns {
+            // The raw text, not a parsed number: `1.50` must stay `1.50` for a text column.
+            [column] => {
+                let value = match parsed {
+                    Some(Value::String(s)) => s,
+                    _ => key_text.to_owned(),
+                };
+                Some(KeyValues::from_iter([(
+                    column.clone(),
+                    Value::String(value),
+                )]))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Why a round failed: the stage is a bounded metric label.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("start (connect and schema check): {0}")]
+    Start(RowDiffError),
+    #[error("reading flagged and recent keys: {0}")]
+    Keys(StoreError),
+    #[error("sampling: {0}")]
+    Sample(RowDiffError),
+    #[error("storing the round: {0}")]
+    Store(StoreError),
+}
+
+impl RoundError {
+    fn stage(&self) -> &'static str {
+        match self {
+            RoundError::Start(_) => "start",
+            RoundError::Keys(_) => "keys",
+            RoundError::Sample(_) => "sample",
+            RoundError::Store(_) => "store",
+        }
+    }
+}
+
+async fn start(service: &str, targets: &TargetsConfig) -> Result<Sampler, RoundError> {
+    let urls = ResolvedUrls::from_env(targets).map_err(RoundError::Start)?;
+    let pools = conn::connect(targets, &urls, POOL_SIZE)
+        .await
+        .map_err(RoundError::Start)?;
+    let sampler = Sampler::new(targets, pools)
+        .await
+        .map_err(RoundError::Start)?;
+    for difference in sampler.schema_differences() {
+        tracing::warn!(service, %difference, "row sampler: schema difference (column not compared)");
+    }
+    tracing::info!(service, "row sampler started");
+    Ok(sampler)
+}
+
+/// The extra keys of a round: flagged first (most telling), then recently changed; deduplicated.
+async fn extra_keys(
+    store: &Store,
+    service_id: i16,
+    targets: &TargetsConfig,
+) -> Result<(Vec<KeyValues>, u64), StoreError> {
+    let limit = i64::try_from(targets.sample.sample_size).unwrap_or(i64::MAX);
+    let flagged = rows::flagged_keys(&store.pool, service_id, limit).await?;
+    let recent = rows::recent_keys(&store.pool, service_id, limit).await?;
+    let mut seen = HashSet::new();
+    let (mut keys, mut unmapped) = (Vec::new(), 0);
+    for text in flagged.iter().chain(&recent) {
+        if !seen.insert(text.as_str()) {
+            continue;
+        }
+        match key_values(text, &targets.key_columns) {
+            Some(k) => keys.push(k),
+            None => unmapped += 1,
+        }
+    }
+    Ok((keys, unmapped))
+}
+
+/// One round: extra keys, sample (with its settle delay and rate-limit waits), store.
+async fn round(
+    sampler: &mut Sampler,
+    service: &ServiceConfig,
+    targets: &TargetsConfig,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(), RoundError> {
+    // Registered at bootstrap, before any sampler starts; 0 matches no key rather than failing.
+    let id = store.service_id(&service.name).unwrap_or(0);
+    let (keys, unmapped) = extra_keys(store, id, targets)
+        .await
+        .map_err(RoundError::Keys)?;
+    let mut result = sampler
+        .sample_round(&keys)
+        .await
+        .map_err(RoundError::Sample)?;
+    result.extra_keys_invalid += unmapped;
+    rows::record_round(&store.pool, id, &result)
+        .await
+        .map_err(RoundError::Store)?;
+    metrics
+        .rows_sampled
+        .with_label_values(&[service.name.as_str()])
+        .inc_by(result.rows_sampled);
+    tracing::debug!(service = %service.name, sampled = result.rows_sampled,
+        differing = result.diffs.len(), in_flight = result.in_flight, "row sample round");
+    Ok(())
+}
+
+/// Start the sampler if there is none (connect and schema check), then run a round.
+async fn attempt(
+    sampler: &mut Option<Sampler>,
+    service: &ServiceConfig,
+    targets: &TargetsConfig,
+    store: &Store,
+    metrics: &Metrics,
+) -> Result<(), RoundError> {
+    let s = match sampler {
+        Some(s) => s,
+        None => sampler.insert(start(&service.name, targets).await?),
+    };
+    let outcome = round(s, service, targets, store, metrics).await;
+    // A query failure may mean a changed schema or a moved server: start over (connect and
+    // schema check) next time rather than repeat a plan that may no longer hold.
+    if matches!(outcome, Err(RoundError::Sample(_))) {
+        *sampler = None;
+    }
+    outcome
+}
+
+/// Sample `service` every `interval_secs` until cancelled. Only called for services with targets.
+pub async fn run(
+    service: ServiceConfig,
+    store: Store,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) {
+    let Some(targets) = service.targets.clone() else {
+        return;
+    };
+    let interval = Duration::from_secs_f64(targets.sample.interval_secs);
+    let mut sampler: Option<Sampler> = None;
+    loop {
+        // Connecting, the settle delay and the rate limit all wait: shutdown must not.
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            o = attempt(&mut sampler, &service, &targets, &store, &metrics) => o,
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(service = %service.name, error = %e, "row sampler round failed; retrying next interval");
+            metrics
+                .row_sample_failures
+                .with_label_values(&[service.name.as_str(), e.stage()])
+                .inc();
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cols(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn kv(v: Value) -> Option<KeyValues> {
+        v.as_object().cloned()
+    }
+
+    #[test]
+    fn key_texts_map_to_key_columns() {
+        let id = cols(&["id"]);
+        assert_eq!(key_values("{\"id\":5}", &id), kv(json!({"id": 5})));
+        assert_eq!(
+            key_values("{\"schema\":{},\"payload\":{\"id\":5}}", &id),
+            kv(json!({"id": 5}))
+        );
+        assert_eq!(key_values("[5]", &id), kv(json!({"id": 5})));
+        // Single column: the raw text (numbers keep their spelling), JSON strings unquoted.
+        assert_eq!(key_values("42", &id), kv(json!({"id": "42"})));
+        assert_eq!(key_values("1.50", &id), kv(json!({"id": "1.50"})));
+        assert_eq!(key_values("A-7", &id), kv(json!({"id": "A-7"})));
+        assert_eq!(key_values("\"A-7\"", &id), kv(json!({"id": "A-7"})));
+        assert_eq!(key_values("{\"other\":1}", &id), None);
+
+        let composite = cols(&["tenant", "id"]);
+        assert_eq!(
+            key_values("[\"eu\",7]", &composite),
+            kv(json!({"tenant": "eu", "id": 7}))
+        );
+        assert_eq!(
+            key_values("{\"id\":7,\"tenant\":\"eu\"}", &composite),
+            kv(json!({"tenant": "eu", "id": 7}))
+        );
+        assert_eq!(key_values("[\"eu\"]", &composite), None);
+        assert_eq!(key_values("eu:7", &composite), None);
+    }
+}
