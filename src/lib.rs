@@ -14,6 +14,7 @@ pub mod config;
 pub mod core;
 pub mod generate;
 pub mod http;
+pub mod kafka_tools;
 pub mod metrics;
 pub mod replay;
 pub mod rowdiff;
