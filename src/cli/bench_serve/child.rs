@@ -58,6 +58,14 @@ impl ServeChild {
     /// `GET path` as JSON (`None` while the service answers anything but 200, e.g. 404 before
     /// its first evaluation).
     pub fn get(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        match self.get_text(path)? {
+            Some(body) => Ok(Some(serde_json::from_str(&body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `GET path`: the body of a 200 answer.
+    pub fn get_text(&self, path: &str) -> anyhow::Result<Option<String>> {
         let mut stream = TcpStream::connect(&self.addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
@@ -73,7 +81,9 @@ impl ServeChild {
         if !response.starts_with(b"HTTP/1.1 200") {
             return Ok(None);
         }
-        Ok(Some(serde_json::from_slice(&response[split + 4..])?))
+        Ok(Some(
+            String::from_utf8_lossy(&response[split + 4..]).into_owned(),
+        ))
     }
 
     /// Peak resident set size so far (Linux `VmHWM` of the child).

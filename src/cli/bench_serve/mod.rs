@@ -110,6 +110,11 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         "serve:    {:.2} s  {serve_rate:>10.0} records/s  (start to every record counted and settled; {} keys matched)",
         serve.seconds, serve.keys_matched
     );
+    let (checkpoints, in_checkpoints) = serve.checkpoints;
+    println!(
+        "          {checkpoints} checkpoints, {in_checkpoints:.2} s in checkpoint transactions ({:.0} ms each)",
+        1000.0 * in_checkpoints / checkpoints.max(1) as f64
+    );
     println!(
         "ratio:    {ratio:.2}  (serve rate / bare rate; target >= 0.5) {}",
         if ratio >= 0.5 { "OK" } else { "MISSED" }
@@ -127,6 +132,25 @@ struct ServeRun {
     seconds: f64,
     peak_rss_bytes: u64,
     keys_matched: u64,
+    /// Checkpoint transactions: count and total seconds (from the service's own metrics).
+    checkpoints: (u64, f64),
+}
+
+/// `checkpoint_duration_seconds` count and sum from `/metrics` (zeros when unavailable: the
+/// breakdown is informative, the measurement does not depend on it).
+fn checkpoint_stats(child: &ServeChild) -> (u64, f64) {
+    let text = child.get_text("/metrics").ok().flatten().unwrap_or_default();
+    let value = |suffix: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next().is_some_and(|n| n.ends_with(suffix)))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("checkpoint_duration_seconds_count") as u64,
+        value("checkpoint_duration_seconds_sum"),
+    )
 }
 
 async fn run_serve(
@@ -169,11 +193,13 @@ async fn run_serve(
         let matched = wait_settled(&child, config, expected).await;
         let seconds = start.elapsed().as_secs_f64();
         let peak_rss_bytes = child.peak_rss_bytes()?;
+        let checkpoints = checkpoint_stats(&child);
         child.stop(Duration::from_secs(30))?;
         Ok(ServeRun {
             seconds,
             peak_rss_bytes,
             keys_matched: matched?,
+            checkpoints,
         })
     }
     .await;
