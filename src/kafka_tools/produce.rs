@@ -71,15 +71,17 @@ pub fn produce_captures(
     let mut produced = Produced::default();
     for path in files {
         let mut failure: Option<anyhow::Error> = None;
-        for_each_line(path, Default::default(), |line_no, line| {
-            match produce_line(&producer, line, topics, partitions, &mut produced) {
+        for_each_line(
+            path,
+            Default::default(),
+            |line_no, line| match produce_line(&producer, line, topics, partitions, &mut produced) {
                 Ok(()) => true,
                 Err(e) => {
                     failure = Some(e.context(format!("{}:{line_no}", path.display())));
                     false
                 }
-            }
-        })?;
+            },
+        )?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -144,9 +146,6 @@ fn produce_line(
             Err((e, _)) => bail!("produce to {}/{}: {e}", view.topic, view.partition),
         }
     }
-    *produced
-        .records
-        .entry(view.topic.into_owned())
-        .or_default() += 1;
+    *produced.records.entry(view.topic.into_owned()).or_default() += 1;
     Ok(())
 }

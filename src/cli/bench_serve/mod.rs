@@ -45,6 +45,9 @@ pub struct ServeBenchArgs {
     /// `[serve] checkpoint_interval_ms` (default: the service's default).
     #[arg(long)]
     checkpoint_interval_ms: Option<u64>,
+    /// `[serve] checkpoint_lanes` (default: the service's default).
+    #[arg(long)]
+    checkpoint_lanes: Option<usize>,
 }
 
 pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
@@ -78,15 +81,15 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
     }
 
     eprintln!("bare consumer …");
-    let bare = bare_consume(
-        &broker.addr(),
-        &topics,
-        PARTITIONS,
-        produced.total(),
-        STALL,
-    )?;
+    let bare = bare_consume(&broker.addr(), &topics, PARTITIONS, produced.total(), STALL)?;
     eprintln!("serve …");
-    let serve = runtime.block_on(run_serve(args, &broker.addr(), &work, &config, &per_service))?;
+    let serve = runtime.block_on(run_serve(
+        args,
+        &broker.addr(),
+        &work,
+        &config,
+        &per_service,
+    ))?;
     drop(broker);
 
     let total = produced.total() as f64;
@@ -116,6 +119,10 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         1000.0 * in_checkpoints / checkpoints.max(1) as f64
     );
     println!(
+        "          CPU: serve {:.1} s, its Postgres backends {:.1} s (2 cores shared with whatever else runs)",
+        serve.cpu.0, serve.cpu.1
+    );
+    println!(
         "ratio:    {ratio:.2}  (serve rate / bare rate; target >= 0.5) {}",
         if ratio >= 0.5 { "OK" } else { "MISSED" }
     );
@@ -134,15 +141,40 @@ struct ServeRun {
     keys_matched: u64,
     /// Checkpoint transactions: count and total seconds (from the service's own metrics).
     checkpoints: (u64, f64),
+    /// CPU seconds (user + system) of the serve process and of its Postgres backends.
+    cpu: (f64, f64),
+}
+
+/// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, in USER_HZ = 100 ticks);
+/// 0 when unreadable (informative only).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`, which may contain spaces: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// `checkpoint_duration_seconds` count and sum from `/metrics` (zeros when unavailable: the
 /// breakdown is informative, the measurement does not depend on it).
 fn checkpoint_stats(child: &ServeChild) -> (u64, f64) {
-    let text = child.get_text("/metrics").ok().flatten().unwrap_or_default();
+    let text = child
+        .get_text("/metrics")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let value = |suffix: &str| {
         text.lines()
-            .find(|l| l.split_whitespace().next().is_some_and(|n| n.ends_with(suffix)))
+            .find(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.ends_with(suffix))
+            })
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
@@ -184,6 +216,9 @@ async fn run_serve(
     if let Some(ms) = args.checkpoint_interval_ms {
         toml.push_str(&format!("checkpoint_interval_ms = {ms}\n"));
     }
+    if let Some(n) = args.checkpoint_lanes {
+        toml.push_str(&format!("checkpoint_lanes = {n}\n"));
+    }
     let serve_config = work.join("serve-bench.toml");
     std::fs::write(&serve_config, toml)?;
 
@@ -194,12 +229,22 @@ async fn run_serve(
         let seconds = start.elapsed().as_secs_f64();
         let peak_rss_bytes = child.peak_rss_bytes()?;
         let checkpoints = checkpoint_stats(&child);
+        let pids: Vec<i32> =
+            sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")
+                .bind(&name)
+                .fetch_all(&mut admin)
+                .await?;
+        let cpu = (
+            cpu_seconds(child.pid()),
+            pids.iter().map(|p| cpu_seconds(p.unsigned_abs())).sum(),
+        );
         child.stop(Duration::from_secs(30))?;
         Ok(ServeRun {
             seconds,
             peak_rss_bytes,
             keys_matched: matched?,
             checkpoints,
+            cpu,
         })
     }
     .await;
@@ -211,7 +256,11 @@ async fn run_serve(
 
 /// Poll every service's status until each has counted all its records, nothing is in flight and
 /// a settled watermark is set. Returns the matched keys over all services.
-async fn wait_settled(child: &ServeChild, config: &Config, expected: &[u64]) -> anyhow::Result<u64> {
+async fn wait_settled(
+    child: &ServeChild,
+    config: &Config,
+    expected: &[u64],
+) -> anyhow::Result<u64> {
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
     let mut progress = Instant::now();
     loop {
@@ -230,7 +279,10 @@ async fn wait_settled(child: &ServeChild, config: &Config, expected: &[u64]) -> 
                 .map_or(0, |o| o.values().map(n).sum());
             matched += n(&s["keys"]["matched"]);
             if records > *want {
-                bail!("{}: {records} records counted, only {want} produced", service.name);
+                bail!(
+                    "{}: {records} records counted, only {want} produced",
+                    service.name
+                );
             }
             done &= records == *want && in_flight == 0 && !s["settled_until_ms"].is_null();
             if last.insert(service.name.clone(), records) != Some(records) {
