@@ -15,6 +15,7 @@ pub mod core;
 pub mod gate;
 pub mod generate;
 pub mod http;
+pub mod kafka_tools;
 pub mod metrics;
 pub mod replay;
 pub mod rowdiff;

@@ -1,4 +1,5 @@
-//! `paritygate bench`: engine throughput and memory against the floor, on generated captures.
+//! `paritygate bench [diff]`: engine throughput and memory against the floor, on generated
+//! captures (`bench serve`, the live service against a bare consumer, is in `bench_serve.rs`).
 //!
 //! The floor reads the same files and, per line, only parses the record and its payload into
 //! `serde_json::Value` and BLAKE3-hashes the payload bytes. The engine is the real `diff` (both
@@ -17,8 +18,26 @@ use std::time::Instant;
 /// The config matching the generator's topics and shapes (the shipped fixtures' config).
 const BENCH_CONFIG: &str = include_str!("../../fixtures/paritygate.toml");
 
+/// `paritygate bench` alone is `bench diff` (its arguments are accepted without the subcommand).
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    diff: DiffBenchArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchCommand {
+    /// `diff` (capture replay) against the floor of parsing and hashing the same files.
+    Diff(DiffBenchArgs),
+    /// `serve` (consume, checkpoint, settle) against a bare Kafka consumer of the same topics.
+    Serve(super::bench_serve::ServeBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffBenchArgs {
     /// Distinct events per side (spread over the generator's three services).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -111,21 +130,25 @@ fn floor(files: &[PathBuf]) -> anyhow::Result<(u64, f64)> {
     Ok((lines, start.elapsed().as_secs_f64()))
 }
 
-fn generate(args: &BenchArgs) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
-    let dir = args.dir.join(format!(
-        "{}-{}{}",
-        args.events,
-        args.seed,
-        if args.drift { "-drift" } else { "" }
+/// The capture pair of `events` distinct events per side under `dir` (generated unless already
+/// there), and the config matching it.
+pub(super) fn generate(
+    dir: &Path,
+    events: u64,
+    seed: u64,
+    drift: bool,
+) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
+    let dir = dir.join(format!(
+        "{events}-{seed}{}",
+        if drift { "-drift" } else { "" }
     ));
-    let spec = PairSpec::new(args.seed, args.events.div_ceil(3), args.drift);
+    let spec = PairSpec::new(seed, events.div_ceil(3), drift);
     let (b, c) = file_names(&spec);
     let files = vec![dir.join(b), dir.join(c)];
     if !files.iter().all(|f| f.exists()) {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         eprintln!(
-            "generating {} events per side into {} …",
-            args.events,
+            "generating {events} events per side into {} …",
             dir.display()
         );
         let t = Instant::now();
@@ -155,7 +178,15 @@ fn run_engine(config: &Path, files: &[PathBuf]) -> anyhow::Result<EngineRun> {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let (config, files) = generate(args)?;
+    match &args.command {
+        None => run_diff(&args.diff),
+        Some(BenchCommand::Diff(diff)) => run_diff(diff),
+        Some(BenchCommand::Serve(serve)) => super::bench_serve::run(serve),
+    }
+}
+
+fn run_diff(args: &DiffBenchArgs) -> anyhow::Result<()> {
+    let (config, files) = generate(&args.dir, args.events, args.seed, args.drift)?;
     let bytes: u64 = crate::capture::total_size(&files);
     let mb = bytes as f64 / 1e6;
     let (floor_lines, floor_s) = floor(&files)?;

@@ -3,6 +3,7 @@
 //! config or input).
 
 mod bench;
+mod bench_serve;
 mod diff;
 mod fixtures;
 mod render;
@@ -37,7 +38,8 @@ enum Command {
     Rowdiff(rowdiff::RowDiffArgs),
     /// Apply the database migrations and exit.
     Migrate(serve::ServeArgs),
-    /// Measure engine throughput and memory against the floor on generated captures.
+    /// Measure throughput and memory: `bench [diff]` (engine vs. reading the captures) or
+    /// `bench serve` (the live service vs. a bare Kafka consumer).
     Bench(bench::BenchArgs),
     /// Regenerate the checked-in fixtures, or write a large capture pair.
     Fixtures(fixtures::FixturesArgs),

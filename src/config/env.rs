@@ -6,7 +6,7 @@
 //! | `PARITYGATE_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` (lower case, `_` → `.`), e.g. `…_SASL_PASSWORD` → `sasl.password` |
 //! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
 //! | `PARITYGATE_HTTP_LISTEN` | `[http] listen` |
-//! | `PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS`, `_CHECKPOINT_MAX_RECORDS`, `_EVALUATION_INTERVAL_MS`, `_IDLE_PARTITION_MS` | `[serve]` |
+//! | `PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS`, `_CHECKPOINT_MAX_RECORDS`, `_CHECKPOINT_LANES`, `_EVALUATION_INTERVAL_MS`, `_IDLE_PARTITION_MS` | `[serve]` |
 
 use super::model::{Assignment, FileConfig};
 
@@ -86,6 +86,7 @@ pub fn apply(
             "SERVE_CHECKPOINT_MAX_RECORDS" => {
                 file.serve.checkpoint_max_records = parse(&name, &value)?
             }
+            "SERVE_CHECKPOINT_LANES" => file.serve.checkpoint_lanes = parse(&name, &value)?,
             "SERVE_EVALUATION_INTERVAL_MS" => {
                 file.serve.evaluation_interval_ms = parse(&name, &value)?
             }

@@ -125,6 +125,11 @@ pub struct ServeConfig {
     /// A checkpoint is also taken once this many records are buffered.
     #[serde(default = "default_checkpoint_records")]
     pub checkpoint_max_records: usize,
+    /// Checkpoint transactions in flight at once: partitions are split into this many lanes
+    /// (partition number modulo lanes), each with its own batch and transaction, so Postgres
+    /// works on several cores. A partition always stays in one lane (offsets advance in order).
+    #[serde(default = "default_checkpoint_lanes")]
+    pub checkpoint_lanes: usize,
     /// How often verdicts, watermarks and lag are re-evaluated.
     #[serde(default = "default_evaluation_ms")]
     pub evaluation_interval_ms: u64,
@@ -139,6 +144,7 @@ impl Default for ServeConfig {
         Self {
             checkpoint_interval_ms: default_checkpoint_ms(),
             checkpoint_max_records: default_checkpoint_records(),
+            checkpoint_lanes: default_checkpoint_lanes(),
             evaluation_interval_ms: default_evaluation_ms(),
             idle_partition_ms: default_idle_ms(),
         }
@@ -168,6 +174,9 @@ fn default_checkpoint_ms() -> u64 {
 }
 fn default_checkpoint_records() -> usize {
     50_000
+}
+fn default_checkpoint_lanes() -> usize {
+    2
 }
 fn default_evaluation_ms() -> u64 {
     2000

@@ -10,6 +10,7 @@ fn row(key: u128, position: u128, op: Operation, digest: u128) -> (u128, Event, 
         digest,
         event_time_ms: None,
         content: None,
+        canonical: None,
     };
     (key, event, 0)
 }

@@ -70,6 +70,9 @@ pub struct Event {
     pub event_time_ms: Option<i64>,
     /// Present when extraction was asked to keep it: normalized payload and compared headers.
     pub content: Option<(Content, Vec<(String, String)>)>,
+    /// The canonical bytes of a JSON payload (what the digest hashed), kept with `content` so
+    /// `serve` stores a key's final state without serializing the value a second time.
+    pub canonical: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -234,6 +237,7 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
     };
 
     let mut hasher = blake3::Hasher::new();
+    let mut canonical = None;
     let content = match (parsed, record.payload.as_deref()) {
         (Some(mut value), _) => {
             normalize(&mut value, &plan.rules);
@@ -241,6 +245,7 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
             write_canonical(&value, &mut bytes);
             hasher.update(b"J");
             hasher.update(&bytes);
+            canonical = keep_content.then_some(bytes);
             Content::Json(value)
         }
         (None, Some(raw)) => {
@@ -291,6 +296,7 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
         digest: truncate(hasher.finalize()),
         event_time_ms,
         content,
+        canonical,
     })
 }
 

@@ -121,8 +121,12 @@ impl Batch {
         self.tally(e.service, e.side, "operation", e.operation.as_str());
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
-        let content = match event.content.as_ref().map(|c| &c.0) {
-            Some(crate::core::event::Content::Json(v)) if !deleted => Some(compact(v)),
+        // Extraction kept the canonical bytes it hashed: no second serialization of the value.
+        let content = match (event.content.as_ref().map(|c| &c.0), &event.canonical) {
+            (Some(crate::core::event::Content::Json(v)), bytes) if !deleted => Some(match bytes {
+                Some(b) => String::from_utf8_lossy(b).into_owned(),
+                None => compact(v),
+            }),
             _ => None,
         };
         let key = self
@@ -257,6 +261,7 @@ mod tests {
             digest: 0,
             event_time_ms: None,
             content: None,
+            canonical: None,
         }
     }
 

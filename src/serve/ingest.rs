@@ -49,7 +49,8 @@ pub struct Ingest {
     pub config: Arc<Config>,
     pub store: Store,
     pub runtime: Handle,
-    pub batches: mpsc::Sender<Batch>,
+    /// One sender per checkpoint lane (see [`lane_of`]).
+    pub batches: Vec<mpsc::Sender<Batch>>,
     pub status: SharedStatus,
     pub end_offsets: EndOffsets,
     pub cancel: CancellationToken,
@@ -68,8 +69,29 @@ struct Loop {
     /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
     next: HashMap<(String, i32), Option<i64>>,
     sought: HashSet<(String, i32)>,
-    batch: Batch,
+    /// The batch being built for each checkpoint lane.
+    lanes: Vec<Batch>,
     last_flush: Instant,
+}
+
+/// The checkpoint lane of a partition: fixed, so one partition's batches are stored in order.
+pub fn lane_of(partition: i32, lanes: usize) -> usize {
+    partition.unsigned_abs() as usize % lanes.max(1)
+}
+
+impl Loop {
+    fn lane(&mut self, partition: i32) -> &mut Batch {
+        let lane = lane_of(partition, self.lanes.len());
+        &mut self.lanes[lane]
+    }
+
+    fn records(&self) -> usize {
+        self.lanes.iter().map(|b| b.records).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lanes.iter().all(Batch::is_empty)
+    }
 }
 
 impl Ingest {
@@ -84,7 +106,9 @@ impl Ingest {
                 .collect(),
             next: HashMap::new(),
             sought: HashSet::new(),
-            batch: Batch::default(),
+            lanes: (0..self.batches.len().max(1))
+                .map(|_| Batch::default())
+                .collect(),
             last_flush: Instant::now(),
         };
         let topics: Vec<String> = state.routes.keys().cloned().collect();
@@ -102,8 +126,8 @@ impl Ingest {
                 }
                 None => {}
             }
-            if state.batch.records >= self.config.serve.checkpoint_max_records
-                || (!state.batch.is_empty() && state.last_flush.elapsed() >= interval)
+            if state.records() >= self.config.serve.checkpoint_max_records
+                || (!state.is_empty() && state.last_flush.elapsed() >= interval)
             {
                 self.flush(&mut state);
             }
@@ -243,7 +267,7 @@ impl Ingest {
             payload: message.payload().map(Cow::Borrowed),
         };
         let event_ms = self.process(state, service, side, &record);
-        state.batch.advance(
+        state.lane(partition).advance(
             (topic, partition, offset),
             (service, side),
             expected,
@@ -271,7 +295,7 @@ impl Ingest {
         };
         if payload_len > self.config.kafka.max_message_bytes {
             let (t, p, o, b) = sample(record);
-            state.batch.add_other(
+            state.lane(record.partition).add_other(
                 service,
                 side,
                 "unparseable",
@@ -294,9 +318,13 @@ impl Ingest {
                 ) {
                     // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
                     let (t, p, o, b) = sample(record);
-                    state
-                        .batch
-                        .note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
+                    state.lane(record.partition).note(
+                        service,
+                        side,
+                        "flagged",
+                        "not_json",
+                        Some((&t, p, o, &b)),
+                    );
                 }
                 let event_ms = event
                     .event_time_ms
@@ -322,12 +350,14 @@ impl Ingest {
                     partition: record.partition,
                     record_ms: record.timestamp_ms,
                 };
-                state.batch.add_event(e, &event.key, &event);
+                state
+                    .lane(record.partition)
+                    .add_event(e, &event.key, &event);
                 Some(event_ms)
             }
             Outcome::Rejected(reason) => {
                 let (t, p, o, b) = sample(record);
-                state.batch.add_other(
+                state.lane(record.partition).add_other(
                     service,
                     side,
                     "rejected",
@@ -337,35 +367,49 @@ impl Ingest {
                 None
             }
             Outcome::Skipped(skip) => {
-                state
-                    .batch
-                    .add_other(service, side, "skipped", skip.as_str(), None);
+                state.lane(record.partition).add_other(
+                    service,
+                    side,
+                    "skipped",
+                    skip.as_str(),
+                    None,
+                );
                 None
             }
         }
     }
 
-    /// Hand the batch to the checkpointer (blocking when one is already in flight: backpressure).
+    /// Hand every lane's batch to its checkpointer (blocking while that lane's channel is full:
+    /// backpressure).
     fn flush(&self, state: &mut Loop) {
         state.last_flush = Instant::now();
-        if state.batch.is_empty() {
+        if state.is_empty() {
             return;
         }
-        let mut batch = std::mem::take(&mut state.batch);
         let ends = self
             .end_offsets
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default();
-        for ((topic, partition), p) in batch.partitions.iter_mut() {
-            p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
-            state
-                .next
-                .insert((topic.clone(), *partition), Some(p.next_offset));
-        }
-        if self.batches.blocking_send(batch).is_err() {
-            tracing::error!("checkpointer is gone; stopping ingestion");
-            self.cancel.cancel();
+        for (lane, sender) in self.batches.iter().enumerate() {
+            let Some(slot) = state.lanes.get_mut(lane) else {
+                continue;
+            };
+            if slot.is_empty() {
+                continue;
+            }
+            let mut batch = std::mem::take(slot);
+            for ((topic, partition), p) in batch.partitions.iter_mut() {
+                p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
+                state
+                    .next
+                    .insert((topic.clone(), *partition), Some(p.next_offset));
+            }
+            if sender.blocking_send(batch).is_err() {
+                tracing::error!("checkpointer is gone; stopping ingestion");
+                self.cancel.cancel();
+                return;
+            }
         }
     }
 }

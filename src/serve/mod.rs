@@ -152,7 +152,11 @@ async fn run_pipeline(
     if !bootstrap(&config, &store, &status, &cancel).await {
         return Ok(());
     }
-    let (batches, received) = tokio::sync::mpsc::channel(1);
+    // One channel and checkpointer per lane; capacity 1: the ingest thread builds the next batch
+    // while one is stored, and waits (backpressure) beyond that.
+    let lanes = config.serve.checkpoint_lanes.max(1);
+    let (batches, received): (Vec<_>, Vec<_>) =
+        (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
     let ingest = ingest::Ingest {
         consumer: ingest::consumer(&config)?,
@@ -182,15 +186,20 @@ async fn run_pipeline(
             ))
         })
         .collect();
-    let names = config.services.iter().map(|s| s.name.clone()).collect();
-    let checkpointer = tokio::spawn(checkpoint::run(
-        store.clone(),
-        names,
-        received,
-        status.clone(),
-        metrics.clone(),
-        cancel.clone(),
-    ));
+    let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+    let checkpointers: Vec<_> = received
+        .into_iter()
+        .map(|received| {
+            tokio::spawn(checkpoint::run(
+                store.clone(),
+                names.clone(),
+                received,
+                status.clone(),
+                metrics.clone(),
+                cancel.clone(),
+            ))
+        })
+        .collect();
     let evaluator = tokio::spawn(evaluate::run(
         config,
         store,
@@ -199,10 +208,16 @@ async fn run_pipeline(
         ends,
         cancel.clone(),
     ));
-    // The checkpointer ends when the ingest thread, cancelled, has handed over its last batch.
-    let stored = checkpointer
-        .await
-        .map_err(|e| ServeError::Task(e.to_string()))?;
+    // Checkpointers end when the ingest thread, cancelled, has handed over its last batches.
+    let mut stored = Ok(());
+    for checkpointer in checkpointers {
+        let result = checkpointer
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))?;
+        if stored.is_ok() {
+            stored = result;
+        }
+    }
     let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
     cancel.cancel();
     let _ = evaluator.await;

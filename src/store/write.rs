@@ -125,8 +125,21 @@ impl Store {
             }
         }
 
-        let e = &batch.events;
         let uuid = |v: u128| Uuid::from_u128(v);
+        // Inserted in primary-key order: concurrent checkpoints (lanes, replicas) then take row
+        // locks in one global order and cannot deadlock on a shared duplicate. The sort is stable,
+        // so among copies of one event the first arrival is still the one stored.
+        let mut e: Vec<&crate::serve::batch::BatchEvent> = batch.events.iter().collect();
+        e.sort_by_key(|x| {
+            (
+                self.id(names, x.service),
+                side_code(x.side),
+                x.key_hash,
+                x.position,
+                x.operation as u8,
+                x.digest,
+            )
+        });
         let rows: Vec<(i16, i16, Uuid, Uuid, i16, Uuid)> = sqlx::query_as(INSERT_EVENTS)
             .bind(
                 e.iter()
@@ -159,7 +172,7 @@ impl Store {
             ..Stored::default()
         };
         let mut seen = HashSet::new();
-        for x in e {
+        for x in &e {
             let id = (
                 self.id(names, x.service),
                 side_code(x.side),

