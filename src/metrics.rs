@@ -83,8 +83,8 @@ impl Metrics {
         ];
         let watermark = GaugeVec::new(
             Opts::new(
-                "watermark_seconds",
-                "Event-time watermark of a side (Unix seconds)",
+                "watermark_timestamp_seconds",
+                "Event-time watermark of a side (Unix timestamp, seconds)",
             ),
             &["service", "side"],
         )?;

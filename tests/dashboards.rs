@@ -269,7 +269,7 @@ fn the_dashboards_show_what_the_dual_run_is_watched_by() {
         "paritygate_row_diff_ratio_upper_bound",
         "paritygate_windows_settled",
         "paritygate_consumer_lag_messages",
-        "paritygate_watermark_seconds",
+        "paritygate_watermark_timestamp_seconds",
         "paritygate_candidate_delay_regression_seconds",
         "paritygate_unparseable_total",
     ];
