@@ -4,6 +4,7 @@
 //! vocabulary, `reason`, `kind` and `stage` from fixed enums, `topic`/`partition` from the consumed topics.
 //! Never a key, an offset or free text.
 
+use crate::core::event::Reject;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -105,8 +106,8 @@ impl Metrics {
         ];
         let watermark = GaugeVec::new(
             Opts::new(
-                "watermark_seconds",
-                "Event-time watermark of a side (Unix seconds)",
+                "watermark_timestamp_seconds",
+                "Event-time watermark of a side (Unix timestamp, seconds)",
             ),
             &["service", "side"],
         )?;
@@ -223,6 +224,29 @@ impl Metrics {
             )?,
             registry: r,
         })
+    }
+
+    /// Create at 0 the series of the counters that alerts watch with `increase()`: unparseable
+    /// messages for every configured service, side and reason, and checkpoint failures. A series
+    /// born at its first increment hides that increment from `increase()`/`rate()`, so a single
+    /// burst of bad messages would never alert.
+    pub fn init_services<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
+        let reasons = [
+            "too_large",
+            "not_json",
+            Reject::MissingKey.as_str(),
+            Reject::MissingPosition.as_str(),
+            Reject::MissingOperation.as_str(),
+            Reject::UnknownOperation.as_str(),
+        ];
+        for service in services {
+            for side in ["baseline", "candidate"] {
+                for reason in reasons {
+                    self.unparseable.with_label_values(&[service, side, reason]);
+                }
+            }
+        }
+        self.checkpoint_failures.with_label_values(&["database"]);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -63,6 +63,7 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
     let config = Arc::new(config);
     let status = SharedStatus::default();
     let metrics = Metrics::new()?;
+    metrics.init_services(config.services.iter().map(|s| s.name.as_str()));
     let listen = config.http.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

@@ -22,6 +22,7 @@ pub mod db;
 pub mod expect;
 pub mod http;
 pub mod produce;
+pub mod promql;
 pub mod traffic;
 
 use std::future::Future;
