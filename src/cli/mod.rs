@@ -5,6 +5,7 @@
 mod bench;
 mod diff;
 mod fixtures;
+mod gate;
 mod render;
 mod serve;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Run the live dual-run comparison: consume both runtimes' topics, keep state in Postgres,
     /// serve verdicts over HTTP.
     Serve(serve::ServeArgs),
+    /// Ask a running `paritygate serve` for a service's gate verdict (exit 0 pass/warn, 1 fail,
+    /// 3 pending or timed out), optionally waiting for it to be decided.
+    Gate(gate::GateArgs),
     /// Apply the database migrations and exit.
     Migrate(serve::ServeArgs),
     /// Measure engine throughput and memory against the floor on generated captures.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Migrate(args) => serve::migrate(&args),
+        Command::Gate(args) => gate::run(&args),
         Command::Bench(args) => edge(bench::run(&args)),
         Command::Fixtures(args) => edge(fixtures::run(&args)),
         Command::BenchEngine(args) => edge(bench::engine(&args)),

@@ -1,6 +1,8 @@
 //! paritygate's own Postgres state. `store` owns every SQL statement about it: `write` (the
-//! checkpoint transaction) and `read` (evaluation and API queries). Schema: `migrations/`.
+//! checkpoint transaction), `read` (evaluation and API queries) and `audit` (waivers, gate
+//! history, wave sign-offs). Schema: `migrations/`.
 
+pub mod audit;
 pub mod read;
 pub mod write;
 
