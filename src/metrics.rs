@@ -36,6 +36,8 @@ pub struct Metrics {
     pub wave_signed_off: IntGaugeVec,
     /// 1 while a counted sign-off of a wave was given on evidence that no longer holds.
     pub wave_signoff_stale: IntGaugeVec,
+    /// Changes of a service's served gate verdict, by the verdict changed to.
+    pub gate_transitions: IntCounterVec,
     /// Duration of checkpoint transactions.
     pub checkpoint_seconds: Histogram,
     /// Checkpoints that failed (and were retried).
@@ -154,6 +156,12 @@ impl Metrics {
                 "wave_signoff_stale",
                 "1 while a wave's sign-off rests on evidence that no longer holds",
                 &["wave"],
+            )?,
+            gate_transitions: counter(
+                &r,
+                "gate_transitions_total",
+                "Changes of a service's served gate verdict",
+                &["service", "to"],
             )?,
             checkpoint_seconds: histogram(
                 &r,

@@ -1,9 +1,9 @@
 //! `[services.gate]` thresholds with their documented defaults, and the stricter per-wave overrides.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Thresholds of one service's gate. Defaults are strict: any settled drift fails.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateThresholds {
     /// Distinct events per side before any verdict but `pending`.

@@ -26,6 +26,8 @@ pub struct BatchEvent {
     pub event_ms: i64,
     pub window_start_ms: i64,
     pub partition: i32,
+    /// The Kafka record timestamp (delivery time): the latency guardrail compares the sides' deliveries.
+    pub record_ms: Option<i64>,
 }
 
 /// One event of a key in this batch that may define its final state.
@@ -243,6 +245,7 @@ mod tests {
             event_ms,
             window_start_ms: 0,
             partition: 1,
+            record_ms: None,
         }
     }
 

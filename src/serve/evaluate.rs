@@ -4,12 +4,19 @@
 
 use super::ingest::EndOffsets;
 use super::status::{
-    GateStatus, GateVerdict, PartitionStatus, ServiceStatus, SharedStatus, SideStatus,
+    EvidenceRange, GateStatus, GateVerdict, PartitionStatus, ServiceStatus, SharedStatus,
+    SideStatus,
 };
 use crate::config::Config;
+use crate::core::canonical::CANONICAL_VERSION;
+use crate::gate::{
+    apply_waivers, evaluate_criteria, raw_verdict, CriterionStatus, GateInputs, GateThresholds,
+    Hysteresis, Waiver,
+};
 use crate::metrics::Metrics;
-use crate::store::{read, Store, StoreError, BASELINE};
+use crate::store::{evidence, read, Store, StoreError, BASELINE};
 use chrono::Utc;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -66,52 +73,48 @@ pub fn side_watermark(
     (out, watermark)
 }
 
-/// The gate of this scope: evidence first, then settled key and count parity.
-pub fn gate(s: &ServiceStatus, min_events: u64) -> GateStatus {
-    let (b, c) = (s.baseline.events, s.candidate.events);
-    let (verdict, reasons) = if b < min_events || c < min_events {
-        (GateVerdict::Pending, vec![format!("not enough evidence: {b} baseline and {c} candidate events, at least {min_events} per side needed")])
-    } else if s.keys.settled.total() > 0 {
-        let k = s.keys.settled;
-        (
-            GateVerdict::Fail,
-            vec![format!(
-                "{} settled keys differ: {} missing_in_candidate, {} extra_in_candidate, {} mismatched",
-                k.total(),
-                k.missing_in_candidate,
-                k.extra_in_candidate,
-                k.mismatched
-            )],
-        )
-    } else if s.windows_settled_unmatched > 0 {
-        (
-            GateVerdict::Fail,
-            vec![format!(
-                "{} settled windows differ in counts per operation or content",
-                s.windows_settled_unmatched
-            )],
-        )
-    } else if s.settled_until_ms.is_none() {
-        (
-            GateVerdict::Pending,
-            vec!["nothing settled yet: both sides' watermarks must pass the grace period".into()],
-        )
-    } else {
-        (
-            GateVerdict::Pass,
-            vec![format!(
-                "{} keys match, none differ after settling ({} still in flight); {} settled windows match",
-                s.keys.matched,
-                s.keys.in_flight.total(),
-                s.windows_settled_matched
-            )],
-        )
+/// The thresholds of a service: its own, tightened by its wave's overrides.
+pub fn thresholds(config: &Config, index: usize) -> GateThresholds {
+    let service = &config.services[index];
+    let wave = config
+        .waves
+        .iter()
+        .find(|w| w.services.iter().any(|s| s == &service.name));
+    match wave {
+        Some(w) => service.gate.tightened(&w.gate),
+        None => service.gate.clone(),
+    }
+}
+
+/// Criteria and raw verdict for one evaluation, waivers applied (hysteresis comes after).
+pub fn decide(inputs: &GateInputs, thresholds: &GateThresholds, waivers: &[Waiver]) -> GateStatus {
+    let now = Utc::now();
+    let mut criteria = evaluate_criteria(inputs, thresholds);
+    apply_waivers(&mut criteria, waivers, now);
+    let raw = raw_verdict(&criteria);
+    let wanted = |status: CriterionStatus| criteria.iter().filter(move |c| c.status == status);
+    let reasons: Vec<String> = match raw {
+        GateVerdict::Fail => wanted(CriterionStatus::Fail)
+            .map(|c| format!("{}: {}", c.name, c.explanation))
+            .collect(),
+        GateVerdict::Pending => wanted(CriterionStatus::Pending)
+            .map(|c| format!("{}: {}", c.name, c.explanation))
+            .collect(),
+        GateVerdict::Warn => wanted(CriterionStatus::Warn)
+            .chain(wanted(CriterionStatus::Waived))
+            .map(|c| format!("{}: {}", c.name, c.explanation))
+            .collect(),
+        GateVerdict::Pass => vec!["every criterion passes".to_owned()],
     };
     GateStatus {
-        verdict,
+        verdict: raw,
+        raw_verdict: raw,
         reasons,
-        evaluated_at: Some(Utc::now()),
-        ..Default::default()
+        criteria,
+        evaluated_at: Some(now),
+        canonical_version: CANONICAL_VERSION.to_owned(),
+        thresholds: serde_json::to_value(thresholds).unwrap_or_default(),
+        ..GateStatus::default()
     }
 }
 
@@ -137,11 +140,11 @@ pub async fn evaluate_service(
         ..Default::default()
     };
     for (counts, rows, side) in [
-        (b_counts, b_rows, &mut s.baseline),
-        (c_counts, c_rows, &mut s.candidate),
+        (b_counts, &b_rows, &mut s.baseline),
+        (c_counts, &c_rows, &mut s.candidate),
     ] {
         counts.fill(side);
-        let (partitions, watermark) = side_watermark(&rows, ends, now_ms, idle_ms);
+        let (partitions, watermark) = side_watermark(rows, ends, now_ms, idle_ms);
         side.lag = partitions.iter().filter_map(|p| p.lag).sum();
         side.partitions = partitions;
         side.watermark_ms = watermark;
@@ -157,8 +160,56 @@ pub async fn evaluate_service(
     s.windows_settled_matched = windows.settled_matched;
     s.windows_settled_unmatched = windows.settled_unmatched;
     s.last_settled_window = windows.last_settled;
-    s.gate = gate(&s, service.gate.min_events);
+    let stalled = |rows: &[read::PartitionRow], side: &SideStatus| {
+        rows.iter()
+            .zip(&side.partitions)
+            .filter(|(_, p)| p.lag.unwrap_or(0) > 0)
+            .filter_map(|(r, _)| r.last_record_at.map(|t| now_ms - t.timestamp_millis()))
+            .max()
+    };
+    let settled_counts = evidence::settled_counts(pool, id, window_ms, s.settled_until_ms).await?;
+    let observed_since = evidence::observed_since_ms(pool, id).await?;
+    let inputs = GateInputs {
+        baseline_events: s.baseline.events,
+        candidate_events: s.candidate.events,
+        observation_ms: s
+            .settled_until_ms
+            .zip(observed_since)
+            .map(|(u, f)| (u - f).max(0)),
+        settled_until_ms: s.settled_until_ms,
+        settled_counts,
+        missing_in_candidate: s.keys.settled.missing_in_candidate,
+        extra_in_candidate: s.keys.settled.extra_in_candidate,
+        mismatched: s.keys.settled.mismatched,
+        rows: None,
+        errors: None,
+        delay_regression_p95_ms: evidence::delay_regression_p95(pool, id).await?,
+        stalled_for_ms: [
+            stalled(&b_rows, &s.baseline),
+            stalled(&c_rows, &s.candidate),
+        ],
+    };
+    let waivers = evidence::active_waivers(pool, &service.name).await?;
+    let mut gate = decide(&inputs, &thresholds(config, index), &waivers);
+    gate.config_digest = config
+        .service_digests
+        .get(index)
+        .cloned()
+        .unwrap_or_default();
+    gate.evidence = EvidenceRange {
+        first_event_ms: observed_since,
+        settled_until_ms: s.settled_until_ms,
+        baseline_offsets: offsets(&b_rows),
+        candidate_offsets: offsets(&c_rows),
+    };
+    s.gate = gate;
     Ok(s)
+}
+
+fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i64> {
+    rows.iter()
+        .map(|r| (format!("{}/{}", r.topic, r.partition), r.next_offset))
+        .collect()
 }
 
 fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
@@ -234,6 +285,8 @@ pub async fn run(
             None
         }
     };
+    let mut hysteresis: HashMap<String, Hysteresis> = HashMap::new();
+    let mut last_recorded: HashMap<String, (GateVerdict, Vec<CriterionStatus>)> = HashMap::new();
     loop {
         if let Some(client) = client.clone() {
             let topics = topics.clone();
@@ -274,7 +327,36 @@ pub async fn run(
         if database.is_ok() {
             for index in 0..config.services.len() {
                 match evaluate_service(&config, index, &store, &ends).await {
-                    Ok(s) => {
+                    Ok(mut s) => {
+                        let needed = thresholds(&config, index).consecutive_passes;
+                        let h = hysteresis.entry(s.service.clone()).or_default();
+                        let (served, held) = h.observe(s.gate.raw_verdict, needed);
+                        s.gate.verdict = served;
+                        if let Some(why) = held {
+                            s.gate.reasons.insert(0, why);
+                        }
+                        let state = (
+                            served,
+                            s.gate.criteria.iter().map(|c| c.status).collect::<Vec<_>>(),
+                        );
+                        if last_recorded.get(&s.service) != Some(&state) {
+                            let previous = last_recorded.get(&s.service).map(|p| p.0);
+                            if previous.is_some_and(|p| p != served) {
+                                tracing::info!(service = %s.service, from = previous.map_or("none", |p| p.as_str()), to = served.as_str(), reasons = ?s.gate.reasons, "gate verdict changed");
+                                metrics
+                                    .gate_transitions
+                                    .with_label_values(&[s.service.as_str(), served.as_str()])
+                                    .inc();
+                            }
+                            match evidence::insert_history(&store.pool, &s.service, &s.gate).await {
+                                Ok(()) => {
+                                    last_recorded.insert(s.service.clone(), state);
+                                }
+                                Err(e) => {
+                                    tracing::warn!(service = %s.service, error = %e, "cannot record gate history")
+                                }
+                            }
+                        }
                         publish_metrics(&metrics, &s);
                         status.write(|st| st.services.insert(s.service.clone(), s));
                     }

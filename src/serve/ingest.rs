@@ -320,6 +320,7 @@ impl Ingest {
                     event_ms,
                     window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
                     partition: record.partition,
+                    record_ms: record.timestamp_ms,
                 };
                 state.batch.add_event(e, &event.key, &event);
                 Some(event_ms)

@@ -23,18 +23,6 @@ pub struct WaiverRow {
     pub created_at: DateTime<Utc>,
 }
 
-impl WaiverRow {
-    /// As the gate evaluator applies it.
-    pub fn to_gate(&self) -> crate::gate::Waiver {
-        crate::gate::Waiver {
-            criterion: self.criterion.clone(),
-            reason: self.reason.clone(),
-            expires_at: self.expires_at,
-            created_by: self.created_by.clone(),
-        }
-    }
-}
-
 /// A waiver to store (validated by the caller).
 #[derive(Debug, Clone)]
 pub struct NewWaiver<'a> {

@@ -3,6 +3,7 @@
 //! history, wave sign-offs). Schema: `migrations/`.
 
 pub mod audit;
+pub mod evidence;
 pub mod read;
 pub mod write;
 

@@ -19,11 +19,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A database count as `u64`: counts are never negative, and a corrupt row must not panic the API.
-fn count(n: i64) -> u64 {
+pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn operation_name(raw: i16) -> &'static str {
+pub(crate) fn operation_name(raw: i16) -> &'static str {
     // Out-of-range codes (never written) read as the neutral `change` rather than failing the query.
     Operation::from_u8(u8::try_from(raw).unwrap_or(Operation::Change as u8)).as_str()
 }

@@ -57,8 +57,8 @@ pub struct Stored {
     pub new_by_operation: BTreeMap<(usize, Side, &'static str), u64>,
 }
 
-const INSERT_EVENTS: &str = "INSERT INTO events (service_id, side, key_hash, position, operation, digest, arrival, event_ms, partition, kafka_offset)
- SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::uuid[], $5::int2[], $6::uuid[], $7::int8[], $8::int8[], $9::int4[], $10::int8[])
+const INSERT_EVENTS: &str = "INSERT INTO events (service_id, side, key_hash, position, operation, digest, arrival, event_ms, partition, kafka_offset, record_ms)
+ SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::uuid[], $5::int2[], $6::uuid[], $7::int8[], $8::int8[], $9::int4[], $10::int8[], $11::int8[])
  ON CONFLICT DO NOTHING
  RETURNING service_id, side, key_hash, position, operation, digest";
 
@@ -146,6 +146,7 @@ impl Store {
             .bind(e.iter().map(|x| x.event_ms).collect::<Vec<_>>())
             .bind(e.iter().map(|x| x.partition).collect::<Vec<_>>())
             .bind(e.iter().map(|x| x.arrival).collect::<Vec<_>>())
+            .bind(e.iter().map(|x| x.record_ms).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await?;
         let inserted: HashSet<(i16, i16, Uuid, Uuid, i16, Uuid)> = rows.into_iter().collect();
