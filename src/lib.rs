@@ -20,4 +20,5 @@ pub mod metrics;
 pub mod replay;
 pub mod rowdiff;
 pub mod serve;
+pub mod signoff;
 pub mod store;

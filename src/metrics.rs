@@ -1,7 +1,8 @@
 //! Every Prometheus metric paritygate exports: names, help, units and labels live here and only here.
 //!
 //! Labels are bounded: `service` and `side` come from the config, `operation` from a fixed
-//! vocabulary, `reason`, `kind` and `stage` from fixed enums, `topic`/`partition` from the consumed topics.
+//! vocabulary, `reason`, `kind` and `stage` from fixed enums, `topic`/`partition` from the consumed
+//! topics, `wave` from the configured wave ids.
 //! Never a key, an offset or free text.
 
 use crate::core::event::Reject;
@@ -32,6 +33,10 @@ pub struct Metrics {
     pub watermark_seconds: GaugeVec,
     /// Gate verdict per service, one series per verdict set to 1 for the current one.
     pub gate_verdict: IntGaugeVec,
+    /// 1 while a wave's non-revoked sign-offs meet its `required_approvals`.
+    pub wave_signed_off: IntGaugeVec,
+    /// 1 while a counted sign-off of a wave was given on evidence that no longer holds.
+    pub wave_signoff_stale: IntGaugeVec,
     /// Changes of a service's served gate verdict, by the verdict changed to.
     pub gate_transitions: IntCounterVec,
     /// Duration of checkpoint transactions.
@@ -161,6 +166,18 @@ impl Metrics {
                 "gate_verdict",
                 "1 for the current gate verdict of a service",
                 &["service", "verdict"],
+            )?,
+            wave_signed_off: gauge(
+                &r,
+                "wave_signed_off",
+                "1 while a wave's non-revoked sign-offs meet its required approvals",
+                &["wave"],
+            )?,
+            wave_signoff_stale: gauge(
+                &r,
+                "wave_signoff_stale",
+                "1 while a wave's sign-off rests on evidence that no longer holds",
+                &["wave"],
             )?,
             gate_transitions: counter(
                 &r,

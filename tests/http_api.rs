@@ -405,17 +405,28 @@ async fn services_status_and_gates() {
             (&json!(2), &json!("pending"))
         );
 
+        // The full GateStatus plus `service`; what the evaluator left empty is filled in with
+        // what this process decides under.
         let gate = app.json("/api/v1/services/orders/gate", 200).await;
         assert_eq!(
-            gate,
-            json!({
-                "service": "orders",
-                "verdict": "fail",
-                "reasons": ["2 settled keys differ"],
-                "evaluated_at": "2026-11-24T12:00:00Z",
-                "canonical_version": paritygate::core::canonical::CANONICAL_VERSION,
-            })
+            (
+                &gate["service"],
+                &gate["verdict"],
+                &gate["reasons"],
+                &gate["evaluated_at"]
+            ),
+            (
+                &json!("orders"),
+                &json!("fail"),
+                &json!(["2 settled keys differ"]),
+                &json!("2026-11-24T12:00:00Z")
+            )
         );
+        assert_eq!(
+            gate["canonical_version"],
+            paritygate::core::canonical::CANONICAL_VERSION
+        );
+        assert_eq!(gate["criteria"], json!([]));
         // Pending is still 200: Argo Rollouts treats any non-2xx as an Error.
         let pending = app.json("/api/v1/services/payments/gate", 200).await;
         assert_eq!(
@@ -550,13 +561,33 @@ async fn openapi_documents_every_route() {
             "/api/v1/services/{service}/mismatches",
             "/api/v1/services/{service}/windows",
             "/api/v1/services/{service}/rows",
+            "/api/v1/services/{service}/waivers",
+            "/api/v1/services/{service}/gate/history",
+            "/api/v1/waves",
+            "/api/v1/waves/{id}",
+            "/api/v1/waves/{id}/signoff",
+            "/api/v1/waves/{id}/revoke",
+            "/api/v1/flagger/gate",
+            "/api/v1/flagger/rollback",
         ]);
         assert_eq!(paths, expected);
 
-        // Every documented path is served (no route documented but missing, or vice versa above).
+        // Every documented path is served (no route documented but missing, or vice versa above):
+        // GETs answer 200 (but `/waves/{id}`: this config has no waves), POSTs are routed (401
+        // without a token for writes, 400 for an empty Flagger payload), never 404/405.
         for path in &paths {
-            let r = app.get(&path.replace("{service}", "orders")).await;
-            assert_eq!(r.status, 200, "{path}");
+            let methods = doc["paths"][*path].as_object().unwrap();
+            let concrete = path.replace("{service}", "orders").replace("{id}", "1");
+            if methods.contains_key("get") && !path.contains("{id}") {
+                let r = app.get(&concrete).await;
+                assert_eq!(r.status, 200, "{path}");
+            }
+            if methods.contains_key("post") {
+                let r = app
+                    .send(&format!("POST {concrete} HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"))
+                    .await;
+                assert!(![404, 405].contains(&r.status), "POST {path}: {}", r.status);
+            }
         }
 
         let params: Vec<&str> = doc["paths"]["/api/v1/services/{service}/mismatches"]["get"]

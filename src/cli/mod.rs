@@ -6,6 +6,7 @@ mod bench;
 mod bench_serve;
 mod diff;
 mod fixtures;
+mod gate;
 mod render;
 mod rowdiff;
 mod serve;
@@ -36,6 +37,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Compare the baseline and candidate sink tables of a service exhaustively.
     Rowdiff(rowdiff::RowDiffArgs),
+    /// Ask a running `paritygate serve` for a service's gate verdict (exit 0 pass/warn, 1 fail,
+    /// 3 pending or timed out), optionally waiting for it to be decided.
+    Gate(gate::GateArgs),
     /// Apply the database migrations and exit.
     Migrate(serve::ServeArgs),
     /// Measure throughput and memory: `bench [diff]` (engine vs. reading the captures) or
@@ -61,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(&args),
         Command::Migrate(args) => serve::migrate(&args),
         Command::Rowdiff(args) => rowdiff::run(&args),
+        Command::Gate(args) => gate::run(&args),
         Command::Bench(args) => edge(bench::run(&args)),
         Command::Fixtures(args) => edge(fixtures::run(&args)),
         Command::BenchEngine(args) => edge(bench::engine(&args)),

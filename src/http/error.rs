@@ -16,12 +16,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
-    /// Reserved for authenticated endpoints (sign-offs).
-    #[error("authentication required")]
+    /// No bearer token, or one that matches no configured token.
+    #[error("authentication required: send `Authorization: Bearer <token>`")]
     Unauthorized,
-    /// Reserved for authenticated endpoints (sign-offs).
-    #[error("not allowed")]
-    Forbidden,
+    /// A valid token whose role may not do this (a reader's token on a write).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// The request is well-formed but the state does not allow it (e.g. a sign-off out of order).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body exceeds [`super::MAX_BODY_BYTES`].
+    #[error("request body too large: at most {0} bytes")]
+    PayloadTooLarge(usize),
     /// A dependency (the database) cannot answer right now; retrying later may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -38,7 +44,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `not_found`, `bad_request`, `unauthorized`, `forbidden`,
-    /// `unavailable`, `internal`.
+    /// `conflict`, `payload_too_large`, `unavailable`, `internal`.
     pub code: String,
     pub message: String,
 }
@@ -49,7 +55,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -60,7 +68,9 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -103,7 +113,15 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: tell the client which scheme to use.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 
@@ -136,7 +154,7 @@ mod tests {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(
-            render(ApiError::Forbidden).await.1["error"]["code"],
+            render(ApiError::Forbidden("reader token".into())).await.1["error"]["code"],
             "forbidden"
         );
     }

@@ -1,15 +1,24 @@
 //! The HTTP API: health, readiness, Prometheus metrics, per-service status, drill-down into
-//! mismatches and windows, and gate verdicts for Argo Rollouts. OpenAPI at `/api/v1/openapi.json`.
+//! mismatches and windows, gate verdicts for Argo Rollouts and Flagger, waivers, gate history,
+//! and wave sign-offs. OpenAPI at `/api/v1/openapi.json`.
 //!
 //! Handlers are thin: live status comes from [`SharedStatus`] (rebuilt by the evaluation loop),
-//! drill-down pages from [`crate::store::read`]. Every error is an [`ApiError`] rendered as JSON.
+//! drill-down pages from [`crate::store::read`], the audit trail from [`crate::store::audit`].
+//! Every error is an [`ApiError`] rendered as JSON (Flagger's hooks answer plain text).
+//! Authentication: [`auth`].
 
+pub mod auth;
+pub mod body;
 pub mod error;
 pub mod explore;
+pub mod flagger;
 pub mod health;
 pub mod openapi;
 pub mod rows;
 pub mod services;
+pub mod waivers;
+pub mod wave_state;
+pub mod waves;
 
 pub use error::ApiError;
 
@@ -17,14 +26,14 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::serve::status::SharedStatus;
 use crate::store::Store;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-/// Largest accepted request body. Nothing is POSTed yet; sign-offs will be small JSON documents,
-/// and the cap keeps a client from making the service buffer arbitrary amounts of memory.
+/// Largest accepted request body (413 above). Waivers, sign-offs and Flagger payloads are small
+/// JSON documents; the cap keeps a client from making the service buffer arbitrary amounts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Everything a handler may need; cheap to clone (all shared handles).
@@ -52,6 +61,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/services/{service}/windows", get(explore::windows))
         .route("/api/v1/services/{service}/rows", get(rows::rows))
+        .route(
+            "/api/v1/services/{service}/waivers",
+            get(waivers::list).post(waivers::create),
+        )
+        .route(
+            "/api/v1/services/{service}/gate/history",
+            get(waivers::history),
+        )
+        .route("/api/v1/waves", get(waves::list))
+        .route("/api/v1/waves/{id}", get(waves::detail))
+        .route("/api/v1/waves/{id}/signoff", post(waves::sign_off))
+        .route("/api/v1/waves/{id}/revoke", post(waves::revoke))
+        .route("/api/v1/flagger/gate", post(flagger::gate))
+        .route("/api/v1/flagger/rollback", post(flagger::rollback))
+        // Reads need a token only with `require_token_for_reads`; writes check theirs themselves.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::reads,
+        ))
         // Unknown routes answer the same JSON error envelope as everything else.
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

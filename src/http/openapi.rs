@@ -1,13 +1,28 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations so it cannot
 //! drift from the code (a test requests every documented path against the router).
 
-use super::{error, explore, health, rows, services};
+use super::{error, explore, flagger, health, rows, services, waivers, waves};
 use axum::Json;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Declares the `bearer` scheme the write endpoints name in `security(...)`.
+#[derive(Debug)]
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "paritygate", description = "Dual-run parity referee: live status, drill-down and gate verdicts."),
+    info(title = "paritygate", description = "Dual-run parity referee: live status, drill-down, gate verdicts, waivers and wave sign-offs. Writes need `Authorization: Bearer <approver token>`; reads need a token only with `[http] require_token_for_reads`."),
     paths(
         health::healthz,
         health::readyz,
@@ -19,11 +34,24 @@ use utoipa::OpenApi;
         explore::mismatches,
         explore::windows,
         rows::rows,
+        waivers::create,
+        waivers::list,
+        waivers::history,
+        waves::list,
+        waves::detail,
+        waves::sign_off,
+        waves::revoke,
+        flagger::gate,
+        flagger::rollback,
     ),
     components(schemas(error::ErrorBody, explore::MismatchKindDoc)),
+    modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),
-        (name = "services", description = "Per-service status, drill-down and gate verdicts"),
+        (name = "services", description = "Per-service status and drill-down"),
+        (name = "gates", description = "Gate verdicts (Argo Rollouts), history and waivers"),
+        (name = "waves", description = "Waves and their append-only sign-offs"),
+        (name = "flagger", description = "Flagger webhooks (plain-text answers)"),
     )
 )]
 pub struct ApiDoc;

@@ -95,23 +95,47 @@ pub async fn detail(
     Ok(Json(service_status(&state, config)))
 }
 
-/// A gate verdict in the shape Argo Rollouts' web metric provider reads (`$.verdict`).
+/// The config digest of a configured service (empty only if digests were not computed).
+pub(crate) fn config_digest(state: &AppState, service: &ServiceConfig) -> String {
+    state
+        .config
+        .services
+        .iter()
+        .position(|s| s.name == service.name)
+        .and_then(|i| state.config.service_digests.get(i).cloned())
+        .unwrap_or_default()
+}
+
+/// The gate exactly as served: by `GET …/gate`, by Flagger's hooks and in sign-off snapshots.
+/// What the evaluator left empty (before the first evaluation) is what this process decides
+/// under: its canonical-form version and the config digest of the service.
+pub(crate) fn served_gate(state: &AppState, service: &ServiceConfig) -> GateStatus {
+    let mut gate = service_status(state, service).gate;
+    if gate.canonical_version.is_empty() {
+        gate.canonical_version = CANONICAL_VERSION.into();
+    }
+    if gate.config_digest.is_empty() {
+        gate.config_digest = config_digest(state, service);
+    }
+    gate
+}
+
+/// A gate verdict in the shape Argo Rollouts' web metric provider reads (`$.verdict`): the full
+/// `GateStatus` with the service's name.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GateResponse {
     pub service: String,
-    pub verdict: GateVerdict,
-    pub reasons: Vec<String>,
-    pub evaluated_at: Option<DateTime<Utc>>,
-    /// The canonical-form version the comparison used; verdicts of other versions do not compare.
-    pub canonical_version: String,
+    #[serde(flatten)]
+    pub gate: GateStatus,
 }
 
-/// The gate verdict of one service. Always 200 for a configured service, `pending` included: Argo
-/// Rollouts' web provider counts any non-2xx answer as an Error, not as "not yet".
-#[utoipa::path(get, path = "/api/v1/services/{service}/gate", tag = "services",
+/// The gate of one service: verdict, reasons, every criterion with its evidence. Always 200 for a
+/// configured service, `pending` included: Argo Rollouts' web provider counts any non-2xx answer
+/// as an Error, not as "not yet".
+#[utoipa::path(get, path = "/api/v1/services/{service}/gate", tag = "gates",
     params(("service" = String, Path, description = "Service name from the config")),
     responses(
-        (status = 200, description = "Verdict (pass, fail or pending) with reasons", body = GateResponse),
+        (status = 200, description = "Verdict (pass, warn, pending or fail) with reasons and criteria", body = GateResponse),
         (status = 404, description = "Unknown service", body = super::error::ErrorBody),
     ))]
 pub async fn gate(
@@ -119,12 +143,8 @@ pub async fn gate(
     Path(service): Path<String>,
 ) -> Result<Json<GateResponse>, ApiError> {
     let config = known_service(&state, &service)?;
-    let status = service_status(&state, config);
     Ok(Json(GateResponse {
         service: config.name.clone(),
-        verdict: status.gate.verdict,
-        reasons: status.gate.reasons,
-        evaluated_at: status.gate.evaluated_at,
-        canonical_version: CANONICAL_VERSION.into(),
+        gate: served_gate(&state, config),
     }))
 }

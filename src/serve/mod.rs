@@ -75,12 +75,18 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
         addr: listen,
         source,
     })?;
-    let app = router(AppState {
+    let state = AppState {
         config: config.clone(),
         store: store.clone(),
         status: status.clone(),
         metrics: metrics.clone(),
-    });
+    };
+    // Wave sign-off metrics and stale alerts; stops with the service.
+    tokio::spawn(crate::http::wave_state::watch(
+        state.clone(),
+        cancel.clone(),
+    ));
+    let app = router(state);
     let http_cancel = cancel.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -1,7 +1,8 @@
 //! paritygate's own Postgres state. `store` owns every SQL statement about it: `write` (the
-//! checkpoint transaction), `read` (evaluation and API queries) and `rows` (sampled row diffs).
-//! Schema: `migrations/`.
+//! checkpoint transaction), `read` (evaluation and API queries), `rows` (sampled row diffs) and
+//! `audit` (waivers, gate history, wave sign-offs). Schema: `migrations/`.
 
+pub mod audit;
 pub mod evidence;
 pub mod read;
 pub mod rows;

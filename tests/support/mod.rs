@@ -10,6 +10,7 @@
 //!   process (`paritygate serve --config FILE`, for kill -9), and the config builder.
 //! - [`http`]: a JSON client for the API and [`wait_until`] polling with bounded waits.
 //! - [`expect`]: the assertions that `serve` shows what `replay` computes on the same records.
+//! - [`gates`]: the API router alone with tokens, waves and hand-set verdicts (gates, sign-offs).
 //!
 //! Everything listens on 127.0.0.1 only. External programs are found through `PARITYGATE_TANSU`
 //! and `PARITYGATE_MOTO_SERVER` (exported by `scripts/test`), falling back to `.tools/venv`.
@@ -20,6 +21,7 @@ pub mod app;
 pub mod broker;
 pub mod db;
 pub mod expect;
+pub mod gates;
 pub mod http;
 pub mod produce;
 pub mod promql;

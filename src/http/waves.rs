@@ -1,0 +1,217 @@
+//! Waves and their sign-offs: `GET /api/v1/waves`, `GET /api/v1/waves/{id}`,
+//! `POST /api/v1/waves/{id}/signoff` and `POST /api/v1/waves/{id}/revoke`.
+//!
+//! Sign-offs and revocations are appended to `wave_signoffs` (append-only in the database). The
+//! rules (ordering, distinct approvers, staleness) are in [`crate::signoff`]; the check and the
+//! insert run under one lock in [`audit::append_signoff`].
+
+use super::auth::Approver;
+use super::body::Fields;
+use super::wave_state::{self, load};
+use super::{ApiError, AppState};
+use crate::config::model::WaveConfig;
+use crate::signoff::{self, WaveStatus};
+use crate::store::audit::{self, NewSignoff, SignoffRow, ACTION_REVOCATION, ACTION_SIGNOFF};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+const MAX_COMMENT_CHARS: usize = 2000;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WaveList {
+    /// In id order.
+    pub waves: Vec<WaveStatus>,
+}
+
+/// A wave's status and its whole audit trail.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WaveDetail {
+    #[serde(flatten)]
+    pub status: WaveStatus,
+    /// Every sign-off and revocation of the wave, oldest first, with its snapshot.
+    pub trail: Vec<SignoffRow>,
+}
+
+/// Body of `POST …/signoff`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // documentation only: the body is read field by field (see `http::body`)
+pub struct SignoffRequest {
+    /// What was checked (non-empty, at most 2000 characters).
+    comment: String,
+}
+
+/// Body of `POST …/revoke`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct RevokeRequest {
+    /// Why the sign-off no longer stands (non-empty, at most 2000 characters).
+    reason: String,
+}
+
+/// The configured wave `raw`: 400 if it is not an id, 404 if no wave has it.
+fn known_wave<'a>(state: &'a AppState, raw: &str) -> Result<&'a WaveConfig, ApiError> {
+    let id: u32 = raw.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "parameter `id`: must be a wave id (an integer), got `{raw}`"
+        ))
+    })?;
+    state
+        .config
+        .waves
+        .iter()
+        .find(|w| w.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown wave `{id}`")))
+}
+
+fn db_id(wave: &WaveConfig) -> Result<i32, ApiError> {
+    i32::try_from(wave.id)
+        .map_err(|_| ApiError::Internal(format!("wave id {} out of range", wave.id)))
+}
+
+/// Every wave: verdict, sign-off state, staleness and what blocks a sign-off.
+#[utoipa::path(get, path = "/api/v1/waves", tag = "waves",
+    responses((status = 200, description = "Configured waves in id order", body = WaveList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<WaveList>, ApiError> {
+    let (waves, _) = load(&state).await?;
+    Ok(Json(WaveList { waves }))
+}
+
+/// One wave with its audit trail.
+#[utoipa::path(get, path = "/api/v1/waves/{id}", tag = "waves",
+    params(("id" = u32, Path, description = "Wave id from the config")),
+    responses(
+        (status = 200, description = "The wave and its trail", body = WaveDetail),
+        (status = 400, description = "Not a wave id", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown wave", body = super::error::ErrorBody),
+    ))]
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WaveDetail>, ApiError> {
+    let wave = known_wave(&state, &id)?;
+    let (waves, rows) = load(&state).await?;
+    let status = waves
+        .into_iter()
+        .find(|w| w.id == wave.id)
+        .ok_or_else(|| ApiError::Internal(format!("wave {} missing from statuses", wave.id)))?;
+    let id = db_id(wave)?;
+    let trail = rows.into_iter().filter(|r| r.wave_id == id).collect();
+    Ok(Json(WaveDetail { status, trail }))
+}
+
+/// Append a record for `wave` if `check` (given every wave's status) allows it.
+async fn append(
+    state: &AppState,
+    wave: &WaveConfig,
+    action: &'static str,
+    identity: &str,
+    comment: &str,
+    check: impl FnOnce(&WaveStatus) -> Result<(), ApiError>,
+) -> Result<SignoffRow, ApiError> {
+    let snapshot = serde_json::to_value(wave_state::snapshot(state, wave))
+        .map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
+    let inputs = wave_state::inputs(state);
+    let new = NewSignoff {
+        wave_id: db_id(wave)?,
+        action,
+        identity,
+        comment,
+        snapshot: &snapshot,
+    };
+    let row = audit::append_signoff(&state.store.pool, &new, |rows| {
+        let statuses = signoff::wave_statuses(inputs, rows);
+        match statuses.iter().find(|w| w.id == wave.id) {
+            Some(status) => check(status),
+            None => Err(ApiError::Internal(format!("wave {} missing", wave.id))),
+        }
+    })
+    .await??;
+    // Metrics follow at once rather than at the watcher's next pass.
+    if let Err(e) = load(state).await {
+        tracing::warn!(error = %e, "cannot refresh wave metrics");
+    }
+    Ok(row)
+}
+
+/// Sign a wave off (approver token): 409 unless the wave passes or warns and every earlier wave
+/// is signed off (and not stale). The record keeps who (from the token), when, the comment, and
+/// every service's served gate with its config digest.
+#[utoipa::path(post, path = "/api/v1/waves/{id}/signoff", tag = "waves",
+    params(("id" = u32, Path, description = "Wave id from the config")),
+    request_body = SignoffRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The immutable sign-off record", body = SignoffRow),
+        (status = 400, description = "Invalid field (named in the message)", body = super::error::ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = super::error::ErrorBody),
+        (status = 403, description = "A reader's token", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown wave", body = super::error::ErrorBody),
+        (status = 409, description = "The wave's verdict or an earlier wave does not allow it", body = super::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB"),
+    ))]
+pub async fn sign_off(
+    State(state): State<AppState>,
+    Approver(identity): Approver,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<SignoffRow>), ApiError> {
+    let wave = known_wave(&state, &id)?;
+    let comment = Fields::parse(body, &["comment"])?.text("comment", MAX_COMMENT_CHARS)?;
+    let row = append(&state, wave, ACTION_SIGNOFF, &identity, &comment, |w| {
+        if w.signoff_blockers.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Conflict(format!(
+                "wave {} cannot be signed off: {}",
+                w.id,
+                w.signoff_blockers.join("; ")
+            )))
+        }
+    })
+    .await?;
+    tracing::info!(wave = wave.id, by = %identity, id = row.id, "wave signed off");
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Revoke a wave's sign-offs (approver token): appends a revocation; sign-offs before it no
+/// longer count. 409 when no sign-off counts.
+#[utoipa::path(post, path = "/api/v1/waves/{id}/revoke", tag = "waves",
+    params(("id" = u32, Path, description = "Wave id from the config")),
+    request_body = RevokeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The immutable revocation record", body = SignoffRow),
+        (status = 400, description = "Invalid field (named in the message)", body = super::error::ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = super::error::ErrorBody),
+        (status = 403, description = "A reader's token", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown wave", body = super::error::ErrorBody),
+        (status = 409, description = "Nothing to revoke", body = super::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB"),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Approver(identity): Approver,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<SignoffRow>), ApiError> {
+    let wave = known_wave(&state, &id)?;
+    let reason = Fields::parse(body, &["reason"])?.text("reason", MAX_COMMENT_CHARS)?;
+    let row = append(&state, wave, ACTION_REVOCATION, &identity, &reason, |w| {
+        if w.approvals.is_empty() {
+            Err(ApiError::Conflict(format!(
+                "wave {} has no sign-off to revoke",
+                w.id
+            )))
+        } else {
+            Ok(())
+        }
+    })
+    .await?;
+    tracing::warn!(wave = wave.id, by = %identity, id = row.id, reason = %reason, "wave sign-off revoked");
+    Ok((StatusCode::CREATED, Json(row)))
+}
