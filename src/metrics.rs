@@ -37,6 +37,12 @@ pub struct Metrics {
     pub wave_signed_off: IntGaugeVec,
     /// 1 while a counted sign-off of a wave was given on evidence that no longer holds.
     pub wave_signoff_stale: IntGaugeVec,
+    /// 1 per configured service, labelled with its wave (joins services to wave metrics).
+    pub service_info: IntGaugeVec,
+    /// p95 of (candidate delivery − baseline delivery) over events seen on both sides.
+    pub candidate_delay_regression_seconds: GaugeVec,
+    /// Settled mismatching keys per differing field, for the top 20 fields of a service.
+    pub field_mismatched_keys: IntGaugeVec,
     /// Changes of a service's served gate verdict, by the verdict changed to.
     pub gate_transitions: IntCounterVec,
     /// Duration of checkpoint transactions.
@@ -179,11 +185,34 @@ impl Metrics {
                 "1 while a wave's sign-off rests on evidence that no longer holds",
                 &["wave"],
             )?,
+            service_info: gauge(
+                &r,
+                "service_info",
+                "1 per configured service, labelled with its wave",
+                &["service", "wave"],
+            )?,
+            candidate_delay_regression_seconds: {
+                let g = GaugeVec::new(
+                    Opts::new(
+                        "candidate_delay_regression_seconds",
+                        "p95 of the candidate's delivery delay minus the baseline's, over events seen on both sides",
+                    ),
+                    &["service"],
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            field_mismatched_keys: gauge(
+                &r,
+                "field_mismatched_keys",
+                "Settled mismatching keys per differing field (top 20 fields per service)",
+                &["service", "pointer"],
+            )?,
             gate_transitions: counter(
                 &r,
                 "gate_transitions_total",
                 "Changes of a service's served gate verdict",
-                &["service", "to"],
+                &["service", "verdict"],
             )?,
             checkpoint_seconds: histogram(
                 &r,

@@ -106,7 +106,7 @@ pub struct KeyCounts {
     pub mismatched: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldCount {
     pub pointer: String,
     pub mismatched_keys: u64,

@@ -9,6 +9,7 @@ use super::status::{
 };
 use crate::config::Config;
 use crate::core::canonical::CANONICAL_VERSION;
+use crate::core::report::FieldCount;
 use crate::gate::{
     apply_waivers, evaluate_criteria, raw_verdict, CriterionStatus, GateInputs, GateThresholds,
     Hysteresis, Waiver,
@@ -198,6 +199,9 @@ pub async fn evaluate_service(
             stalled(&c_rows, &s.candidate),
         ],
     };
+    if s.keys.settled.mismatched > 0 {
+        s.top_fields = top_fields(pool, id, s.settled_until_ms).await?;
+    }
     let waivers = evidence::active_waivers(pool, &service.name).await?;
     let mut gate = decide(&inputs, &thresholds(config, index), &waivers);
     gate.config_digest = config
@@ -215,14 +219,91 @@ pub async fn evaluate_service(
     Ok(s)
 }
 
+/// The 20 fields that differ in most settled mismatching keys (among the first 1,000 such keys).
+async fn top_fields(
+    pool: &sqlx::PgPool,
+    id: i16,
+    settled_until_ms: Option<i64>,
+) -> Result<Vec<FieldCount>, StoreError> {
+    let page = read::mismatches(
+        pool,
+        id,
+        Some(crate::core::compare::MismatchKind::Mismatched),
+        settled_until_ms,
+        1000,
+        None,
+    )
+    .await?;
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for item in page
+        .items
+        .iter()
+        .filter(|i| i.state == read::MismatchState::Settled)
+    {
+        for f in &item.fields {
+            *counts.entry(f.pointer.clone()).or_default() += 1;
+        }
+    }
+    let mut fields: Vec<FieldCount> = counts
+        .into_iter()
+        .map(|(pointer, mismatched_keys)| FieldCount {
+            pointer,
+            mismatched_keys,
+        })
+        .collect();
+    fields.sort_by(|a, b| {
+        b.mismatched_keys
+            .cmp(&a.mismatched_keys)
+            .then_with(|| a.pointer.cmp(&b.pointer))
+    });
+    fields.truncate(20);
+    Ok(fields)
+}
+
 fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i64> {
     rows.iter()
         .map(|r| (format!("{}/{}", r.topic, r.partition), r.next_offset))
         .collect()
 }
 
-fn publish_metrics(metrics: &Metrics, s: &ServiceStatus) {
+fn publish_metrics(
+    metrics: &Metrics,
+    s: &ServiceStatus,
+    published_fields: &mut HashMap<String, Vec<String>>,
+) {
     let name = s.service.as_str();
+    let delay = s
+        .gate
+        .criteria
+        .iter()
+        .find(|c| c.name == "latency_guardrail")
+        .and_then(|c| c.observed.get("p95_ms"))
+        .and_then(serde_json::Value::as_f64);
+    if let Some(ms) = delay {
+        metrics
+            .candidate_delay_regression_seconds
+            .with_label_values(&[name])
+            .set(ms / 1000.0);
+    }
+    // Fields no longer among the top ones must disappear, not linger with an old value.
+    let current: Vec<String> = s.top_fields.iter().map(|f| f.pointer.clone()).collect();
+    for old in published_fields
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter(|p| !current.contains(p))
+    {
+        let _ = metrics
+            .field_mismatched_keys
+            .remove_label_values(&[name, old.as_str()]);
+    }
+    for f in &s.top_fields {
+        metrics
+            .field_mismatched_keys
+            .with_label_values(&[name, f.pointer.as_str()])
+            .set(f.mismatched_keys as i64);
+    }
+    published_fields.insert(name.to_owned(), current);
     for (state, counts) in [("settled", s.keys.settled), ("in_flight", s.keys.in_flight)] {
         for (kind, n) in [
             ("missing_in_candidate", counts.missing_in_candidate),
@@ -298,6 +379,7 @@ pub async fn run(
         }
     };
     let mut hysteresis: HashMap<String, Hysteresis> = HashMap::new();
+    let mut published_fields: HashMap<String, Vec<String>> = HashMap::new();
     let mut last_recorded: HashMap<String, (GateVerdict, Vec<CriterionStatus>)> = HashMap::new();
     loop {
         if let Some(client) = client.clone() {
@@ -369,7 +451,7 @@ pub async fn run(
                                 }
                             }
                         }
-                        publish_metrics(&metrics, &s);
+                        publish_metrics(&metrics, &s, &mut published_fields);
                         status.write(|st| st.services.insert(s.service.clone(), s));
                     }
                     Err(e) => {

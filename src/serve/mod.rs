@@ -64,6 +64,14 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
     let status = SharedStatus::default();
     let metrics = Metrics::new()?;
     metrics.init_services(config.services.iter().map(|s| s.name.as_str()));
+    for wave in &config.waves {
+        for service in &wave.services {
+            metrics
+                .service_info
+                .with_label_values(&[service.as_str(), wave.id.to_string().as_str()])
+                .set(1);
+        }
+    }
     let listen = config.http.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

@@ -140,6 +140,8 @@ pub struct ServiceStatus {
     pub windows_settled_matched: u64,
     pub windows_settled_unmatched: u64,
     pub last_settled_window: Option<WindowStatus>,
+    /// Fields that differ most among settled mismatching keys (up to 20; from the first 1,000 keys).
+    pub top_fields: Vec<crate::core::report::FieldCount>,
     /// The latest sampled row diff of the sink tables; absent without `[services.targets]` or
     /// before the first round.
     pub rows: Option<RowsSummary>,
