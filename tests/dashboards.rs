@@ -23,7 +23,7 @@ const NOT_PER_SERVICE: [&str; 7] = [
     "paritygate_processing_latency_seconds",
     "paritygate_dependency_up",
     "paritygate_wave_signed_off",
-    "paritygate_signoff_stale",
+    "paritygate_wave_signoff_stale",
     "up",
 ];
 
