@@ -138,6 +138,34 @@ impl Config {
         }
         routes
     }
+
+    /// Error (DLQ) topic → (service index, side): records there are counted, not compared.
+    pub fn error_routes(&self) -> HashMap<&str, (usize, Side)> {
+        let mut routes = HashMap::new();
+        for (i, s) in self.services.iter().enumerate() {
+            if let Some(e) = &s.error_topics {
+                for t in &e.baseline {
+                    routes.insert(t.as_str(), (i, Side::Baseline));
+                }
+                for t in &e.candidate {
+                    routes.insert(t.as_str(), (i, Side::Candidate));
+                }
+            }
+        }
+        routes
+    }
+
+    /// Every topic `serve` consumes: the services' topics and their error topics.
+    pub fn all_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .routes()
+            .keys()
+            .chain(self.error_routes().keys())
+            .map(|t| (*t).to_owned())
+            .collect();
+        topics.sort();
+        topics
+    }
 }
 
 /// toml reports a byte span; turn it into "line L, column C: service `x`: " so the message says
@@ -199,11 +227,20 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
         if names.insert(s.name.as_str(), index).is_some() {
             return Err(err(&s.name, "name", "is used by another service".into()));
         }
+        let errors = s.error_topics.as_ref();
         for (field, list) in [
-            ("baseline_topics", &s.baseline_topics),
-            ("candidate_topics", &s.candidate_topics),
+            ("baseline_topics", &s.baseline_topics[..]),
+            ("candidate_topics", &s.candidate_topics[..]),
+            (
+                "error_topics.baseline",
+                errors.map_or(&[][..], |e| &e.baseline[..]),
+            ),
+            (
+                "error_topics.candidate",
+                errors.map_or(&[][..], |e| &e.candidate[..]),
+            ),
         ] {
-            if list.is_empty() {
+            if list.is_empty() && !field.starts_with("error_topics") {
                 return Err(err(&s.name, field, "must name at least one topic".into()));
             }
             for topic in list {

@@ -229,9 +229,22 @@ pub struct ServiceConfig {
     pub grace_seconds: u64,
     #[serde(default)]
     pub gate: crate::gate::GateThresholds,
+    /// Dead-letter / error topics per runtime: their volumes are a parity signal (`error_parity`).
+    #[serde(default)]
+    pub error_topics: Option<ErrorTopics>,
     /// `[services.targets]`: the two sink tables for row diffs (`docs/rowdiff.md`); optional.
     #[serde(default)]
     pub targets: Option<crate::rowdiff::TargetsConfig>,
+}
+
+/// `error_topics = { baseline = [...], candidate = [...] }`: each runtime's DLQ / error outputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorTopics {
+    #[serde(default)]
+    pub baseline: Vec<String>,
+    #[serde(default)]
+    pub candidate: Vec<String>,
 }
 
 /// Where an event's key comes from.

@@ -156,3 +156,16 @@ fn targets_are_parsed_and_validated_per_service() {
         "{m}"
     );
 }
+
+#[test]
+fn error_topics_must_be_distinct_from_every_other_topic() {
+    let bad = GOOD.replace(
+        "compare_headers = [\"operation\", \"table\"]",
+        "compare_headers = [\"operation\", \"table\"]\nerror_topics = { baseline = [\"dlq.orders\"], candidate = [\"dev.acme.public.orders\"] }",
+    );
+    let m = message(&bad);
+    assert!(
+        m.contains("field `error_topics.candidate`: topic `dev.acme.public.orders` appears twice"),
+        "{m}"
+    );
+}

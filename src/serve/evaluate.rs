@@ -192,7 +192,14 @@ pub async fn evaluate_service(
                 r.extra_differing.total(),
             )
         }),
-        errors: None,
+        errors: service.error_topics.as_ref().map(|_| {
+            (
+                s.baseline.errors,
+                s.baseline.records,
+                s.candidate.errors,
+                s.candidate.records,
+            )
+        }),
         delay_regression_p95_ms: evidence::delay_regression_p95(pool, id).await?,
         stalled_for_ms: [
             stalled(&b_rows, &s.baseline),
@@ -370,7 +377,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
-    let topics: Vec<String> = config.routes().keys().map(|t| (*t).to_owned()).collect();
+    let topics: Vec<String> = config.all_topics();
     let client = match super::ingest::consumer(&config) {
         Ok(c) => Some(Arc::new(c)),
         Err(e) => {

@@ -66,6 +66,7 @@ impl std::fmt::Debug for Ingest {
 
 struct Loop {
     routes: HashMap<String, (usize, Side)>,
+    error_routes: HashMap<String, (usize, Side)>,
     /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
     next: HashMap<(String, i32), Option<i64>>,
     sought: HashSet<(String, i32)>,
@@ -104,6 +105,12 @@ impl Ingest {
                 .into_iter()
                 .map(|(t, r)| (t.to_owned(), r))
                 .collect(),
+            error_routes: self
+                .config
+                .error_routes()
+                .into_iter()
+                .map(|(t, r)| (t.to_owned(), r))
+                .collect(),
             next: HashMap::new(),
             sought: HashSet::new(),
             lanes: (0..self.batches.len().max(1))
@@ -111,7 +118,7 @@ impl Ingest {
                 .collect(),
             last_flush: Instant::now(),
         };
-        let topics: Vec<String> = state.routes.keys().cloned().collect();
+        let topics: Vec<String> = self.config.all_topics();
         while !self.cancel.is_cancelled() && !self.start(&topics, &mut state) {
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -219,9 +226,12 @@ impl Ingest {
 
     fn handle(&self, state: &mut Loop, message: &rdkafka::message::BorrowedMessage<'_>) {
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        let Some(&(service, side)) = state.routes.get(topic) else {
-            return;
-        };
+        let (service, side, is_error) =
+            match (state.routes.get(topic), state.error_routes.get(topic)) {
+                (Some(&(service, side)), _) => (service, side, false),
+                (None, Some(&(service, side))) => (service, side, true),
+                (None, None) => return,
+            };
         let tp = (topic.to_owned(), partition);
         let expected = match state.next.get(&tp) {
             Some(n) => *n,
@@ -266,7 +276,15 @@ impl Ingest {
             key: message.key().filter(|k| !k.is_empty()).map(Cow::Borrowed),
             payload: message.payload().map(Cow::Borrowed),
         };
-        let event_ms = self.process(state, service, side, &record);
+        let event_ms = if is_error {
+            // A dead-letter record: counted for `error_parity`, never compared.
+            state
+                .lane(partition)
+                .add_other(service, side, "errors", "error_topic", None);
+            None
+        } else {
+            self.process(state, service, side, &record)
+        };
         state.lane(partition).advance(
             (topic, partition, offset),
             (service, side),

@@ -50,6 +50,8 @@ pub struct SideStatus {
     pub skipped: BTreeMap<String, u64>,
     /// Remarks on records that still became events (`not_json`: compared as bytes), sampled.
     pub flagged: BTreeMap<String, u64>,
+    /// Records on this side's error (dead-letter) topics; compared with `records` by `error_parity`.
+    pub errors: u64,
     /// Event-time watermark: every partition of this side has passed it (idle ones excepted).
     pub watermark_ms: Option<i64>,
     pub lag: i64,

@@ -60,6 +60,8 @@ pub struct SideCounts {
     pub skipped: BTreeMap<String, u64>,
     /// Remarks on records that still became events (`not_json`: compared as bytes).
     pub flagged: BTreeMap<String, u64>,
+    /// Records on the side's error (dead-letter) topics.
+    pub errors: u64,
 }
 
 impl SideCounts {
@@ -73,6 +75,7 @@ impl SideCounts {
         side.rejected = self.rejected;
         side.skipped = self.skipped;
         side.flagged = self.flagged;
+        side.errors = self.errors;
     }
 }
 
@@ -93,7 +96,7 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
         let (records, events) = (count(records), count(events));
         // `flagged` remarks concern records already counted as events (e.g. a non-JSON payload,
         // still compared as bytes): not records of their own.
-        if kind != "flagged" {
+        if kind != "flagged" && kind != "errors" {
             counts.records += records;
         }
         match kind.as_str() {
@@ -106,6 +109,7 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
             "skipped" => *counts.skipped.entry(name).or_default() += records,
             "unparseable" => counts.unparseable += records,
             "flagged" => *counts.flagged.entry(name).or_default() += records,
+            "errors" => counts.errors += records,
             _ => {}
         }
     }
