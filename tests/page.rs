@@ -75,6 +75,7 @@ async fn the_page_shows_what_the_api_serves_escapes_html_and_its_forms_sign_off_
         );
     }
 
+    assert!(section(&html, "service-orders").contains("wave 1 · last evaluated 20"));
     // Every criterion of `orders` with its status, observed value, threshold and explanation.
     let orders = section(&html, "service-orders");
     let gate = sc.get("/api/v1/services/orders/gate").await;

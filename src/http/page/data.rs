@@ -44,7 +44,16 @@ pub async fn gather(state: &AppState) -> Result<PageData, ApiError> {
     let pool = &state.store.pool;
     let mut services = Vec::with_capacity(state.config.services.len());
     for service in &state.config.services {
-        let status = service_status(state, service);
+        let mut status = service_status(state, service);
+        // Waves may list their services instead of the services naming their wave.
+        status.wave = status.wave.or_else(|| {
+            state
+                .config
+                .waves
+                .iter()
+                .find(|w| w.services.contains(&service.name))
+                .map(|w| w.id)
+        });
         let id = state.store.service_id(&service.name);
         let differs = status.keys.settled.total() + status.keys.in_flight.total() > 0;
         let mismatches = match id {

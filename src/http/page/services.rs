@@ -149,6 +149,9 @@ fn mismatches(service: &str, page: Option<&MismatchPage>) -> String {
 
 fn fields(fields: &[MismatchField]) -> String {
     let mut out = String::new();
+    if fields.is_empty() {
+        out.push_str("<span class=\"muted\">—</span>");
+    }
     for f in fields.iter().take(FIELDS_PER_KEY) {
         let side = |v: &Option<serde_json::Value>| v.as_ref().map_or("(absent)".into(), json_text);
         html!(
