@@ -35,16 +35,25 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(String, Role),
         .ok_or(ApiError::Unauthorized)
 }
 
+/// The approver presenting `token`: 401 without one or with an unknown one, 403 with a reader's.
+/// The API takes the token from the `Authorization` header, the operator page's forms from a
+/// form field; both are checked here.
+pub fn approver(state: &AppState, token: Option<&str>) -> Result<Approver, ApiError> {
+    let token = token.map(str::trim).filter(|t| !t.is_empty());
+    match token.and_then(|t| state.config.tokens.authenticate(t)) {
+        None => Err(ApiError::Unauthorized),
+        Some((identity, Role::Approver)) => Ok(Approver(identity)),
+        Some((_, Role::Reader)) => Err(ApiError::Forbidden(
+            "this needs an approver token; a reader token was sent".into(),
+        )),
+    }
+}
+
 impl FromRequestParts<AppState> for Approver {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match authenticate(state, &parts.headers)? {
-            (identity, Role::Approver) => Ok(Approver(identity)),
-            (_, Role::Reader) => Err(ApiError::Forbidden(
-                "this needs an approver token; a reader token was sent".into(),
-            )),
-        }
+        approver(state, bearer(&parts.headers))
     }
 }
 

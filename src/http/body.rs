@@ -39,6 +39,20 @@ impl Fields {
         let Value::Object(object) = value else {
             return Err(ApiError::BadRequest("body: must be a JSON object".into()));
         };
+        Self::allowing(object, allowed)
+    }
+
+    /// HTML form fields (`application/x-www-form-urlencoded`, already decoded) allowing only
+    /// `allowed` names; a repeated name keeps its last value. Read with the same rules as JSON.
+    pub fn from_form(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Fields, ApiError> {
+        let object = pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        Self::allowing(object, allowed)
+    }
+
+    fn allowing(object: Map<String, Value>, allowed: &[&str]) -> Result<Fields, ApiError> {
         if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(ApiError::BadRequest(format!(
                 "field `{unknown}`: unknown; expected {}",

@@ -1,6 +1,6 @@
 //! The HTTP API: health, readiness, Prometheus metrics, per-service status, drill-down into
 //! mismatches and windows, gate verdicts for Argo Rollouts and Flagger, waivers, gate history,
-//! and wave sign-offs. OpenAPI at `/api/v1/openapi.json`.
+//! and wave sign-offs. OpenAPI at `/api/v1/openapi.json`. The operator page (HTML) at `/`: [`page`].
 //!
 //! Handlers are thin: live status comes from [`SharedStatus`] (rebuilt by the evaluation loop),
 //! drill-down pages from [`crate::store::read`], the audit trail from [`crate::store::audit`].
@@ -14,6 +14,7 @@ pub mod explore;
 pub mod flagger;
 pub mod health;
 pub mod openapi;
+pub mod page;
 pub mod rows;
 pub mod services;
 pub mod waivers;
@@ -48,6 +49,9 @@ pub struct AppState {
 /// Every route of the API, with body limit and request tracing.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/ui/waves/{id}/signoff", post(page::sign_off))
+        .route("/ui/waves/{id}/revoke", post(page::revoke))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

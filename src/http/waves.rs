@@ -160,9 +160,21 @@ pub async fn sign_off(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SignoffRow>), ApiError> {
-    let wave = known_wave(&state, &id)?;
-    let comment = Fields::parse(body, &["comment"])?.text("comment", MAX_COMMENT_CHARS)?;
-    let row = append(&state, wave, ACTION_SIGNOFF, &identity, &comment, |w| {
+    let row = sign_off_wave(&state, &identity, &id, || Fields::parse(body, &["comment"])).await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Sign wave `id` off as `identity` with the `comment` of `fields` (read after the wave is known,
+/// so an unknown wave is a 404 whatever the body). Shared by the API and the operator page.
+pub(crate) async fn sign_off_wave(
+    state: &AppState,
+    identity: &str,
+    id: &str,
+    fields: impl FnOnce() -> Result<Fields, ApiError>,
+) -> Result<SignoffRow, ApiError> {
+    let wave = known_wave(state, id)?;
+    let comment = fields()?.text("comment", MAX_COMMENT_CHARS)?;
+    let row = append(state, wave, ACTION_SIGNOFF, identity, &comment, |w| {
         if w.signoff_blockers.is_empty() {
             Ok(())
         } else {
@@ -175,7 +187,7 @@ pub async fn sign_off(
     })
     .await?;
     tracing::info!(wave = wave.id, by = %identity, id = row.id, "wave signed off");
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok(row)
 }
 
 /// Revoke a wave's sign-offs (approver token): appends a revocation; sign-offs before it no
@@ -199,9 +211,21 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SignoffRow>), ApiError> {
-    let wave = known_wave(&state, &id)?;
-    let reason = Fields::parse(body, &["reason"])?.text("reason", MAX_COMMENT_CHARS)?;
-    let row = append(&state, wave, ACTION_REVOCATION, &identity, &reason, |w| {
+    let row = revoke_wave(&state, &identity, &id, || Fields::parse(body, &["reason"])).await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Revoke wave `id`'s sign-offs as `identity` with the `reason` of `fields`. Shared by the API and
+/// the operator page.
+pub(crate) async fn revoke_wave(
+    state: &AppState,
+    identity: &str,
+    id: &str,
+    fields: impl FnOnce() -> Result<Fields, ApiError>,
+) -> Result<SignoffRow, ApiError> {
+    let wave = known_wave(state, id)?;
+    let reason = fields()?.text("reason", MAX_COMMENT_CHARS)?;
+    let row = append(state, wave, ACTION_REVOCATION, identity, &reason, |w| {
         if w.approvals.is_empty() {
             Err(ApiError::Conflict(format!(
                 "wave {} has no sign-off to revoke",
@@ -213,5 +237,5 @@ pub async fn revoke(
     })
     .await?;
     tracing::warn!(wave = wave.id, by = %identity, id = row.id, reason = %reason, "wave sign-off revoked");
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok(row)
 }

@@ -23,6 +23,7 @@ pub mod db;
 pub mod expect;
 pub mod gates;
 pub mod http;
+pub mod operator;
 pub mod produce;
 pub mod promql;
 pub mod traffic;
