@@ -85,7 +85,7 @@ pub enum Assignment {
 }
 
 /// `[store]`: paritygate's own Postgres database.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// A URL without a password; a password comes only from `PARITYGATE_STORE_URL`.
@@ -93,6 +93,16 @@ pub struct StoreConfig {
     pub url: Option<String>,
     #[serde(default = "default_pool_size")]
     pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    // Without a `[store]` table serde uses this, not the field defaults: keep them the same.
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: default_pool_size(),
+        }
+    }
 }
 
 /// `[http]`

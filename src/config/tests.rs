@@ -169,3 +169,9 @@ fn error_topics_must_be_distinct_from_every_other_topic() {
         "{m}"
     );
 }
+
+#[test]
+fn a_config_without_a_store_table_keeps_the_pool_default() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.store.max_connections, 8);
+}

@@ -50,7 +50,7 @@ pub async fn observed_since_ms(pool: &PgPool, service_id: i16) -> Result<Option<
     Ok(b.zip(c).map(|(b, c)| b.max(c)))
 }
 
-/// p95 of (candidate delivery − baseline delivery) over the latest candidate events (up to 10,000,
+/// p95 of (candidate delivery − baseline delivery) over the latest candidate events (up to 2,000,
 /// within the last hour of event time) that the baseline delivered too, and how many there were.
 pub async fn delay_regression_p95(
     pool: &PgPool,
@@ -61,7 +61,7 @@ pub async fn delay_regression_p95(
               c AS (SELECT e.key_hash, e.position, e.operation, e.digest, e.record_ms FROM events e, latest
                     WHERE e.service_id = $1 AND e.side = 1 AND e.event_ms > latest.t - 3600000
                       AND e.record_ms IS NOT NULL
-                    ORDER BY e.event_ms DESC LIMIT 10000)
+                    ORDER BY e.event_ms DESC LIMIT 2000)
          SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY (c.record_ms - b.record_ms)), count(*)
          FROM c JOIN events b ON b.service_id = $1 AND b.side = 0 AND b.key_hash = c.key_hash
            AND b.position = c.position AND b.operation = c.operation AND b.digest = c.digest
