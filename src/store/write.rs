@@ -88,16 +88,21 @@ const UPSERT_TALLIES: &str =
  ON CONFLICT (service_id, side, kind, name) DO UPDATE SET
    records = t.records + excluded.records, events = t.events + excluded.events";
 
-impl Store {
-    fn id(&self, names: &[String], service: usize) -> i16 {
-        names
-            .get(service)
-            .and_then(|n| self.service_id(n))
-            .unwrap_or(0)
-    }
+/// The database id of a batch's service index (resolved once per checkpoint, see `checkpoint`).
+fn id(ids: &[i16], service: usize) -> i16 {
+    ids.get(service).copied().unwrap_or(0)
+}
 
+impl Store {
     /// Store a batch. `names` maps the batch's service indexes to configured names.
     pub async fn checkpoint(&self, names: &[String], batch: &Batch) -> Result<Stored, StoreError> {
+        // Name → id once per checkpoint, not per event: the lookups below run for every event
+        // (and O(n log n) times in the sort), and each would take the ids' lock and hash a name.
+        let ids: Vec<i16> = names
+            .iter()
+            .map(|n| self.service_id(n).unwrap_or(0))
+            .collect();
+        let ids = ids.as_slice();
         let mut tx = self.pool.begin().await?;
         for ((topic, partition), p) in &batch.partitions {
             let advanced = match p.expected {
@@ -112,7 +117,7 @@ impl Store {
                     "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT DO NOTHING",
                 )
-                .bind(topic).bind(partition).bind(self.id(names, p.service)).bind(side_code(p.side))
+                .bind(topic).bind(partition).bind(id(ids, p.service)).bind(side_code(p.side))
                 .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset)
                 .execute(&mut *tx).await?.rows_affected(),
             };
@@ -132,7 +137,7 @@ impl Store {
         let mut e: Vec<&crate::serve::batch::BatchEvent> = batch.events.iter().collect();
         e.sort_by_key(|x| {
             (
-                self.id(names, x.service),
+                id(ids, x.service),
                 side_code(x.side),
                 x.key_hash,
                 x.position,
@@ -141,11 +146,7 @@ impl Store {
             )
         });
         let rows: Vec<(i16, i16, Uuid, Uuid, i16, Uuid)> = sqlx::query_as(INSERT_EVENTS)
-            .bind(
-                e.iter()
-                    .map(|x| self.id(names, x.service))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(e.iter().map(|x| id(ids, x.service)).collect::<Vec<_>>())
             .bind(e.iter().map(|x| side_code(x.side)).collect::<Vec<_>>())
             .bind(e.iter().map(|x| uuid(x.key_hash)).collect::<Vec<_>>())
             .bind(e.iter().map(|x| uuid(x.position)).collect::<Vec<_>>())
@@ -174,7 +175,7 @@ impl Store {
         let mut seen = HashSet::new();
         for x in &e {
             let id = (
-                self.id(names, x.service),
+                id(ids, x.service),
                 side_code(x.side),
                 uuid(x.key_hash),
                 uuid(x.position),
@@ -206,12 +207,12 @@ impl Store {
                 .or_default() += 1;
             stored.new_events += 1;
         }
-        self.upsert_keys(&mut tx, names, batch, &per_key).await?;
-        self.upsert_windows(&mut tx, names, &per_window).await?;
-        self.upsert_tallies(&mut tx, names, batch, &stored).await?;
+        self.upsert_keys(&mut tx, ids, batch, &per_key).await?;
+        self.upsert_windows(&mut tx, ids, &per_window).await?;
+        self.upsert_tallies(&mut tx, ids, batch, &stored).await?;
         for s in &batch.samples {
             sqlx::query("INSERT INTO bad_messages (service_id, side, reason, topic, partition, kafka_offset, sample) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(self.id(names, s.service)).bind(side_code(s.side)).bind(s.reason).bind(&s.topic).bind(s.partition).bind(s.offset).bind(&s.sample)
+                .bind(id(ids, s.service)).bind(side_code(s.side)).bind(s.reason).bind(&s.topic).bind(s.partition).bind(s.offset).bind(&s.sample)
                 .execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -221,7 +222,7 @@ impl Store {
     async fn upsert_keys(
         &self,
         tx: &mut sqlx::PgConnection,
-        names: &[String],
+        ids: &[i16],
         batch: &Batch,
         per_key: &HashMap<KeyId, KeyDelta>,
     ) -> Result<(), StoreError> {
@@ -247,7 +248,7 @@ impl Store {
         sqlx::query(UPSERT_KEYS)
             .bind(
                 keys.iter()
-                    .map(|((s, _, _), _, _)| self.id(names, *s))
+                    .map(|((s, _, _), _, _)| id(ids, *s))
                     .collect::<Vec<_>>(),
             )
             .bind(
@@ -306,14 +307,14 @@ impl Store {
     async fn upsert_windows(
         &self,
         tx: &mut sqlx::PgConnection,
-        names: &[String],
+        ids: &[i16],
         per_window: &BTreeMap<(usize, Side, i64, u8), (i64, i128)>,
     ) -> Result<(), StoreError> {
         let w: Vec<_> = per_window.iter().collect();
         sqlx::query(UPSERT_WINDOWS)
             .bind(
                 w.iter()
-                    .map(|((s, _, _, _), _)| self.id(names, *s))
+                    .map(|((s, _, _, _), _)| id(ids, *s))
                     .collect::<Vec<_>>(),
             )
             .bind(
@@ -345,7 +346,7 @@ impl Store {
     async fn upsert_tallies(
         &self,
         tx: &mut sqlx::PgConnection,
-        names: &[String],
+        ids: &[i16],
         batch: &Batch,
         stored: &Stored,
     ) -> Result<(), StoreError> {
@@ -363,7 +364,7 @@ impl Store {
                     0
                 };
                 (
-                    self.id(names, *s),
+                    id(ids, *s),
                     side_code(*side),
                     *kind,
                     name.as_str(),
