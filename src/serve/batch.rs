@@ -103,6 +103,8 @@ pub struct Batch {
     pub samples: Vec<BadSample>,
     pub records: usize,
     pub started: Option<Instant>,
+    /// Told once this batch's transaction committed (a revocation waits for it).
+    pub committed: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
 impl Batch {

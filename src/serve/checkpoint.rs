@@ -27,6 +27,9 @@ pub async fn run(
             match store.checkpoint(&names, &batch).await {
                 Ok(stored) => {
                     timer.observe_duration();
+                    if let Some(committed) = &batch.committed {
+                        let _ = committed.send(());
+                    }
                     record(&metrics, &names, &batch, &stored);
                     status.write(|s| s.readiness.database = true);
                     break;

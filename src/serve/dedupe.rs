@@ -77,6 +77,12 @@ impl Seen {
         set.len() - before
     }
 
+    /// The partition left this process: load it again if it comes back. Its identities stay in
+    /// the set: all of them were committed before the partition was released, so they remain true.
+    pub fn forget(&mut self, topic: &str, partition: i32) {
+        self.loaded.remove(&(topic.to_owned(), partition));
+    }
+
     /// True when the event is new (and now remembered), false for a duplicate.
     pub fn insert(&mut self, service: usize, side: Side, identity: u128) -> bool {
         self.sets
@@ -139,6 +145,15 @@ mod tests {
         assert!(!restarted.insert(0, Side::Baseline, 43));
         assert!(restarted.insert(0, Side::Baseline, 44));
         assert_eq!(restarted.len(), 3);
+        // Released and reassigned: loaded again, and what another owner added is learned.
+        restarted.forget("t", 3);
+        assert!(restarted.needs_load("t", 3));
+        let later = pack(&[42, 43, 45]);
+        assert_eq!(
+            restarted.load(("t", 3), (0, Side::Baseline), [later.as_slice()]),
+            1
+        );
+        assert!(!restarted.insert(0, Side::Baseline, 45));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (manual assignment seeks there; under the group protocol, records below it are skipped and the
 //! consumer seeks forward). Kafka commits are only a hint for group restarts.
 
+use super::rebalance::LaneContext;
 use super::status::SharedStatus;
 use super::worker::Routed;
 use crate::config::model::Assignment;
@@ -16,22 +17,32 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-/// Records per chunk handed to a worker: amortizes the channel, small enough to keep lanes busy.
-const CHUNK: usize = 512;
 /// A partly filled chunk is handed over after this long (quiet topics still flow).
 const CHUNK_LINGER: Duration = Duration::from_millis(20);
 
 /// End offsets per partition as last fetched from the broker (shared with the evaluator).
 pub type EndOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
-/// Build the consumer from `[kafka]`; pass-through properties come last so they win.
+/// Build a consumer (metadata client) from `[kafka]`.
 pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
+    client_config(config).create()
+}
+
+/// The ingest consumer: `[kafka]` plus the context that releases revoked partitions cleanly.
+pub fn lane_consumer(
+    config: &Config,
+    context: LaneContext,
+) -> Result<BaseConsumer<LaneContext>, rdkafka::error::KafkaError> {
+    client_config(config).create_with_context(context)
+}
+
+/// `[kafka]` as librdkafka properties; pass-through properties come last so they win.
+fn client_config(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.brokers)
         .set("group.id", &config.kafka.group_id)
@@ -43,17 +54,16 @@ pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaEr
     for (k, v) in &config.kafka.properties {
         c.set(k, v);
     }
-    c.create()
+    c
 }
 
 /// The consumer thread's parts (rdkafka's consumer has no `Debug`, hence the manual impl below).
 pub struct Ingest {
-    pub consumer: Arc<BaseConsumer>,
+    /// Its context holds the pending chunks and the workers' inboxes, indexed by lane.
+    pub consumer: Arc<BaseConsumer<LaneContext>>,
     pub config: Arc<Config>,
     pub store: Store,
     pub runtime: Handle,
-    /// One sender per worker, indexed by lane (see [`lane_of`]).
-    pub workers: Vec<SyncSender<Vec<Routed>>>,
     pub status: SharedStatus,
     pub cancel: CancellationToken,
 }
@@ -73,8 +83,8 @@ pub fn lane_of(partition: i32, lanes: usize) -> usize {
 }
 
 impl Ingest {
-    /// Run until cancelled; the last chunks are handed over before returning, and dropping the
-    /// senders then tells the workers to flush and stop.
+    /// Run until cancelled; the last chunks are handed over and the workers told to checkpoint
+    /// and stop before returning.
     pub fn run(self) {
         let routes: HashMap<String, (usize, Side)> = self
             .config
@@ -92,8 +102,7 @@ impl Ingest {
         while !self.cancel.is_cancelled() && !self.start(&topics) {
             std::thread::sleep(Duration::from_secs(1));
         }
-        let lanes = self.workers.len().max(1);
-        let mut chunks: Vec<Vec<Routed>> = (0..lanes).map(|_| Vec::with_capacity(CHUNK)).collect();
+        let lanes = self.consumer.context().lanes();
         let mut last_handover = Instant::now();
         while !self.cancel.is_cancelled() {
             match self.consumer.poll(Duration::from_millis(10)) {
@@ -106,14 +115,15 @@ impl Ingest {
                             (None, None) => continue,
                         };
                     let lane = lane_of(message.partition(), lanes);
-                    chunks[lane].push(Routed {
+                    let routed = Routed {
                         message: message.detach(),
                         service,
                         side,
                         is_error,
-                    });
-                    if chunks[lane].len() >= CHUNK && !self.hand_over(lane, &mut chunks) {
-                        return;
+                    };
+                    if !self.consumer.context().push(lane, routed) {
+                        self.worker_gone();
+                        break;
                     }
                 }
                 Some(Err(e)) => {
@@ -125,32 +135,18 @@ impl Ingest {
             }
             if last_handover.elapsed() >= CHUNK_LINGER {
                 last_handover = Instant::now();
-                for lane in 0..lanes {
-                    if !chunks[lane].is_empty() && !self.hand_over(lane, &mut chunks) {
-                        return;
-                    }
+                if !self.consumer.context().hand_over_all() {
+                    self.worker_gone();
+                    break;
                 }
             }
         }
-        for lane in 0..lanes {
-            if !chunks[lane].is_empty() && !self.hand_over(lane, &mut chunks) {
-                return;
-            }
-        }
+        self.consumer.context().stop_all();
     }
 
-    /// Give a lane its chunk (blocking while the worker is behind). False: the worker is gone.
-    fn hand_over(&self, lane: usize, chunks: &mut [Vec<Routed>]) -> bool {
-        let chunk = std::mem::replace(&mut chunks[lane], Vec::with_capacity(CHUNK));
-        let sent = self
-            .workers
-            .get(lane)
-            .is_some_and(|w| w.send(chunk).is_ok());
-        if !sent {
-            tracing::error!(lane, "ingest worker is gone; stopping ingestion");
-            self.cancel.cancel();
-        }
-        sent
+    fn worker_gone(&self) {
+        tracing::error!("an ingest worker is gone; stopping ingestion");
+        self.cancel.cancel();
     }
 
     /// Load stored offsets and assign (manual) or subscribe (group). False: retry later.

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod dedupe;
 pub mod evaluate;
 pub mod ingest;
+pub mod rebalance;
 pub mod rows;
 pub mod rows_gate;
 pub mod status;
@@ -179,12 +180,19 @@ async fn run_pipeline(
     let (batches, received): (Vec<_>, Vec<_>) =
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
-    let consumer = Arc::new(ingest::consumer(&config)?);
-    let mut workers = Vec::with_capacity(lanes);
+    let mut inboxes = Vec::with_capacity(lanes);
+    let mut records = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let (inbox, receiver) = std::sync::mpsc::sync_channel(WORKER_CHUNKS_QUEUED);
+        inboxes.push(inbox);
+        records.push(receiver);
+    }
+    let consumer = Arc::new(ingest::lane_consumer(
+        &config,
+        rebalance::LaneContext::new(inboxes),
+    )?);
     let mut threads = Vec::with_capacity(lanes + 1);
-    for (lane, batches) in batches.into_iter().enumerate() {
-        let (chunks, records) = std::sync::mpsc::sync_channel(WORKER_CHUNKS_QUEUED);
-        workers.push(chunks);
+    for (lane, (batches, records)) in batches.into_iter().zip(records).enumerate() {
         let worker = worker::Worker {
             consumer: consumer.clone(),
             config: config.clone(),
@@ -207,7 +215,6 @@ async fn run_pipeline(
         config: config.clone(),
         store: store.clone(),
         runtime: tokio::runtime::Handle::current(),
-        workers,
         status: status.clone(),
         cancel: cancel.clone(),
     };

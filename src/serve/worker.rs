@@ -10,6 +10,7 @@
 use super::batch::{Batch, BatchEvent};
 use super::dedupe::{event_identity, Seen};
 use super::ingest::EndOffsets;
+use super::rebalance::LaneContext;
 use crate::config::{Config, Side};
 use crate::core::event::{extract, key_hash, Outcome};
 use crate::core::record::RecordView;
@@ -18,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::Offset;
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
@@ -35,13 +36,28 @@ pub struct Routed {
     pub is_error: bool,
 }
 
+/// What a worker receives from the consumer thread.
+#[derive(Debug)]
+pub enum Input {
+    Records(Vec<Routed>),
+    /// The group took these partitions away: checkpoint everything, confirm once committed, then
+    /// forget their offsets and loaded identities (see `super::rebalance`).
+    Revoke {
+        partitions: Vec<(String, i32)>,
+        done: SyncSender<()>,
+    },
+    /// Shutting down: checkpoint what is left and stop (the consumer, whose context holds this
+    /// inbox's sender, outlives the worker, so a closed channel cannot be the signal).
+    Stop,
+}
+
 /// One lane's worker (the consumer is shared only to seek a partition that is far behind).
 pub struct Worker {
-    pub consumer: Arc<BaseConsumer>,
+    pub consumer: Arc<BaseConsumer<LaneContext>>,
     pub config: Arc<Config>,
     pub store: Store,
     pub runtime: Handle,
-    pub records: Receiver<Vec<Routed>>,
+    pub records: Receiver<Input>,
     pub batches: mpsc::Sender<Batch>,
     pub end_offsets: EndOffsets,
     pub cancel: CancellationToken,
@@ -65,30 +81,57 @@ pub struct Lane {
 }
 
 impl Worker {
-    /// Run until the consumer thread hangs up (it does when cancelled); the last batch is handed
-    /// over before returning.
+    /// Run until the consumer thread says stop (it does when cancelled); the last batch is
+    /// committed before returning.
     pub fn run(self) {
         let mut lane = Lane::default();
         let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
         let mut last_flush = Instant::now();
         loop {
             match self.records.recv_timeout(Duration::from_millis(50)) {
-                Ok(chunk) => {
+                Ok(Input::Records(chunk)) => {
                     for routed in chunk {
                         self.handle(&mut lane, &routed);
                     }
                 }
+                Ok(Input::Revoke { partitions, done }) => {
+                    self.release(&mut lane, &partitions);
+                    last_flush = Instant::now();
+                    let _ = done.send(());
+                }
+                Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    // Committed before the consumer closes and the group hands the partitions on.
+                    self.release(&mut lane, &[]);
+                    return;
+                }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
             }
             if lane.batch.records >= self.config.serve.checkpoint_max_records
                 || (!lane.batch.is_empty() && last_flush.elapsed() >= interval)
             {
-                self.flush(&mut lane);
+                self.flush(&mut lane, None);
                 last_flush = Instant::now();
             }
         }
-        self.flush(&mut lane);
+    }
+
+    /// Checkpoint the lane's batch and wait until it committed, then forget `partitions`: if they
+    /// come back, their stored offsets and identities are read again (another replica may have
+    /// moved them on meanwhile).
+    fn release(&self, state: &mut Lane, partitions: &[(String, i32)]) {
+        if !state.batch.is_empty() {
+            let (committed, confirmed) = sync_channel(1);
+            self.flush(state, Some(committed));
+            if confirmed.recv().is_err() {
+                tracing::warn!("the checkpoint before a revocation did not commit");
+            }
+        }
+        for (topic, partition) in partitions {
+            let tp = (topic.clone(), *partition);
+            state.next.remove(&tp);
+            state.sought.remove(&tp);
+            state.seen.forget(topic, *partition);
+        }
     }
 
     fn handle(&self, state: &mut Lane, routed: &Routed) {
@@ -281,8 +324,9 @@ impl Worker {
         }
     }
 
-    /// Hand the lane's batch to its checkpointer (blocking while the channel is full: backpressure).
-    fn flush(&self, state: &mut Lane) {
+    /// Hand the lane's batch to its checkpointer (blocking while the channel is full: backpressure);
+    /// `committed` is told once the batch's transaction committed.
+    fn flush(&self, state: &mut Lane, committed: Option<SyncSender<()>>) {
         if state.batch.is_empty() {
             return;
         }
@@ -292,6 +336,7 @@ impl Worker {
             .map(|m| m.clone())
             .unwrap_or_default();
         let mut batch = std::mem::take(&mut state.batch);
+        batch.committed = committed;
         for ((topic, partition), p) in batch.partitions.iter_mut() {
             p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
             state

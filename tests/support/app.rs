@@ -22,6 +22,8 @@ pub struct AppConfig {
     pub services_toml: String,
     pub brokers: String,
     pub group_id: String,
+    /// `manual` (default) or `group` (the consumer-group protocol).
+    pub assignment: &'static str,
     pub replicas: u32,
     pub replica_index: u32,
     pub max_message_bytes: Option<usize>,
@@ -45,6 +47,7 @@ impl AppConfig {
             services_toml: services_toml.to_owned(),
             brokers: broker.addr(),
             group_id: unique("paritygate"),
+            assignment: "manual",
             replicas: 1,
             replica_index: 0,
             max_message_bytes: None,
@@ -62,6 +65,12 @@ impl AppConfig {
         self
     }
 
+    /// Partitions assigned by the consumer-group protocol (replicas share `group_id`).
+    pub fn group(mut self) -> AppConfig {
+        self.assignment = "group";
+        self
+    }
+
     pub fn max_message_bytes(mut self, bytes: usize) -> AppConfig {
         self.max_message_bytes = Some(bytes);
         self
@@ -71,8 +80,8 @@ impl AppConfig {
     pub fn toml(&self) -> String {
         let mut text = self.services_toml.clone();
         text.push_str(&format!(
-            "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nassignment = \"manual\"\nreplicas = {}\nreplica_index = {}\n",
-            self.brokers, self.group_id, self.replicas, self.replica_index
+            "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\nassignment = \"{}\"\nreplicas = {}\nreplica_index = {}\n",
+            self.brokers, self.group_id, self.assignment, self.replicas, self.replica_index
         ));
         if let Some(bytes) = self.max_message_bytes {
             text.push_str(&format!("max_message_bytes = {bytes}\n"));
