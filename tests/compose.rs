@@ -4,6 +4,8 @@
 //! addresses agree with the config and Prometheus, secrets only come from `.env`, and the
 //! Dockerfile's `COPY` sources exist and survive `.dockerignore`.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use paritygate::config::env::is_known_name;
@@ -246,7 +248,7 @@ fn ignored(path: &str, patterns: &[String]) -> bool {
     let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
     patterns.iter().any(|p| {
         if let Some(name) = p.strip_prefix("**/") {
-            parts.iter().any(|c| *c == name)
+            parts.contains(&name)
         } else if let Some(ext) = p.strip_prefix('*') {
             path.ends_with(ext)
         } else {

@@ -3,6 +3,8 @@
 //! `PARITYGATE_BIN` so the demo does not build a second (release) copy; a database of its own keeps
 //! it apart from a demo a person may be running.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::process::Command;

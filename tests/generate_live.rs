@@ -2,6 +2,8 @@
 //! topics hold exactly the records the pure generator computes for the same seed, and the target
 //! tables hold its final rows: dropped and extra keys on the stream, deletes lost in the sink.
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use paritygate::config::{Config, Side};
