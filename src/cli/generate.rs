@@ -89,10 +89,9 @@ async fn generate(
     mut live: Live,
     brokers: &str,
 ) -> anyhow::Result<()> {
-    create_topics(brokers, config)
-        .await
-        .with_context(|| format!("creating topics on {brokers}"))?;
+    // Targets first: a missing URL variable is reported before any network wait.
     let targets = Targets::open(config, args.database_url.as_deref()).await?;
+    create_topics(brokers, config).await?;
     let producer = LiveProducer::new(brokers, config)?;
     let count = args
         .count

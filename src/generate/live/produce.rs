@@ -19,8 +19,10 @@ use std::time::Duration;
 /// The broker refused a topic or a record.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
+    #[error("no Kafka broker answers at {brokers} within 10 s ({error}): start one, or pass --brokers / PARITYGATE_KAFKA_BROKERS")]
+    Unreachable { brokers: String, error: KafkaError },
     #[error("kafka client: {0}")]
-    Client(#[from] KafkaError),
+    Client(KafkaError),
     #[error("create topic {topic}: {code}")]
     CreateTopic {
         topic: String,
@@ -28,6 +30,13 @@ pub enum ProduceError {
     },
     #[error("{failed} records were not delivered (first error: {first})")]
     Undelivered { failed: u64, first: String },
+}
+
+// By hand, not `#[from]`: the message already holds the cause, a source would print it twice.
+impl From<KafkaError> for ProduceError {
+    fn from(e: KafkaError) -> Self {
+        Self::Client(e)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +69,14 @@ fn client(brokers: &str) -> ClientConfig {
 /// topics that exist already are left as they are.
 pub async fn create_topics(brokers: &str, config: &Config) -> Result<(), ProduceError> {
     let admin: AdminClient<DefaultClientContext> = client(brokers).create()?;
+    // Fail fast and plainly when nothing listens, rather than after the admin request's timeout.
+    admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|error| ProduceError::Unreachable {
+            brokers: brokers.to_owned(),
+            error,
+        })?;
     let topics: Vec<&String> = config
         .services
         .iter()
