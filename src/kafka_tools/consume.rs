@@ -2,9 +2,12 @@
 //! the beginning, poll, touch each payload's length, count until every produced record was seen.
 
 use super::client;
+use crate::core::record::RecordView;
 use anyhow::bail;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// One bare consumer run.
@@ -24,6 +27,18 @@ pub fn bare_consume(
     partitions: i32,
     expected: u64,
     timeout: Duration,
+) -> anyhow::Result<BareRun> {
+    consume_each(addr, topics, partitions, (expected, timeout), |_| {})
+}
+
+/// [`bare_consume`] that also hands every message to `each` (e.g. the comparison core's
+/// extraction, to measure what parsing costs on top of reading).
+pub fn consume_each(
+    addr: &str,
+    topics: &[String],
+    partitions: i32,
+    (expected, timeout): (u64, Duration),
+    mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> anyhow::Result<BareRun> {
     let start = Instant::now();
     let consumer: BaseConsumer = client(addr)
@@ -46,6 +61,7 @@ pub fn bare_consume(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 records += 1;
+                each(&m);
                 payload_bytes += m.payload_len() as u64;
                 last_progress = Instant::now();
             }
@@ -61,4 +77,24 @@ pub fn bare_consume(
         payload_bytes,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The comparison core's view of a consumed message (borrowed: no copy of key, headers or payload).
+pub fn record_view<'m>(message: &'m BorrowedMessage<'_>) -> RecordView<'m> {
+    RecordView {
+        topic: Cow::Borrowed(message.topic()),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp_ms: message.timestamp().to_millis(),
+        headers: message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (Cow::Borrowed(h.key), h.value.map(Cow::Borrowed)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        key: message.key().filter(|k| !k.is_empty()).map(Cow::Borrowed),
+        payload: message.payload().map(Cow::Borrowed),
+    }
 }

@@ -11,7 +11,7 @@ mod consume;
 mod produce;
 mod tansu;
 
-pub use consume::{bare_consume, BareRun};
+pub use consume::{bare_consume, consume_each, record_view, BareRun};
 pub use produce::{produce_captures, Produced};
 pub use tansu::Tansu;
 

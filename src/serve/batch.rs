@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-/// A distinct-event candidate (the database decides whether it is new).
+/// A distinct event, new to the service (duplicates were recognized in memory, `super::dedupe`).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchEvent {
     pub service: usize,
@@ -21,6 +21,8 @@ pub struct BatchEvent {
     pub position: u128,
     pub operation: Operation,
     pub digest: u128,
+    /// `dedupe::event_identity` of the event.
+    pub identity: u128,
     /// Arrival order within the partition (the Kafka offset): final state without positions.
     pub arrival: i64,
     pub event_ms: i64,
@@ -39,8 +41,7 @@ pub struct FinalCandidate {
     pub content: Option<String>,
 }
 
-/// A key's events in this batch. The final state is chosen at checkpoint time among the events
-/// the store found new: a replayed duplicate (later offset, older content) must never win.
+/// A key's new events in this batch, among which the checkpoint chooses its final state.
 #[derive(Debug, Clone, Default)]
 pub struct KeyBatch {
     pub key_text: String,
@@ -50,14 +51,13 @@ pub struct KeyBatch {
 }
 
 impl KeyBatch {
-    /// The latest candidate among `new` ones, never a before-image unless that is all there is.
-    pub fn final_of(&self, is_new: impl Fn(&FinalCandidate) -> bool) -> Option<&FinalCandidate> {
-        let new: Vec<&FinalCandidate> = self.candidates.iter().filter(|c| is_new(c)).collect();
-        new.iter()
-            .copied()
+    /// The latest candidate, never a before-image unless that is all there is.
+    pub fn final_state(&self) -> Option<&FinalCandidate> {
+        self.candidates
+            .iter()
             .filter(|c| c.order.1 != Operation::UpdateBefore)
             .max_by_key(|c| c.order)
-            .or_else(|| new.iter().copied().max_by_key(|c| c.order))
+            .or_else(|| self.candidates.iter().max_by_key(|c| c.order))
     }
 }
 
@@ -70,6 +70,7 @@ pub struct PartitionProgress {
     pub expected: Option<i64>,
     pub next_offset: i64,
     pub max_event_ms: Option<i64>,
+    pub min_event_ms: Option<i64>,
     pub end_offset: Option<i64>,
 }
 
@@ -97,6 +98,8 @@ pub struct Batch {
     /// (service, side, kind, name) → records.
     pub tallies: BTreeMap<(usize, Side, &'static str, String), i64>,
     pub partitions: BTreeMap<(String, i32), PartitionProgress>,
+    /// Identities of the new events per partition, stored with the offsets (see `super::dedupe`).
+    pub identities: BTreeMap<(String, i32), Vec<u128>>,
     pub samples: Vec<BadSample>,
     pub records: usize,
     pub started: Option<Instant>,
@@ -140,18 +143,26 @@ impl Batch {
             });
         key.last_event_ms = key.last_event_ms.max(e.event_ms);
         key.partition = e.partition;
-        // A replay of an event already in this batch is never a candidate: its later arrival
-        // would otherwise make old content the final state (the store keeps the first arrival).
-        let replay = key
-            .candidates
-            .iter()
-            .any(|c| (c.order.0, c.order.1, c.digest) == (e.position, e.operation, e.digest));
-        if !replay {
-            key.candidates.push(FinalCandidate {
-                order: (e.position, e.operation, e.arrival),
-                digest: e.digest,
-                content,
-            });
+        key.candidates.push(FinalCandidate {
+            order: (e.position, e.operation, e.arrival),
+            digest: e.digest,
+            content,
+        });
+    }
+
+    /// A record whose event was already counted (a re-delivery): counted as a record only.
+    pub fn add_duplicate(&mut self, service: usize, side: Side, operation: Operation) {
+        self.touch();
+        self.tally(service, side, "operation", operation.as_str());
+    }
+
+    /// Remember a new event's identity for the partition it came from.
+    pub fn remember(&mut self, topic: &str, partition: i32, identity: u128) {
+        if let Some(ids) = self.identities.get_mut(&(topic.to_owned(), partition)) {
+            ids.push(identity);
+        } else {
+            self.identities
+                .insert((topic.to_owned(), partition), vec![identity]);
         }
     }
 
@@ -216,10 +227,15 @@ impl Batch {
                 expected,
                 next_offset: offset + 1,
                 max_event_ms: None,
+                min_event_ms: None,
                 end_offset: None,
             });
         p.next_offset = p.next_offset.max(offset + 1);
         p.max_event_ms = p.max_event_ms.max(event_ms);
+        p.min_event_ms = match (p.min_event_ms, event_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn is_empty(&self) -> bool {
@@ -245,6 +261,7 @@ mod tests {
             position,
             operation,
             digest: position * 10 + operation as u128,
+            identity: position,
             arrival,
             event_ms,
             window_start_ms: 0,
@@ -274,17 +291,16 @@ mod tests {
         b.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", &plain());
         let k = &b.keys[&(0, Side::Baseline, 7)];
         assert_eq!(
-            k.final_of(|_| true).map(|c| c.order),
+            k.final_state().map(|c| c.order),
             Some((5, Operation::UpdateAfter, 11))
         );
         assert_eq!(k.last_event_ms, 300);
-        // Only the insert is new (the rest were replays): it defines the final state.
+        let mut only_before = Batch::default();
+        only_before.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", &plain());
         assert_eq!(
-            k.final_of(|c| c.order.0 == 3).map(|c| c.order),
-            Some((3, Operation::Insert, 12))
-        );
-        assert_eq!(
-            k.final_of(|c| c.order.0 == 6).map(|c| c.order.1),
+            only_before.keys[&(0, Side::Baseline, 7)]
+                .final_state()
+                .map(|c| c.order.1),
             Some(Operation::UpdateBefore)
         );
         assert_eq!(
@@ -295,21 +311,21 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_within_the_batch_never_becomes_the_final_state() {
-        let with_digest = |arrival, digest| BatchEvent {
-            digest,
-            ..ev(0, Operation::Change, arrival, 1)
-        };
+    fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
         let mut b = Batch::default();
-        b.add_event(with_digest(1, 100), b"7", &plain());
-        b.add_event(with_digest(2, 200), b"7", &plain());
-        b.add_event(with_digest(3, 100), b"7", &plain()); // replay of arrival 1
-        let k = &b.keys[&(0, Side::Baseline, 7)];
-        assert_eq!(k.candidates.len(), 2);
+        b.add_event(ev(1, Operation::Insert, 1, 1), b"7", &plain());
+        b.remember("t", 1, 11);
+        b.add_duplicate(0, Side::Baseline, Operation::Insert);
+        b.remember("t", 1, 12);
+        b.remember("u", 1, 13);
+        assert_eq!(b.records, 2);
+        assert_eq!(b.events.len(), 1);
         assert_eq!(
-            k.final_of(|_| true).map(|c| (c.order.2, c.digest)),
-            Some((2, 200))
+            b.tallies[&(0, Side::Baseline, "operation", "insert".into())],
+            2
         );
+        assert_eq!(b.identities[&("t".to_owned(), 1)], vec![11, 12]);
+        assert_eq!(b.identities[&("u".to_owned(), 1)], vec![13]);
     }
 
     #[test]
@@ -340,8 +356,8 @@ mod tests {
         b.advance(("t", 0, 6), (0, Side::Baseline), Some(4), Some(5));
         let p = &b.partitions[&("t".to_owned(), 0)];
         assert_eq!(
-            (p.expected, p.next_offset, p.max_event_ms),
-            (Some(4), 7, Some(10))
+            (p.expected, p.next_offset, p.max_event_ms, p.min_event_ms),
+            (Some(4), 7, Some(10), Some(5))
         );
     }
 }

@@ -404,6 +404,9 @@ fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideSt
     }
 }
 
+/// Evaluation rounds take at most one part in this many of the wall clock (see `run`).
+const EVALUATION_SHARE: u32 = 4;
+
 /// Run until cancelled.
 pub async fn run(
     config: Arc<Config>,
@@ -446,6 +449,7 @@ pub async fn run(
             }
             status.write(|s| s.readiness.broker = up);
         }
+        let round = std::time::Instant::now();
         let database = store.ping().await;
         metrics
             .up
@@ -504,9 +508,13 @@ pub async fn run(
                 }
             }
         }
+        // Evaluation is set-based over the whole state and runs on the cores that also ingest and
+        // checkpoint: pace it so that it takes at most 1/EVALUATION_SHARE of the time, however big
+        // the state grows (a verdict is then at most a few rounds old).
+        let pause = interval.max(round.elapsed() * (EVALUATION_SHARE - 1));
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
 }

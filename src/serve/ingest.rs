@@ -7,6 +7,7 @@
 //! consumer seeks forward). Kafka commits are only a hint for group restarts.
 
 use super::batch::{Batch, BatchEvent};
+use super::dedupe::{event_identity, Seen};
 use super::status::SharedStatus;
 use crate::config::model::Assignment;
 use crate::config::{Config, Side};
@@ -14,9 +15,8 @@ use crate::core::event::{extract, key_hash, Outcome};
 use crate::core::record::RecordView;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,6 +70,8 @@ struct Loop {
     /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
     next: HashMap<(String, i32), Option<i64>>,
     sought: HashSet<(String, i32)>,
+    /// Identities of the events already counted on the partitions this process owns.
+    seen: Seen,
     /// The batch being built for each checkpoint lane.
     lanes: Vec<Batch>,
     last_flush: Instant,
@@ -113,6 +115,7 @@ impl Ingest {
                 .collect(),
             next: HashMap::new(),
             sought: HashSet::new(),
+            seen: Seen::default(),
             lanes: (0..self.batches.len().max(1))
                 .map(|_| Batch::default())
                 .collect(),
@@ -260,22 +263,12 @@ impl Ingest {
                 return;
             }
         }
-        let record = RecordView {
-            topic: Cow::Borrowed(topic),
-            partition,
-            offset,
-            timestamp_ms: message.timestamp().to_millis(),
-            headers: message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (Cow::Borrowed(h.key), h.value.map(Cow::Borrowed)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            key: message.key().filter(|k| !k.is_empty()).map(Cow::Borrowed),
-            payload: message.payload().map(Cow::Borrowed),
-        };
+        if state.seen.needs_load(topic, partition)
+            && !self.load_identities(state, (topic, partition), (service, side))
+        {
+            return; // shutting down before the partition's memory was loaded: nothing consumed
+        }
+        let record = crate::kafka_tools::record_view(message);
         let event_ms = if is_error {
             // A dead-letter record: counted for `error_parity`, never compared.
             state
@@ -291,6 +284,36 @@ impl Ingest {
             expected,
             event_ms,
         );
+    }
+
+    /// Load what a partition already counted before its first record is processed; retried while
+    /// the database is away (processing without it would count re-deliveries twice). False when
+    /// cancelled first.
+    fn load_identities(&self, state: &mut Loop, at: (&str, i32), route: (usize, Side)) -> bool {
+        let mut delay = Duration::from_millis(100);
+        while !self.cancel.is_cancelled() {
+            match self
+                .runtime
+                .block_on(self.store.partition_identities(at.0, at.1))
+            {
+                Ok(rows) => {
+                    let added = state.seen.load(at, route, rows.iter().map(Vec::as_slice));
+                    tracing::debug!(
+                        topic = at.0,
+                        partition = at.1,
+                        identities = added,
+                        "partition memory loaded"
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(topic = at.0, partition = at.1, error = %e, "cannot load the partition's event identities yet");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        false
     }
 
     /// Extract and add one record to the batch; returns its event time when it became an event.
@@ -351,26 +374,36 @@ impl Ingest {
                 let window_ms = (self.config.services[service].window_seconds as i64)
                     .saturating_mul(1000)
                     .max(1);
+                let key_hash = key_hash(&event.key);
+                let position = if plan.has_position {
+                    event.position.unwrap_or(0)
+                } else {
+                    0
+                };
+                let identity =
+                    event_identity(key_hash, position, event.operation as u8, event.digest);
+                if !state.seen.insert(service, side, identity) {
+                    let lane = state.lane(record.partition);
+                    lane.add_duplicate(service, side, event.operation);
+                    return Some(event_ms);
+                }
                 let e = BatchEvent {
                     service,
                     side,
-                    key_hash: key_hash(&event.key),
-                    position: if plan.has_position {
-                        event.position.unwrap_or(0)
-                    } else {
-                        0
-                    },
+                    key_hash,
+                    position,
                     operation: event.operation,
                     digest: event.digest,
+                    identity,
                     arrival: record.offset,
                     event_ms,
                     window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
                     partition: record.partition,
                     record_ms: record.timestamp_ms,
                 };
-                state
-                    .lane(record.partition)
-                    .add_event(e, &event.key, &event);
+                let lane = state.lane(record.partition);
+                lane.add_event(e, &event.key, &event);
+                lane.remember(&record.topic, record.partition, identity);
                 Some(event_ms)
             }
             Outcome::Rejected(reason) => {

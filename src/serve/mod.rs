@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod dedupe;
 pub mod evaluate;
 pub mod ingest;
 pub mod rows;

@@ -130,6 +130,21 @@ impl Store {
         .await?)
     }
 
+    /// The stored identities of a partition's events, as packed rows (see `serve::dedupe`).
+    pub async fn partition_identities(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT ids FROM event_ids WHERE topic = $1 AND partition = $2")
+                .bind(topic)
+                .bind(partition)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -2,19 +2,21 @@
 //! produced them, so a crash at any moment loses nothing and counts nothing twice.
 //!
 //! Order inside the transaction: compare-and-set every partition's `next_offset` (a replica that lost
-//! a partition cannot write for it), insert events with `ON CONFLICT DO NOTHING` (the primary key is
-//! the deduplication identity; `RETURNING` tells which are new), then update keys, windows and
-//! tallies from the new events only, and keep samples of bad messages.
+//! a partition cannot write for it), append the identities of the batch's new events per partition
+//! (what `serve::dedupe` reloads after a restart), then add the new events to keys, windows and
+//! tallies, keep the sampled delivery times and samples of bad messages. Every event in a batch is
+//! new: duplicates were recognized in memory by the partition's owner.
 
 use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::config::Side;
 use crate::core::operation::Operation;
 use crate::serve::batch::Batch;
+use crate::serve::dedupe::{is_delivery_sample, pack};
 
 /// (service index, side, key hash).
 type KeyId = (usize, Side, u128);
-/// New events of a key in one checkpoint: count, fingerprint sum, identities (position, op, digest).
-type KeyDelta = (i64, i128, HashSet<(u128, u8, u128)>);
+/// New events of a key in one checkpoint: count and fingerprint sum.
+type KeyDelta = (i64, i128);
 
 /// A key's final state as written to `keys`.
 struct KeyFinal {
@@ -25,7 +27,7 @@ struct KeyFinal {
     last_event_ms: i64,
     partition: i32,
 }
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 fn side_code(side: Side) -> i16 {
@@ -57,10 +59,12 @@ pub struct Stored {
     pub new_by_operation: BTreeMap<(usize, Side, &'static str), u64>,
 }
 
-const INSERT_EVENTS: &str = "INSERT INTO events (service_id, side, key_hash, position, operation, digest, arrival, event_ms, partition, kafka_offset, record_ms)
- SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::uuid[], $5::int2[], $6::uuid[], $7::int8[], $8::int8[], $9::int4[], $10::int8[], $11::int8[])
- ON CONFLICT DO NOTHING
- RETURNING service_id, side, key_hash, position, operation, digest";
+const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids)
+ SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[])";
+
+const INSERT_DELIVERIES: &str =
+    "INSERT INTO deliveries (service_id, side, event_id, event_ms, record_ms)
+ SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::int8[], $5::int8[])";
 
 const UPSERT_KEYS: &str = "INSERT INTO keys AS k (service_id, key_hash, side, key_text, events, fingerprint_sum, final_position, final_operation, final_arrival, final_digest, final_content, last_event_ms, partition)
  SELECT s, kh, sd, kt, n, fp::numeric, fpos, fop, farr, fdig, fc::jsonb, lem, p
@@ -108,17 +112,18 @@ impl Store {
             let advanced = match p.expected {
                 Some(expected) => sqlx::query(
                     "UPDATE partitions SET next_offset = $3, max_event_ms = greatest(max_event_ms, $4),
-                       end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now()
+                       end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now(),
+                       min_event_ms = least(min_event_ms, $7)
                      WHERE topic = $1 AND partition = $2 AND next_offset = $6",
                 )
-                .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected)
+                .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected).bind(p.min_event_ms)
                 .execute(&mut *tx).await?.rows_affected(),
                 None => sqlx::query(
-                    "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT DO NOTHING",
+                    "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8) ON CONFLICT DO NOTHING",
                 )
                 .bind(topic).bind(partition).bind(id(ids, p.service)).bind(side_code(p.side))
-                .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset)
+                .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(p.min_event_ms)
                 .execute(&mut *tx).await?.rows_affected(),
             };
             if advanced != 1 {
@@ -130,40 +135,8 @@ impl Store {
             }
         }
 
-        let uuid = |v: u128| Uuid::from_u128(v);
-        // Inserted in primary-key order: concurrent checkpoints (lanes, replicas) then take row
-        // locks in one global order and cannot deadlock on a shared duplicate. The sort is stable,
-        // so among copies of one event the first arrival is still the one stored.
-        let mut e: Vec<&crate::serve::batch::BatchEvent> = batch.events.iter().collect();
-        e.sort_by_key(|x| {
-            (
-                id(ids, x.service),
-                side_code(x.side),
-                x.key_hash,
-                x.position,
-                x.operation as u8,
-                x.digest,
-            )
-        });
-        let rows: Vec<(i16, i16, Uuid, Uuid, i16, Uuid)> = sqlx::query_as(INSERT_EVENTS)
-            .bind(e.iter().map(|x| id(ids, x.service)).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| side_code(x.side)).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| uuid(x.key_hash)).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| uuid(x.position)).collect::<Vec<_>>())
-            .bind(
-                e.iter()
-                    .map(|x| i16::from(x.operation as u8))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(e.iter().map(|x| uuid(x.digest)).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| x.arrival).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| x.event_ms).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| x.partition).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| x.arrival).collect::<Vec<_>>())
-            .bind(e.iter().map(|x| x.record_ms).collect::<Vec<_>>())
-            .fetch_all(&mut *tx)
-            .await?;
-        let inserted: HashSet<(i16, i16, Uuid, Uuid, i16, Uuid)> = rows.into_iter().collect();
+        self.append_identities(&mut tx, batch).await?;
+        self.insert_deliveries(&mut tx, ids, batch).await?;
 
         // Aggregate the new events per key and per window.
         let mut per_key: HashMap<KeyId, KeyDelta> = HashMap::new();
@@ -172,20 +145,7 @@ impl Store {
             records: batch.records,
             ..Stored::default()
         };
-        let mut seen = HashSet::new();
-        for x in &e {
-            let id = (
-                id(ids, x.service),
-                side_code(x.side),
-                uuid(x.key_hash),
-                uuid(x.position),
-                i16::from(x.operation as u8),
-                uuid(x.digest),
-            );
-            // Within one batch the same event may appear twice: count it once.
-            if !inserted.contains(&id) || !seen.insert(id) {
-                continue;
-            }
+        for x in &batch.events {
             let fp = i128::from(fingerprint(
                 x.key_hash,
                 x.position,
@@ -195,7 +155,6 @@ impl Store {
             let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
             k.0 += 1;
             k.1 += fp;
-            k.2.insert((x.position, x.operation as u8, x.digest));
             let w = per_window
                 .entry((x.service, x.side, x.window_start_ms, x.operation as u8))
                 .or_default();
@@ -230,9 +189,9 @@ impl Store {
         // lock rows in one order (no deadlocks).
         let mut keys: Vec<_> = per_key
             .iter()
-            .filter_map(|(k, (n, fp, new))| {
+            .filter_map(|(k, (n, fp))| {
                 let key = batch.keys.get(k)?;
-                let f = key.final_of(|c| new.contains(&(c.order.0, c.order.1 as u8, c.digest)))?;
+                let f = key.final_state()?;
                 let final_state = KeyFinal {
                     key_text: key.key_text.clone(),
                     order: f.order,
@@ -299,6 +258,75 @@ impl Store {
                     .collect::<Vec<_>>(),
             )
             .bind(keys.iter().map(|(_, _, f)| f.partition).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    /// One packed row per partition: the identities `serve::dedupe` reloads after a restart.
+    async fn append_identities(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        batch: &Batch,
+    ) -> Result<(), StoreError> {
+        let rows: Vec<_> = batch
+            .identities
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(INSERT_IDENTITIES)
+            .bind(
+                rows.iter()
+                    .map(|((t, _), _)| t.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|((_, p), _)| *p).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, ids)| pack(ids)).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The sampled events' delivery times (latency evidence, see `serve::dedupe::is_delivery_sample`).
+    async fn insert_deliveries(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ids: &[i16],
+        batch: &Batch,
+    ) -> Result<(), StoreError> {
+        let sampled: Vec<(&crate::serve::batch::BatchEvent, i64)> = batch
+            .events
+            .iter()
+            .filter(|e| is_delivery_sample(e.identity))
+            .filter_map(|e| Some((e, e.record_ms?)))
+            .collect();
+        if sampled.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(INSERT_DELIVERIES)
+            .bind(
+                sampled
+                    .iter()
+                    .map(|(e, _)| id(ids, e.service))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                sampled
+                    .iter()
+                    .map(|(e, _)| side_code(e.side))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                sampled
+                    .iter()
+                    .map(|(e, _)| Uuid::from_u128(e.identity))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(sampled.iter().map(|(e, _)| e.event_ms).collect::<Vec<_>>())
+            .bind(sampled.iter().map(|(_, r)| *r).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         Ok(())

@@ -82,6 +82,8 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
 
     eprintln!("bare consumer …");
     let bare = bare_consume(&broker.addr(), &topics, PARTITIONS, produced.total(), STALL)?;
+    eprintln!("bare consumer + extraction …");
+    let extracting = extract_consume(&broker.addr(), &topics, &config, produced.total())?;
     eprintln!("serve …");
     let serve = runtime.block_on(run_serve(
         args,
@@ -110,6 +112,11 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         bare.seconds
     );
     println!(
+        "extract:  {:.2} s  {:>10.0} records/s  (the bare consumer + the comparison core's extraction, one thread, no state)",
+        extracting.seconds,
+        total / extracting.seconds
+    );
+    println!(
         "serve:    {:.2} s  {serve_rate:>10.0} records/s  (start to every record counted and settled; {} keys matched)",
         serve.seconds, serve.keys_matched
     );
@@ -131,6 +138,38 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         serve.peak_rss_bytes as f64 / total
     );
     Ok(())
+}
+
+/// The bare consumer plus `core::event::extract` on every routed record: what reading and
+/// canonicalizing alone cost, the ceiling for any stateful consumer on this machine.
+fn extract_consume(
+    addr: &str,
+    topics: &[String],
+    config: &Config,
+    expected: u64,
+) -> anyhow::Result<crate::kafka_tools::BareRun> {
+    let routes = config.routes();
+    let mut events = 0u64;
+    let run = crate::kafka_tools::consume_each(addr, topics, PARTITIONS, (expected, STALL), |m| {
+        use rdkafka::Message;
+        let Some(&(service, side)) = routes.get(m.topic()) else {
+            return;
+        };
+        let plan = &config.plans[service];
+        let side_plan = if side == crate::config::Side::Baseline {
+            &plan.baseline
+        } else {
+            &plan.candidate
+        };
+        let record = crate::kafka_tools::record_view(m);
+        if let crate::core::event::Outcome::Event(e) =
+            crate::core::event::extract(side_plan, &record, true)
+        {
+            events += u64::from(e.digest != 0);
+        }
+    })?;
+    eprintln!("extraction: {events} events");
+    Ok(run)
 }
 
 /// The serve half of the run.
@@ -263,9 +302,11 @@ async fn wait_settled(
 ) -> anyhow::Result<u64> {
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
     let mut progress = Instant::now();
+    let (started, mut reported) = (Instant::now(), Instant::now());
     loop {
         let mut done = true;
         let mut matched = 0;
+        let mut in_flight_all = 0;
         for (service, want) in config.services.iter().zip(expected) {
             let status = child.get(&format!("/api/v1/services/{}", service.name))?;
             let Some(s) = status else {
@@ -278,6 +319,7 @@ async fn wait_settled(
                 .as_object()
                 .map_or(0, |o| o.values().map(n).sum());
             matched += n(&s["keys"]["matched"]);
+            in_flight_all += in_flight;
             if records > *want {
                 bail!(
                     "{}: {records} records counted, only {want} produced",
@@ -291,6 +333,15 @@ async fn wait_settled(
         }
         if done {
             return Ok(matched);
+        }
+        if reported.elapsed() >= Duration::from_secs(5) {
+            reported = Instant::now();
+            let counted: u64 = last.values().sum();
+            eprintln!(
+                "  {:>5.1} s: {counted} of {} records counted, {in_flight_all} keys in flight",
+                started.elapsed().as_secs_f64(),
+                expected.iter().sum::<u64>()
+            );
         }
         if progress.elapsed() > STALL {
             bail!("serve made no progress for {STALL:?}: {last:?} of {expected:?}");

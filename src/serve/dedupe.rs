@@ -1,0 +1,151 @@
+//! Deduplication of consumed events, in the memory of the process that owns their partitions.
+//!
+//! A runtime partitions by key, so every copy of an event (a re-delivery, a replay after a
+//! producer retry) lands on the partition of its first copy, and the replica that owns a partition
+//! can decide "new or duplicate" without asking Postgres. The identities it accepted are stored
+//! per partition in the checkpoint that stores their effects (`store::write`), and loaded back
+//! before a partition's first record is processed (`store::Store::partition_identities`), so a
+//! restart or a rebalance remembers exactly what was counted. See docs/architecture.md.
+
+use crate::config::Side;
+use std::collections::{HashMap, HashSet};
+
+/// Bytes per stored identity.
+pub const IDENTITY_BYTES: usize = 16;
+/// One event in this many is sampled for delivery delays (chosen by identity: both sides agree).
+pub const DELIVERY_SAMPLE: u128 = 32;
+
+/// The 128-bit identity of a distinct event: what `diff` deduplicates on (key, position,
+/// operation) plus the content digest, so a conflicting duplicate is kept and cannot hide drift.
+pub fn event_identity(key_hash: u128, position: u128, operation: u8, digest: u128) -> u128 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"paritygate-event/1");
+    h.update(&key_hash.to_be_bytes());
+    h.update(&position.to_be_bytes());
+    h.update(&[operation]);
+    h.update(&digest.to_be_bytes());
+    let mut first = [0u8; IDENTITY_BYTES];
+    first.copy_from_slice(&h.finalize().as_bytes()[..IDENTITY_BYTES]);
+    u128::from_be_bytes(first)
+}
+
+/// Whether an event's delivery time is kept as latency evidence.
+pub fn is_delivery_sample(identity: u128) -> bool {
+    identity % DELIVERY_SAMPLE == 0
+}
+
+/// Identities packed for storage, 16 bytes each.
+pub fn pack(ids: &[u128]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.to_be_bytes()).collect()
+}
+
+/// The identities in a stored row (a trailing partial identity, which `pack` never writes, is ignored).
+pub fn unpack(bytes: &[u8]) -> impl Iterator<Item = u128> + '_ {
+    bytes.chunks_exact(IDENTITY_BYTES).map(|c| {
+        let mut b = [0u8; IDENTITY_BYTES];
+        b.copy_from_slice(c);
+        u128::from_be_bytes(b)
+    })
+}
+
+/// The identities seen per (service, side) on the partitions this process has loaded.
+#[derive(Debug, Default)]
+pub struct Seen {
+    sets: HashMap<(usize, Side), HashSet<u128>>,
+    loaded: HashSet<(String, i32)>,
+}
+
+impl Seen {
+    /// Whether a partition's stored identities still have to be loaded.
+    pub fn needs_load(&self, topic: &str, partition: i32) -> bool {
+        !self.loaded.contains(&(topic.to_owned(), partition))
+    }
+
+    /// Add a partition's stored identities (rows as stored) to its service side's set.
+    pub fn load<'a>(
+        &mut self,
+        (topic, partition): (&str, i32),
+        (service, side): (usize, Side),
+        rows: impl IntoIterator<Item = &'a [u8]>,
+    ) -> usize {
+        let set = self.sets.entry((service, side)).or_default();
+        let before = set.len();
+        for row in rows {
+            set.extend(unpack(row));
+        }
+        self.loaded.insert((topic.to_owned(), partition));
+        set.len() - before
+    }
+
+    /// True when the event is new (and now remembered), false for a duplicate.
+    pub fn insert(&mut self, service: usize, side: Side, identity: u128) -> bool {
+        self.sets
+            .entry((service, side))
+            .or_default()
+            .insert(identity)
+    }
+
+    /// Identities remembered in all.
+    pub fn len(&self) -> usize {
+        self.sets.values().map(HashSet::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_round_trip_through_storage() {
+        let ids = [0u128, 1, u128::MAX, event_identity(7, 8, 3, 9)];
+        let packed = pack(&ids);
+        assert_eq!(packed.len(), ids.len() * IDENTITY_BYTES);
+        assert_eq!(unpack(&packed).collect::<Vec<_>>(), ids);
+        // A torn trailing identity is not invented.
+        assert_eq!(unpack(&packed[..20]).count(), 1);
+    }
+
+    #[test]
+    fn identity_separates_every_component() {
+        let base = event_identity(1, 2, 3, 4);
+        assert_ne!(base, event_identity(9, 2, 3, 4));
+        assert_ne!(base, event_identity(1, 9, 3, 4));
+        assert_ne!(base, event_identity(1, 2, 9, 4));
+        assert_ne!(base, event_identity(1, 2, 3, 9));
+        assert_eq!(base, event_identity(1, 2, 3, 4));
+    }
+
+    #[test]
+    fn duplicates_are_recognized_per_service_side_and_after_a_reload() {
+        let mut seen = Seen::default();
+        assert!(seen.insert(0, Side::Baseline, 42));
+        assert!(!seen.insert(0, Side::Baseline, 42));
+        // The other side and another service have sets of their own.
+        assert!(seen.insert(0, Side::Candidate, 42));
+        assert!(seen.insert(1, Side::Baseline, 42));
+
+        // A restarted process knows nothing until the partition's rows are loaded.
+        let mut restarted = Seen::default();
+        assert!(restarted.needs_load("t", 3));
+        let stored = pack(&[42, 43]);
+        let added = restarted.load(("t", 3), (0, Side::Baseline), [stored.as_slice()]);
+        assert_eq!(added, 2);
+        assert!(!restarted.needs_load("t", 3));
+        assert!(restarted.needs_load("t", 4));
+        assert!(!restarted.insert(0, Side::Baseline, 43));
+        assert!(restarted.insert(0, Side::Baseline, 44));
+        assert_eq!(restarted.len(), 3);
+    }
+
+    #[test]
+    fn about_one_event_in_thirty_two_is_a_delivery_sample() {
+        let sampled = (0..32_000u128)
+            .filter(|i| is_delivery_sample(event_identity(*i, 0, 1, 0)))
+            .count();
+        assert!((700..1300).contains(&sampled), "{sampled}");
+    }
+}
