@@ -418,6 +418,13 @@ async fn every_dashboard_and_alert_query_returns_data_from_a_real_prometheus() {
             let lag = prometheus
                 .query("sum(paritygate_consumer_lag_messages) == 0")
                 .await?;
+            // Right after the catch-up a side's watermark is the least of its partitions' event
+            // times until they go quiet (`idle_partition_ms`); wait for the final watermarks.
+            let behind = prometheus
+                .query(
+                    r#"max by (service) (paritygate_watermark_timestamp_seconds{side="baseline"}) - on (service) max by (service) (paritygate_watermark_timestamp_seconds{side="candidate"}) > 300"#,
+                )
+                .await?;
             // Rates need two samples of every counter series.
             let sampled = prometheus
                 .query("min(count_over_time(paritygate_events_total[5m])) >= 3")
@@ -430,12 +437,13 @@ async fn every_dashboard_and_alert_query_returns_data_from_a_real_prometheus() {
                 && junk.len() == 1
                 && lag.len() == 1
                 && sampled.len() == 1
+                && behind.is_empty()
                 && active == want
             {
                 Ok(())
             } else {
                 Err(format!(
-                    "{} fail, {} pass, junk {junk:?}, lag zero {}, sampled {}, active alerts {active:?}",
+                    "{} fail, {} pass, junk {junk:?}, lag zero {}, sampled {}, candidate watermark behind {behind:?}, active alerts {active:?}",
                     fail.len(),
                     pass.len(),
                     lag.len(),

@@ -5,7 +5,7 @@
 //! fraction and a `Z`. A timestamp without an offset (SQL `timestamp`, `datetime2`) is taken as UTC,
 //! and a bare date as its midnight UTC: documented in `docs/canonical-form.md`.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 /// Canonical UTC spelling of an ISO 8601 / RFC 3339 timestamp, or `None` when `text` is not one.
 pub fn canonical_instant(text: &str) -> Option<String> {
@@ -45,12 +45,33 @@ fn parse(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn render(t: &DateTime<Utc>) -> String {
-    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    use std::fmt::Write;
+    // Direct formatting: `strftime` items were ~6 % of a capture replay's CPU. Years outside
+    // 0..=9999 keep chrono's own spelling (sign, more digits).
+    let mut out = String::with_capacity(32);
+    if (0..=9999).contains(&t.year()) {
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+    } else {
+        out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    }
     let nanos = t.nanosecond() % 1_000_000_000;
     if nanos != 0 {
-        let fraction = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(fraction.trim_end_matches('0'));
+        let mut digits = 9;
+        let mut fraction = nanos;
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            digits -= 1;
+        }
+        let _ = write!(out, ".{fraction:0digits$}");
     }
     out.push('Z');
     out
@@ -125,6 +146,21 @@ mod tests {
             let utc_auto = t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
             prop_assert_eq!(canonical_instant(&local), canonical_instant(&utc_auto));
             prop_assert!(canonical_instant(&local).is_some());
+        }
+
+        /// The direct formatter spells every instant as the `strftime` one it replaced did.
+        #[test]
+        fn rendering_matches_the_strftime_spelling(
+            secs in -62_000_000_000i64..300_000_000_000, nanos in 0u32..1_000_000_000
+        ) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            let mut want = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if nanos != 0 {
+                want.push('.');
+                want.push_str(format!("{nanos:09}").trim_end_matches('0'));
+            }
+            want.push('Z');
+            prop_assert_eq!(render(&t), want);
         }
     }
 }

@@ -80,7 +80,7 @@ pub fn consume_each(
 }
 
 /// The comparison core's view of a consumed message (borrowed: no copy of key, headers or payload).
-pub fn record_view<'m>(message: &'m BorrowedMessage<'_>) -> RecordView<'m> {
+pub fn record_view<M: Message>(message: &M) -> RecordView<'_> {
     RecordView {
         topic: Cow::Borrowed(message.topic()),
         partition: message.partition(),

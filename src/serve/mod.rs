@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod rows;
 pub mod rows_gate;
 pub mod status;
+pub mod worker;
 
 use crate::config::Config;
 use crate::http::{router, AppState};
@@ -158,6 +159,9 @@ async fn bootstrap(
     }
 }
 
+/// Chunks of records queued per worker before the consumer thread waits for it.
+const WORKER_CHUNKS_QUEUED: usize = 8;
+
 async fn run_pipeline(
     config: Arc<Config>,
     store: Store,
@@ -168,26 +172,51 @@ async fn run_pipeline(
     if !bootstrap(&config, &store, &status, &cancel).await {
         return Ok(());
     }
-    // One channel and checkpointer per lane; capacity 1: the ingest thread builds the next batch
-    // while one is stored, and waits (backpressure) beyond that.
+    // Per lane: a worker thread (extraction, deduplication, batching) fed by the consumer thread,
+    // and a checkpointer. Batch channels have capacity 1: a worker builds the next batch while one
+    // is stored, and waits (backpressure) beyond that.
     let lanes = config.serve.checkpoint_lanes.max(1);
     let (batches, received): (Vec<_>, Vec<_>) =
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
+    let consumer = Arc::new(ingest::consumer(&config)?);
+    let mut workers = Vec::with_capacity(lanes);
+    let mut threads = Vec::with_capacity(lanes + 1);
+    for (lane, batches) in batches.into_iter().enumerate() {
+        let (chunks, records) = std::sync::mpsc::sync_channel(WORKER_CHUNKS_QUEUED);
+        workers.push(chunks);
+        let worker = worker::Worker {
+            consumer: consumer.clone(),
+            config: config.clone(),
+            store: store.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            records,
+            batches,
+            end_offsets: ends.clone(),
+            cancel: cancel.clone(),
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("paritygate-lane-{lane}"))
+                .spawn(move || worker.run())
+                .map_err(|e| ServeError::Task(e.to_string()))?,
+        );
+    }
     let ingest = ingest::Ingest {
-        consumer: ingest::consumer(&config)?,
+        consumer,
         config: config.clone(),
         store: store.clone(),
         runtime: tokio::runtime::Handle::current(),
-        batches,
+        workers,
         status: status.clone(),
-        end_offsets: ends.clone(),
         cancel: cancel.clone(),
     };
-    let ingest = std::thread::Builder::new()
-        .name("paritygate-ingest".into())
-        .spawn(move || ingest.run())
-        .map_err(|e| ServeError::Task(e.to_string()))?;
+    threads.push(
+        std::thread::Builder::new()
+            .name("paritygate-ingest".into())
+            .spawn(move || ingest.run())
+            .map_err(|e| ServeError::Task(e.to_string()))?,
+    );
     // Row samplers read the sink tables, not Kafka: independent of ingest, one per service.
     let samplers: Vec<_> = config
         .services
@@ -224,7 +253,8 @@ async fn run_pipeline(
         ends,
         cancel.clone(),
     ));
-    // Checkpointers end when the ingest thread, cancelled, has handed over its last batches.
+    // Checkpointers end when the workers, told by the cancelled consumer thread, have handed over
+    // their last batches.
     let mut stored = Ok(());
     for checkpointer in checkpointers {
         let result = checkpointer
@@ -234,7 +264,12 @@ async fn run_pipeline(
             stored = result;
         }
     }
-    let _ = tokio::task::spawn_blocking(move || ingest.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
     cancel.cancel();
     let _ = evaluator.await;
     for sampler in samplers {

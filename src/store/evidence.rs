@@ -102,23 +102,6 @@ pub fn percentile_cont(values: &mut [i64], q: f64) -> Option<f64> {
     Some(a + (b - a) * (at - lo as f64))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::percentile_cont;
-
-    #[test]
-    fn percentile_cont_interpolates_like_postgres() {
-        assert_eq!(percentile_cont(&mut [], 0.95), None);
-        assert_eq!(percentile_cont(&mut [7], 0.95), Some(7.0));
-        // SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM unnest('{10,0,20,30}'::int[]) v → 28.5
-        let close = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < 1e-9);
-        assert!(close(percentile_cont(&mut [10, 0, 20, 30], 0.95), 28.5));
-        // SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM generate_series(1, 100) v → 95.05
-        let mut hundred: Vec<i64> = (1..=100).rev().collect();
-        assert!(close(percentile_cont(&mut hundred, 0.95), 95.05));
-    }
-}
-
 /// Waivers of a service that have not expired.
 pub async fn active_waivers(pool: &PgPool, service: &str) -> Result<Vec<Waiver>, StoreError> {
     let rows: Vec<(String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
@@ -159,4 +142,21 @@ pub async fn insert_history(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_cont;
+
+    #[test]
+    fn percentile_cont_interpolates_like_postgres() {
+        assert_eq!(percentile_cont(&mut [], 0.95), None);
+        assert_eq!(percentile_cont(&mut [7], 0.95), Some(7.0));
+        // SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM unnest('{10,0,20,30}'::int[]) v → 28.5
+        let close = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < 1e-9);
+        assert!(close(percentile_cont(&mut [10, 0, 20, 30], 0.95), 28.5));
+        // SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY v) FROM generate_series(1, 100) v → 95.05
+        let mut hundred: Vec<i64> = (1..=100).rev().collect();
+        assert!(close(percentile_cont(&mut hundred, 0.95), 95.05));
+    }
 }

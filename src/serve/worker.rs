@@ -1,0 +1,306 @@
+//! An ingest worker: owns the partitions of one checkpoint lane (partition number modulo lanes),
+//! turns their records into that lane's batch with the pure core, and hands each batch to the
+//! lane's checkpointer. Extraction is the CPU-heavy part of the service, so the lanes run on
+//! threads of their own and the consumer thread only polls and routes (see docs/architecture.md).
+//!
+//! Everything a partition needs is here: where its stored offsets stand (records below them are
+//! already in the state and skipped), the identities of the events it already counted (loaded from
+//! the store before its first record, `super::dedupe`), and the batch being built.
+
+use super::batch::{Batch, BatchEvent};
+use super::dedupe::{event_identity, Seen};
+use super::ingest::EndOffsets;
+use crate::config::{Config, Side};
+use crate::core::event::{extract, key_hash, Outcome};
+use crate::core::record::RecordView;
+use crate::store::Store;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::Offset;
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A consumed record and where it goes.
+#[derive(Debug)]
+pub struct Routed {
+    pub message: OwnedMessage,
+    pub service: usize,
+    pub side: Side,
+    /// From a dead-letter topic: counted for `error_parity`, never compared.
+    pub is_error: bool,
+}
+
+/// One lane's worker (the consumer is shared only to seek a partition that is far behind).
+pub struct Worker {
+    pub consumer: Arc<BaseConsumer>,
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub runtime: Handle,
+    pub records: Receiver<Vec<Routed>>,
+    pub batches: mpsc::Sender<Batch>,
+    pub end_offsets: EndOffsets,
+    pub cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
+/// A lane's state between two checkpoints.
+#[derive(Debug, Default)]
+pub struct Lane {
+    /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
+    next: HashMap<(String, i32), Option<i64>>,
+    sought: HashSet<(String, i32)>,
+    /// Identities of the events already counted on this lane's partitions.
+    seen: Seen,
+    batch: Batch,
+}
+
+impl Worker {
+    /// Run until the consumer thread hangs up (it does when cancelled); the last batch is handed
+    /// over before returning.
+    pub fn run(self) {
+        let mut lane = Lane::default();
+        let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
+        let mut last_flush = Instant::now();
+        loop {
+            match self.records.recv_timeout(Duration::from_millis(50)) {
+                Ok(chunk) => {
+                    for routed in chunk {
+                        self.handle(&mut lane, &routed);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if lane.batch.records >= self.config.serve.checkpoint_max_records
+                || (!lane.batch.is_empty() && last_flush.elapsed() >= interval)
+            {
+                self.flush(&mut lane);
+                last_flush = Instant::now();
+            }
+        }
+        self.flush(&mut lane);
+    }
+
+    fn handle(&self, state: &mut Lane, routed: &Routed) {
+        let message = &routed.message;
+        let (service, side) = (routed.service, routed.side);
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let tp = (topic.to_owned(), partition);
+        let expected = match state.next.get(&tp) {
+            Some(n) => *n,
+            None => {
+                // First record of this partition here: ask the store where it stands.
+                let Some(stored) = self.retry(|| self.store.stored_offset(topic, partition)) else {
+                    return; // cancelled: nothing consumed
+                };
+                state.next.insert(tp.clone(), stored);
+                stored
+            }
+        };
+        if let Some(next) = expected {
+            if offset < next {
+                // Already in the state: skip; far behind (Kafka commit lost), seek once.
+                if next - offset > 1000 && state.sought.insert(tp.clone()) {
+                    let _ = self.consumer.seek(
+                        topic,
+                        partition,
+                        Offset::Offset(next),
+                        Duration::from_secs(1),
+                    );
+                }
+                return;
+            }
+        }
+        if state.seen.needs_load(topic, partition) {
+            let Some(rows) = self.retry(|| self.store.partition_identities(topic, partition))
+            else {
+                return; // cancelled before the partition's memory was loaded: nothing consumed
+            };
+            let added = state.seen.load(
+                (topic, partition),
+                (service, side),
+                rows.iter().map(Vec::as_slice),
+            );
+            tracing::debug!(
+                topic,
+                partition,
+                identities = added,
+                "partition memory loaded"
+            );
+        }
+        let record = crate::kafka_tools::record_view(message);
+        let event_ms = if routed.is_error {
+            state
+                .batch
+                .add_other(service, side, "errors", "error_topic", None);
+            None
+        } else {
+            self.process(state, service, side, &record)
+        };
+        state.batch.advance(
+            (topic, partition, offset),
+            (service, side),
+            expected,
+            event_ms,
+        );
+    }
+
+    /// A store read this worker cannot go on without, retried with backoff while the database is
+    /// away (going on without it would count re-deliveries twice). `None` when cancelled first.
+    fn retry<T, F>(&self, mut read: impl FnMut() -> F) -> Option<T>
+    where
+        F: std::future::Future<Output = Result<T, crate::store::StoreError>>,
+    {
+        let mut delay = Duration::from_millis(100);
+        while !self.cancel.is_cancelled() {
+            match self.runtime.block_on(read()) {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the partition's stored state yet");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        None
+    }
+
+    /// Extract and add one record to the batch; returns its event time when it became an event.
+    fn process(
+        &self,
+        state: &mut Lane,
+        service: usize,
+        side: Side,
+        record: &RecordView<'_>,
+    ) -> Option<i64> {
+        let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
+        let sample = |r: &RecordView<'_>| {
+            let bytes: &[u8] = r.payload.as_deref().unwrap_or_default();
+            (
+                r.topic.as_ref().to_owned(),
+                r.partition,
+                r.offset,
+                bytes.to_vec(),
+            )
+        };
+        if payload_len > self.config.kafka.max_message_bytes {
+            let (t, p, o, b) = sample(record);
+            state.batch.add_other(
+                service,
+                side,
+                "unparseable",
+                "too_large",
+                Some((&t, p, o, &b)),
+            );
+            return None;
+        }
+        let plan = &self.config.plans[service];
+        let side_plan = if side == Side::Baseline {
+            &plan.baseline
+        } else {
+            &plan.candidate
+        };
+        match extract(side_plan, record, true) {
+            Outcome::Event(event) => {
+                if matches!(
+                    event.content.as_ref().map(|c| &c.0),
+                    Some(crate::core::event::Content::Bytes(_))
+                ) {
+                    // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
+                    let (t, p, o, b) = sample(record);
+                    state
+                        .batch
+                        .note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
+                }
+                let event_ms = event
+                    .event_time_ms
+                    .or(record.timestamp_ms)
+                    .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+                let window_ms = (self.config.services[service].window_seconds as i64)
+                    .saturating_mul(1000)
+                    .max(1);
+                let key_hash = key_hash(&event.key);
+                let position = if plan.has_position {
+                    event.position.unwrap_or(0)
+                } else {
+                    0
+                };
+                let identity =
+                    event_identity(key_hash, position, event.operation as u8, event.digest);
+                if !state.seen.insert(service, side, identity) {
+                    let lane = &mut state.batch;
+                    lane.add_duplicate(service, side, event.operation);
+                    return Some(event_ms);
+                }
+                let e = BatchEvent {
+                    service,
+                    side,
+                    key_hash,
+                    position,
+                    operation: event.operation,
+                    digest: event.digest,
+                    identity,
+                    arrival: record.offset,
+                    event_ms,
+                    window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
+                    partition: record.partition,
+                    record_ms: record.timestamp_ms,
+                };
+                let lane = &mut state.batch;
+                lane.add_event(e, &event.key, &event);
+                lane.remember(&record.topic, record.partition, identity);
+                Some(event_ms)
+            }
+            Outcome::Rejected(reason) => {
+                let (t, p, o, b) = sample(record);
+                state.batch.add_other(
+                    service,
+                    side,
+                    "rejected",
+                    reason.as_str(),
+                    Some((&t, p, o, &b)),
+                );
+                None
+            }
+            Outcome::Skipped(skip) => {
+                state
+                    .batch
+                    .add_other(service, side, "skipped", skip.as_str(), None);
+                None
+            }
+        }
+    }
+
+    /// Hand the lane's batch to its checkpointer (blocking while the channel is full: backpressure).
+    fn flush(&self, state: &mut Lane) {
+        if state.batch.is_empty() {
+            return;
+        }
+        let ends = self
+            .end_offsets
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        let mut batch = std::mem::take(&mut state.batch);
+        for ((topic, partition), p) in batch.partitions.iter_mut() {
+            p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
+            state
+                .next
+                .insert((topic.clone(), *partition), Some(p.next_offset));
+        }
+        if self.batches.blocking_send(batch).is_err() {
+            tracing::error!("checkpointer is gone; stopping ingestion");
+            self.cancel.cancel();
+        }
+    }
+}
