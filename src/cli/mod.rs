@@ -7,6 +7,7 @@ mod bench_serve;
 mod diff;
 mod fixtures;
 mod gate;
+mod generate;
 mod render;
 mod rowdiff;
 mod serve;
@@ -45,6 +46,9 @@ enum Command {
     /// Measure throughput and memory: `bench [diff]` (engine vs. reading the captures) or
     /// `bench serve` (the live service vs. a bare Kafka consumer).
     Bench(bench::BenchArgs),
+    /// Live dual-run traffic: CDC-shaped streams to both runtimes' topics and the changes both
+    /// sinks would make to their target tables, with chosen drift, at a chosen rate.
+    Generate(generate::GenerateArgs),
     /// Regenerate the checked-in fixtures, or write a large capture pair.
     Fixtures(fixtures::FixturesArgs),
     #[command(hide = true)]
@@ -68,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Gate(args) => gate::run(&args),
         Command::Bench(args) => edge(bench::run(&args)),
         Command::Fixtures(args) => edge(fixtures::run(&args)),
+        Command::Generate(args) => edge(generate::run(&args)),
         Command::BenchEngine(args) => edge(bench::engine(&args)),
     };
     ExitCode::from(code)

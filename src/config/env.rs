@@ -10,6 +10,39 @@
 
 use super::model::{Assignment, FileConfig};
 
+/// Every `PARITYGATE_…` variable paritygate reads, for tools that check a deployment (the compose
+/// file's test): the config overrides of [`apply`], then those read elsewhere (tokens, logging, the
+/// CLI's `env =` arguments). `PARITYGATE_KAFKA_PROPERTY_<NAME>` is a family: see [`is_known_name`].
+pub const ENV_VARS: &[&str] = &[
+    "PARITYGATE_KAFKA_BROKERS",
+    "PARITYGATE_KAFKA_GROUP_ID",
+    "PARITYGATE_KAFKA_ASSIGNMENT",
+    "PARITYGATE_KAFKA_REPLICA_INDEX",
+    "PARITYGATE_KAFKA_REPLICAS",
+    "PARITYGATE_STORE_URL",
+    "PARITYGATE_HTTP_LISTEN",
+    "PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS",
+    "PARITYGATE_SERVE_CHECKPOINT_MAX_RECORDS",
+    "PARITYGATE_SERVE_CHECKPOINT_LANES",
+    "PARITYGATE_SERVE_EVALUATION_INTERVAL_MS",
+    "PARITYGATE_SERVE_IDLE_PARTITION_MS",
+    "PARITYGATE_APPROVER_TOKENS",
+    "PARITYGATE_READER_TOKENS",
+    "PARITYGATE_LOG",
+    "PARITYGATE_CONFIG",
+    "PARITYGATE_URL",
+    "PARITYGATE_TOKEN",
+    "PARITYGATE_TARGETS_URL",
+];
+
+/// Whether paritygate reads a variable of this name.
+pub fn is_known_name(name: &str) -> bool {
+    ENV_VARS.contains(&name)
+        || name
+            .strip_prefix("PARITYGATE_KAFKA_PROPERTY_")
+            .is_some_and(|p| !p.is_empty())
+}
+
 /// Property names whose values are secrets: never accepted from the file, never logged.
 pub fn is_secret_property(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -131,6 +164,37 @@ mod tests {
         assert_eq!(f.serve.checkpoint_interval_ms, 250);
         assert_eq!(f.kafka.assignment, Assignment::Manual);
         assert_eq!(f.http.listen, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn every_override_is_listed() {
+        // Each listed config override changes the file; an unlisted name would be ignored.
+        for name in ENV_VARS.iter().filter(|n| {
+            ![
+                "APPROVER_TOKENS",
+                "READER_TOKENS",
+                "LOG",
+                "CONFIG",
+                "URL",
+                "TOKEN",
+                "TARGETS_URL",
+            ]
+            .iter()
+            .any(|o| **n == format!("PARITYGATE_{o}"))
+        }) {
+            let mut f = file("");
+            let value = if name.ends_with("ASSIGNMENT") {
+                "manual"
+            } else {
+                "7"
+            };
+            apply(&mut f, [(name.to_string(), value.to_string())]).unwrap();
+            let before = format!("{:?}", file(""));
+            assert_ne!(format!("{f:?}"), before, "{name} changes nothing");
+        }
+        assert!(is_known_name("PARITYGATE_KAFKA_PROPERTY_SASL_USERNAME"));
+        assert!(!is_known_name("PARITYGATE_KAFKA_PROPERTY_"));
+        assert!(!is_known_name("PARITYGATE_BROKERS"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod capture;
 mod inventory;
 mod json;
+pub mod live;
 mod manifest;
 mod model;
 mod orders;

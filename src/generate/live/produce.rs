@@ -1,0 +1,203 @@
+//! Produce generated batches to a broker: each record to its service's first topic of its side, on
+//! the partition the model chose (so per-key order holds), with its headers and record timestamp.
+
+use super::Batch;
+use crate::config::{Config, Side};
+use crate::generate::capture::{HeaderValue, PARTITIONS};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The broker refused a topic or a record.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error("no Kafka broker answers at {brokers} within 10 s ({error}): start one, or pass --brokers / PARITYGATE_KAFKA_BROKERS")]
+    Unreachable { brokers: String, error: KafkaError },
+    #[error("kafka client: {0}")]
+    Client(KafkaError),
+    #[error("create topic {topic}: {code}")]
+    CreateTopic {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("{failed} records were not delivered (first error: {first})")]
+    Undelivered { failed: u64, first: String },
+}
+
+// By hand, not `#[from]`: the message already holds the cause, a source would print it twice.
+impl From<KafkaError> for ProduceError {
+    fn from(e: KafkaError) -> Self {
+        Self::Client(e)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Deliveries {
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = self.first_error.lock() {
+                first.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+fn client(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    c
+}
+
+/// Create every service's first baseline and candidate topic with the models' partition count;
+/// topics that exist already are left as they are.
+pub async fn create_topics(brokers: &str, config: &Config) -> Result<(), ProduceError> {
+    let admin: AdminClient<DefaultClientContext> = client(brokers).create()?;
+    // Fail fast and plainly when nothing listens, rather than after the admin request's timeout.
+    admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|error| ProduceError::Unreachable {
+            brokers: brokers.to_owned(),
+            error,
+        })?;
+    let topics: Vec<&String> = config
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.baseline_topics
+                .first()
+                .into_iter()
+                .chain(s.candidate_topics.first())
+        })
+        .collect();
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(ProduceError::CreateTopic { topic, code }),
+        }
+    }
+    Ok(())
+}
+
+/// A batching producer that counts failed deliveries.
+pub struct LiveProducer {
+    producer: ThreadedProducer<Deliveries>,
+    /// (baseline, candidate) topic per service index.
+    topics: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for LiveProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveProducer")
+            .field("topics", &self.topics)
+            .finish()
+    }
+}
+
+impl LiveProducer {
+    pub fn new(brokers: &str, config: &Config) -> Result<Self, ProduceError> {
+        let producer = client(brokers)
+            .set("linger.ms", "20")
+            // One request in flight keeps each partition's order without idempotence.
+            .set("max.in.flight.requests.per.connection", "1")
+            .set("enable.idempotence", "false")
+            .set("message.timeout.ms", "60000")
+            .create_with_context(Deliveries::default())?;
+        let topics = config
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.baseline_topics.first().cloned().unwrap_or_default(),
+                    s.candidate_topics.first().cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        Ok(Self { producer, topics })
+    }
+
+    /// Queue a batch's records (waits while the local queue is full).
+    pub fn send(&self, batch: &Batch) -> Result<(), ProduceError> {
+        let (baseline, candidate) = &self.topics[batch.service];
+        for (side, r) in &batch.records {
+            let topic = match side {
+                Side::Baseline => baseline,
+                Side::Candidate => candidate,
+            };
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (name, value) in &r.headers {
+                let bytes: &[u8] = match value {
+                    HeaderValue::Text(s) => s.as_bytes(),
+                    HeaderValue::Binary(b) => b,
+                };
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(bytes),
+                });
+            }
+            let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic)
+                .partition(r.partition)
+                .timestamp(r.timestamp_ms)
+                .headers(headers);
+            if let Some(k) = r.key.as_deref() {
+                record = record.key(k);
+            }
+            if let Some(p) = r.payload.as_deref() {
+                record = record.payload(p);
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((e, back))
+                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                    {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait for every queued record to be acknowledged; fail if any was not.
+    pub fn flush(&self) -> Result<(), ProduceError> {
+        self.producer.flush(Duration::from_secs(60))?;
+        let failed = self.producer.context().failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = self
+                .producer
+                .context()
+                .first_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone())
+                .unwrap_or_default();
+            return Err(ProduceError::Undelivered { failed, first });
+        }
+        Ok(())
+    }
+}
