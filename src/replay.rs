@@ -100,11 +100,7 @@ pub fn replay(
                 return true;
             };
             let plan = &config.plans[s];
-            let side_plan = if side == Side::Baseline {
-                &plan.baseline
-            } else {
-                &plan.candidate
-            };
+            let side_plan = plan.side(side);
             let acc = &mut sides[s][side as usize];
             acc.counters.records += 1;
             match extract(side_plan, &record, false) {
@@ -186,11 +182,7 @@ fn resolve(
             if let Ok((_, record)) = parse_line(line) {
                 if let Some(&(s, side)) = routes.get(record.topic.as_ref()) {
                     let plan = &config.plans[s];
-                    let side_plan = if side == Side::Baseline {
-                        &plan.baseline
-                    } else {
-                        &plan.candidate
-                    };
+                    let side_plan = plan.side(side);
                     if let Outcome::Event(event) = extract(side_plan, &record, true) {
                         if let Some(content) = event.content {
                             let key = String::from_utf8_lossy(&event.key).into_owned();

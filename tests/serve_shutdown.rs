@@ -10,17 +10,17 @@ use std::time::Duration;
 use support::app::ChildApp;
 use support::broker::Batching;
 use support::expect::{assert_matches_replay, wait_caught_up};
-use support::traffic::{fixture_config, FixtureRun};
+use support::traffic::{replay_files, FixtureRun};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_checkpoints_and_exits_zero() {
+/// The clean fixture produced, consumed by a child `serve` until caught up, then SIGTERM: the
+/// exit status must be 0. Returns the run, the config's directory (kept alive) and the config.
+async fn consume_all_then_sigterm() -> (FixtureRun, tempfile::TempDir, std::path::PathBuf) {
     let run = FixtureRun::new("clean").await;
     let dir = tempfile::tempdir().unwrap();
     let config_path = run.app_config().write(dir.path());
     run.fixture
         .produce(&run.broker, Batching::OnePerRecord)
         .await;
-
     let app = ChildApp::start(&config_path);
     wait_caught_up(&app.api, &run.expected, Duration::from_secs(60)).await;
     let output = app.output();
@@ -30,6 +30,12 @@ async fn sigterm_drains_checkpoints_and_exits_zero() {
         Some(0),
         "exit status; output:\n{output}"
     );
+    (run, dir, config_path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_checkpoints_and_exits_zero() {
+    let (run, _dir, config_path) = consume_all_then_sigterm().await;
 
     // Everything consumed before the signal was checkpointed: a restart has nothing to redo and
     // reports exactly the replay of the same records.
@@ -42,16 +48,7 @@ async fn sigterm_drains_checkpoints_and_exits_zero() {
 /// new offset, and only the event identities stored with the offsets can tell it is not new.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeliveries_after_a_restart_are_duplicates_not_new_events() {
-    let run = FixtureRun::new("clean").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = run.app_config().write(dir.path());
-    run.fixture
-        .produce(&run.broker, Batching::OnePerRecord)
-        .await;
-    let app = ChildApp::start(&config_path);
-    wait_caught_up(&app.api, &run.expected, Duration::from_secs(60)).await;
-    let status = app.terminate(Duration::from_secs(20));
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let (run, _dir, config_path) = consume_all_then_sigterm().await;
 
     run.fixture
         .produce(&run.broker, Batching::OnePerRecord)
@@ -64,15 +61,7 @@ async fn redeliveries_after_a_restart_are_duplicates_not_new_events() {
         .chain(&run.fixture.files)
         .cloned()
         .collect();
-    let options = paritygate::replay::ReplayOptions {
-        strict: true,
-        max_examples: 0,
-        progress: false,
-    };
-    let doubled = paritygate::replay::replay(&fixture_config(), &twice, &options, &mut |e| {
-        panic!("malformed fixture line: {e:?}")
-    })
-    .unwrap();
+    let doubled = replay_files(&twice);
     for (once, again) in run.expected.services.iter().zip(&doubled.services) {
         assert_eq!(again.baseline.records, 2 * once.baseline.records);
         assert_eq!(again.baseline.events, once.baseline.events);

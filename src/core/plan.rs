@@ -161,6 +161,14 @@ fn side_plan(
 }
 
 impl ServicePlan {
+    /// The plan of one side.
+    pub fn side(&self, side: crate::config::Side) -> &SidePlan {
+        match side {
+            crate::config::Side::Baseline => &self.baseline,
+            crate::config::Side::Candidate => &self.candidate,
+        }
+    }
+
     pub fn compile(service: &ServiceConfig) -> Result<Self, PlanError> {
         let baseline = side_plan(service, &service.baseline, "baseline")?;
         let candidate = side_plan(service, &service.candidate, "candidate")?;

@@ -12,7 +12,7 @@ mod produce;
 mod tansu;
 
 pub use consume::{bare_consume, consume_each, record_view, BareRun};
-pub use produce::{produce_captures, Produced};
+pub use produce::{produce_captures, Deliveries, Produced};
 pub use tansu::Tansu;
 
 use rdkafka::config::ClientConfig;

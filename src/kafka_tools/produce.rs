@@ -15,11 +15,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Counts delivery failures (the bench refuses to measure an incomplete topic).
+/// Counts delivery failures (the bench refuses to measure an incomplete topic; `generate` refuses
+/// to report traffic that did not arrive).
 #[derive(Debug, Default)]
-struct Deliveries {
+pub struct Deliveries {
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+}
+
+impl Deliveries {
+    /// Records not delivered so far, with the first error, or `None` when every one was.
+    pub fn failures(&self) -> Option<(u64, String)> {
+        let failed = self.failed.load(Ordering::Relaxed);
+        (failed > 0).then(|| {
+            let first = self
+                .first_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone())
+                .unwrap_or_default();
+            (failed, first)
+        })
+    }
 }
 
 impl ClientContext for Deliveries {}
@@ -89,14 +106,7 @@ pub fn produce_captures(
     producer
         .flush(Duration::from_secs(300))
         .context("flushing the producer")?;
-    let failed = producer.context().failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        let first = producer
-            .context()
-            .first_error
-            .lock()
-            .ok()
-            .and_then(|e| e.clone());
+    if let Some((failed, first)) = producer.context().failures() {
         bail!("{failed} records were not delivered (first error: {first:?})");
     }
     Ok(produced)

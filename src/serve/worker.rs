@@ -248,11 +248,7 @@ impl Worker {
             return None;
         }
         let plan = &self.config.plans[service];
-        let side_plan = if side == Side::Baseline {
-            &plan.baseline
-        } else {
-            &plan.candidate
-        };
+        let side_plan = plan.side(side);
         match extract(side_plan, record, true) {
             Outcome::Event(event) => {
                 if matches!(

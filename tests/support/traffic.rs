@@ -120,16 +120,21 @@ impl Fixture {
 
     /// What `paritygate diff` reports on the same capture files under `fixtures/paritygate.toml`.
     pub fn expected(&self) -> Report {
-        let options = ReplayOptions {
-            strict: true,
-            max_examples: 0,
-            progress: false,
-        };
-        replay(&fixture_config(), &self.files, &options, &mut |e| {
-            panic!("malformed fixture line: {e:?}")
-        })
-        .expect("replay fixtures")
+        replay_files(&self.files)
     }
+}
+
+/// What `paritygate diff` reports on `files` (in this order) under `fixtures/paritygate.toml`.
+pub fn replay_files(files: &[PathBuf]) -> Report {
+    let options = ReplayOptions {
+        strict: true,
+        max_examples: 0,
+        progress: false,
+    };
+    replay(&fixture_config(), files, &options, &mut |e| {
+        panic!("malformed fixture line: {e:?}")
+    })
+    .expect("replay fixtures")
 }
 
 /// A service's report by name.

@@ -156,11 +156,7 @@ fn extract_consume(
             return;
         };
         let plan = &config.plans[service];
-        let side_plan = if side == crate::config::Side::Baseline {
-            &plan.baseline
-        } else {
-            &plan.candidate
-        };
+        let side_plan = plan.side(side);
         let record = crate::kafka_tools::record_view(m);
         if let crate::core::event::Outcome::Event(e) =
             crate::core::event::extract(side_plan, &record, true)

@@ -4,16 +4,14 @@
 use super::Batch;
 use crate::config::{Config, Side};
 use crate::generate::capture::{HeaderValue, PARTITIONS};
+use crate::kafka_tools::Deliveries;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientContext;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The broker refused a topic or a record.
@@ -36,26 +34,6 @@ pub enum ProduceError {
 impl From<KafkaError> for ProduceError {
     fn from(e: KafkaError) -> Self {
         Self::Client(e)
-    }
-}
-
-#[derive(Debug, Default)]
-struct Deliveries {
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut first) = self.first_error.lock() {
-                first.get_or_insert_with(|| e.to_string());
-            }
-        }
     }
 }
 
@@ -186,16 +164,7 @@ impl LiveProducer {
     /// Wait for every queued record to be acknowledged; fail if any was not.
     pub fn flush(&self) -> Result<(), ProduceError> {
         self.producer.flush(Duration::from_secs(60))?;
-        let failed = self.producer.context().failed.load(Ordering::Relaxed);
-        if failed > 0 {
-            let first = self
-                .producer
-                .context()
-                .first_error
-                .lock()
-                .ok()
-                .and_then(|e| e.clone())
-                .unwrap_or_default();
+        if let Some((failed, first)) = self.producer.context().failures() {
             return Err(ProduceError::Undelivered { failed, first });
         }
         Ok(())
