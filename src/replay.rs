@@ -10,7 +10,7 @@ use crate::capture::{for_each_line, total_size, CaptureError};
 use crate::config::{Config, Side};
 use crate::core::canonical::CANONICAL_VERSION;
 use crate::core::compare::{compare, SideAccumulator};
-use crate::core::event::{extract, key_hash, Outcome};
+use crate::core::event::{extract, key_hash, Keep, Outcome};
 use crate::core::report::{service_report, InputSummary, LineError, Report, Resolved, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashMap};
@@ -103,7 +103,7 @@ pub fn replay(
             let side_plan = plan.side(side);
             let acc = &mut sides[s][side as usize];
             acc.counters.records += 1;
-            match extract(side_plan, &record, false) {
+            match extract(side_plan, &record, Keep::Digest) {
                 Outcome::Event(event) => {
                     acc.push(
                         &event,
@@ -183,7 +183,7 @@ fn resolve(
                 if let Some(&(s, side)) = routes.get(record.topic.as_ref()) {
                     let plan = &config.plans[s];
                     let side_plan = plan.side(side);
-                    if let Outcome::Event(event) = extract(side_plan, &record, true) {
+                    if let Outcome::Event(event) = extract(side_plan, &record, Keep::Content) {
                         if let Some(content) = event.content {
                             let key = String::from_utf8_lossy(&event.key).into_owned();
                             resolved.insert(loc(file_index, line_no), (key, content));

@@ -6,7 +6,7 @@
 
 mod support;
 
-use paritygate::core::event::{extract, Outcome};
+use paritygate::core::event::{extract, Keep, Outcome};
 use paritygate::core::record::RecordView;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -96,7 +96,7 @@ async fn malformed_records_are_counted_by_reason_and_do_not_block_the_partition(
             key: None,
             payload: Some(Cow::Borrowed(payload.as_slice())),
         };
-        match extract(plan, &view, false) {
+        match extract(plan, &view, Keep::Digest) {
             Outcome::Rejected(r) => *rejected.entry(r.as_str().to_owned()).or_default() += 1,
             _ => panic!(
                 "{:?} is not rejected by the core",

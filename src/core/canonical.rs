@@ -9,9 +9,10 @@
 use super::instant::canonical_instant;
 use super::number::{canonical_float32, canonical_number, is_decimal_string};
 use super::pointer::PointerPattern;
+use super::tree::Node;
 use base64::Engine as _;
-use serde_json::{Number, Value};
-use std::str::FromStr;
+use serde_json::Value;
+use std::borrow::Cow;
 
 /// Version of the canonical form. Every report and verdict carries it; change it whenever a
 /// change here could turn an equal pair unequal or the reverse.
@@ -29,131 +30,184 @@ pub struct Rules {
     pub base64: Vec<PointerPattern>,
 }
 
-/// Apply every rule to `value` in place; afterwards [`write_canonical`] gives its one spelling.
-pub fn normalize(value: &mut Value, rules: &Rules) {
+/// Apply every rule to `node` in place; afterwards [`write_node`] gives its one spelling.
+pub fn normalize_node(node: &mut Node<'_>, rules: &Rules) {
     for pattern in &rules.base64 {
-        pattern.for_each_mut(value, &mut decode_base64);
+        pattern.for_each_mut(node, &mut decode_base64);
     }
     for pattern in &rules.ignore {
-        pattern.remove_from(value);
+        pattern.remove_from(node);
     }
     for pattern in &rules.float32 {
-        pattern.for_each_mut(value, &mut round_to_f32);
+        pattern.for_each_mut(node, &mut round_to_f32);
     }
-    walk(value, rules);
+    walk(node, rules);
 }
 
-fn decode_base64(value: &mut Value) {
-    if let Value::String(text) = value {
+/// [`normalize_node`] for a `serde_json::Value` (row diffs, tests): the value is replaced by its
+/// normalized form.
+pub fn normalize(value: &mut Value, rules: &Rules) {
+    let mut bytes = Vec::new();
+    {
+        let mut node = Node::from_value(value);
+        normalize_node(&mut node, rules);
+        write_node(&node, &mut bytes);
+    }
+    if let Ok(normalized) = serde_json::from_slice(&bytes) {
+        *value = normalized;
+    }
+}
+
+fn decode_base64(node: &mut Node<'_>) {
+    if let Node::String(text) = node {
         if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
             // Go's JSON encoder writes invalid UTF-8 as U+FFFD; lossy decoding matches a raw-bytes side.
-            *value = Value::String(String::from_utf8_lossy(&bytes).into_owned());
+            *node = Node::String(Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()));
         }
     }
 }
 
-fn round_to_f32(value: &mut Value) {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) if is_decimal_string(s) => s.clone(),
+fn round_to_f32(node: &mut Node<'_>) {
+    let rounded = match &*node {
+        Node::Number(n) => canonical_float32(n),
+        Node::String(s) if is_decimal_string(s) => canonical_float32(s),
         _ => return,
     };
-    if let Some(number) = canonical_float32(&text).and_then(|t| Number::from_str(&t).ok()) {
-        *value = Value::Number(number);
+    if let Some(number) = rounded.and_then(|t| json_number(&t)) {
+        *node = Node::Number(Cow::Owned(number));
     }
 }
 
-fn walk(value: &mut Value, rules: &Rules) {
-    match value {
-        Value::Number(n) => {
-            let text = n.to_string();
-            if let Some(number) = canonical_number(&text).filter(|c| *c != text) {
-                if let Ok(parsed) = Number::from_str(&number) {
-                    *n = parsed;
+/// `text` as a JSON number spelled as parsed numbers are (`1.5E+30` is `1.5e+30`, as
+/// `serde_json::Number` has it), or `None` when it is not one.
+fn json_number(text: &str) -> Option<String> {
+    match super::tree::parse(text.as_bytes())? {
+        Node::Number(n) => Some(n.into_owned()),
+        _ => None,
+    }
+}
+
+fn walk(node: &mut Node<'_>, rules: &Rules) {
+    match node {
+        Node::Number(n) => {
+            if !is_plainly_canonical(n) {
+                if let Some(number) = canonical_number(n)
+                    .filter(|c| c != n)
+                    .and_then(|c| json_number(&c))
+                {
+                    *n = Cow::Owned(number);
                 }
             }
         }
-        Value::String(s) => {
+        Node::String(s) => {
             if rules.timestamps_instant {
                 if let Some(instant) = canonical_instant(s) {
-                    *s = instant;
+                    *s = Cow::Owned(instant);
                     return;
                 }
             }
             if rules.boolean_strings && (s == "true" || s == "false") {
-                *value = Value::Bool(s == "true");
+                *node = Node::Bool(s == "true");
                 return;
             }
             if rules.decimals_numeric && is_decimal_string(s) {
-                if let Some(number) = canonical_number(s).and_then(|t| Number::from_str(&t).ok()) {
-                    *value = Value::Number(number);
+                if let Some(number) = canonical_number(s).and_then(|t| json_number(&t)) {
+                    *node = Node::Number(Cow::Owned(number));
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| walk(item, rules)),
-        Value::Object(map) => {
+        Node::Array(items) => items.iter_mut().for_each(|item| walk(item, rules)),
+        Node::Object(members) => {
             if rules.null_equals_missing {
-                map.retain(|_, v| !v.is_null());
+                members.retain(|(_, v)| !v.is_null());
             }
-            map.values_mut().for_each(|v| walk(v, rules));
+            members.iter_mut().for_each(|(_, v)| walk(v, rules));
         }
-        Value::Null | Value::Bool(_) => {}
+        Node::Null | Node::Bool(_) => {}
     }
 }
 
-/// Append the canonical bytes of an already normalized value: compact, object keys sorted by
-/// their UTF-8 bytes, strings with JSON's minimal escaping (so `\u003c` and `<` agree).
-pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
+/// A shortcut for the common case, without allocating: a short number with no exponent, no
+/// superfluous zero and no `-0` is already spelled as [`canonical_number`] would spell it
+/// (a property test holds the two together).
+fn is_plainly_canonical(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    let (int, frac) = match digits.iter().position(|&b| b == b'.') {
+        Some(i) => (&digits[..i], Some(&digits[i + 1..])),
+        None => (digits, None),
+    };
+    let int_ok = match int {
+        [b'0'] => frac.is_some() || text.len() == 1,
+        [first, ..] => *first != b'0' && int.iter().all(u8::is_ascii_digit),
+        [] => false,
+    };
+    let frac_ok = frac
+        .is_none_or(|f| f.last().is_some_and(|&b| b != b'0') && f.iter().all(u8::is_ascii_digit));
+    // `0.000…1` with many zeros switches to scientific notation; stay well inside plain range.
+    text.len() <= 18
+        && int_ok
+        && frac_ok
+        && !(int == b"0" && frac.is_some_and(|f| f.starts_with(b"0000")))
+}
+
+/// Append the canonical bytes of an already normalized tree: compact, object keys sorted by their
+/// UTF-8 bytes (the tree keeps them so), strings with JSON's minimal escaping (so `\u003c` and
+/// `<` agree).
+pub fn write_node(node: &Node<'_>, out: &mut Vec<u8>) {
+    match node {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(true) => out.extend_from_slice(b"true"),
+        Node::Bool(false) => out.extend_from_slice(b"false"),
+        Node::Number(n) => out.extend_from_slice(n.as_bytes()),
+        Node::String(s) => write_string(s, out),
+        Node::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(item, out);
+                write_node(item, out);
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            // serde_json's map is a BTreeMap (sorted) unless a dependency turns on `preserve_order`;
-            // sorting here keeps the form independent of that feature flag.
-            let mut entries: Vec<_> = map.iter().collect();
-            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            }
+        Node::Object(members) => {
             out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
+            for (i, (key, item)) in members.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 write_string(key, out);
                 out.push(b':');
-                write_canonical(item, out);
+                write_node(item, out);
             }
             out.push(b'}');
         }
     }
 }
 
+/// [`write_node`] for a normalized `serde_json::Value`.
+pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    write_node(&Node::from_value(value), out);
+}
+
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    // Writing a &str into a Vec cannot fail; the fallback keeps the function total anyway.
-    if serde_json::to_writer(&mut *out, s).is_err() {
+    // Most strings need no escape at all: copy them; otherwise serde_json's minimal escaping.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, s).is_err() {
+        // Writing a &str into a Vec cannot fail; the fallback keeps the function total anyway.
         out.extend_from_slice(b"\"\"");
     }
 }
 
 /// Normalize a copy of `value` and return its canonical bytes (convenience for tests and keys).
 pub fn canonical_bytes(value: &Value, rules: &Rules) -> Vec<u8> {
-    let mut copy = value.clone();
-    normalize(&mut copy, rules);
+    let mut node = Node::from_value(value);
+    normalize_node(&mut node, rules);
     let mut out = Vec::new();
-    write_canonical(&copy, &mut out);
+    write_node(&node, &mut out);
     out
 }
 
@@ -237,6 +291,32 @@ mod tests {
     }
 
     #[test]
+    fn plain_number_shortcut_takes_the_common_spellings_only() {
+        for plain in ["0", "7", "-12", "4.99", "0.5", "-0.25", "1787220000734"] {
+            assert!(is_plainly_canonical(plain), "{plain}");
+        }
+        for not in [
+            "-0",
+            "1.50",
+            "1.0",
+            "0.0",
+            "01",
+            "1e5",
+            "0.00001",
+            "123456789012345678901",
+        ] {
+            assert!(!is_plainly_canonical(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn exponents_are_spelled_as_parsed_numbers_are() {
+        let r = Rules::default();
+        assert_eq!(canon(r#"{"n":1E400}"#, &r), canon(r#"{"n":1e+400}"#, &r));
+        assert_eq!(canon(r#"[1E400]"#, &r), "[1e+400]");
+    }
+
+    #[test]
     fn base64_fields_decode() {
         let r = Rules {
             base64: vec![PointerPattern::parse("/blob").unwrap()],
@@ -300,6 +380,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_plain_number_shortcut_agrees_with_canonical_number(
+            text in "-?(0|[1-9][0-9]{0,19})(\\.[0-9]{1,8})?",
+        ) {
+            if is_plainly_canonical(&text) {
+                prop_assert_eq!(canonical_number(&text), Some(text.clone()));
+            }
+        }
+
         #[test]
         fn canonical_form_ignores_key_order_whitespace_and_escaping(v in arb_json()) {
             let compact = serde_json::to_string(&v).unwrap();

@@ -9,6 +9,7 @@ fn row(key: u128, position: u128, op: Operation, digest: u128) -> (u128, Event, 
         position: Some(position),
         digest,
         event_time_ms: None,
+        shape: crate::core::event::Shape::Json,
         content: None,
         canonical: None,
     };

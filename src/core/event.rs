@@ -4,12 +4,14 @@
 //! with a tag that keeps JSON, raw bytes and tombstones apart. It is truncated to 128 bits: enough
 //! to make an accidental collision between two different events negligible at any realistic volume.
 
-use super::canonical::{normalize, write_canonical, Rules};
+use super::canonical::{normalize_node, write_node, Rules};
 use super::operation::{Operation, ParsedOperation};
 use super::plan::{KeySource, SidePlan, Source};
 use super::position::{parse_position, Position};
 use super::record::RecordView;
+use super::tree::{parse_payload, Node};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A 128-bit content digest.
 pub type Digest = u128;
@@ -58,6 +60,26 @@ pub enum Content {
     Tombstone,
 }
 
+/// How much of an event's content extraction keeps beside its digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Key, operation, position and digest only (the first pass of `diff`).
+    Digest,
+    /// Also the canonical bytes of a JSON payload (`serve` stores a key's final state as them).
+    Canonical,
+    /// Also the normalized content as a value and the compared headers (explanations).
+    Content,
+}
+
+/// What the payload was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Json,
+    /// Not JSON: compared by its bytes.
+    Bytes,
+    Tombstone,
+}
+
 /// One event extracted from a record.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -68,10 +90,11 @@ pub struct Event {
     pub digest: Digest,
     /// Event time from the configured source, when it has one.
     pub event_time_ms: Option<i64>,
-    /// Present when extraction was asked to keep it: normalized payload and compared headers.
+    pub shape: Shape,
+    /// With [`Keep::Content`]: normalized payload and compared headers.
     pub content: Option<(Content, Vec<(String, String)>)>,
-    /// The canonical bytes of a JSON payload (what the digest hashed), kept with `content` so
-    /// `serve` stores a key's final state without serializing the value a second time.
+    /// With [`Keep::Canonical`] or [`Keep::Content`]: the canonical bytes of a JSON payload (what
+    /// the digest hashed), so `serve` stores a key's final state without serializing it again.
     pub canonical: Option<Vec<u8>>,
 }
 
@@ -93,27 +116,31 @@ fn truncate(hash: blake3::Hash) -> u128 {
     u128::from_be_bytes(first)
 }
 
-fn lookup<'r>(
-    source: &Source,
-    record: &'r RecordView<'_>,
-    payload: Option<&'r Value>,
-) -> Option<String> {
+fn lookup(source: &Source, record: &RecordView<'_>, payload: Option<&Node<'_>>) -> Option<String> {
     match source {
         Source::Header(name) => record
             .header(name)
             .map(|b| String::from_utf8_lossy(b).into_owned()),
         Source::Pointer(p) => match p.get(payload?)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
+            Node::String(s) => Some(s.clone().into_owned()),
+            Node::Null => None,
+            Node::Number(n) => Some(n.clone().into_owned()),
+            other => Some(compact(other)),
         },
     }
+}
+
+/// The compact spelling of a tree as parsed (what `Value::to_string` gives).
+fn compact(node: &Node<'_>) -> String {
+    let mut out = Vec::new();
+    write_node(node, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn lookup_bytes(
     source: &Source,
     record: &RecordView<'_>,
-    payload: Option<&Value>,
+    payload: Option<&Node<'_>>,
 ) -> Option<Vec<u8>> {
     match source {
         Source::Header(name) => record.header(name).map(<[u8]>::to_vec),
@@ -134,9 +161,8 @@ fn key_rules(rules: &Rules) -> Rules {
 fn extract_key(
     plan: &SidePlan,
     record: &RecordView<'_>,
-    payload: Option<&Value>,
+    payload: Option<&Node<'_>>,
 ) -> Option<Vec<u8>> {
-    let rules = key_rules(&plan.rules);
     match &plan.key {
         KeySource::MessageKey => {
             let raw = record
@@ -145,10 +171,10 @@ fn extract_key(
                 .filter(|k| !k.is_empty() && *k != b"null")?;
             // A JSON object or array key is canonicalized; anything else is its bytes.
             if matches!(raw.first(), Some(b'{' | b'[')) {
-                if let Ok(mut value) = serde_json::from_slice::<Value>(raw) {
-                    normalize(&mut value, &rules);
+                if let Some(mut value) = parse_payload(raw) {
+                    normalize_node(&mut value, &key_rules(&plan.rules));
                     let mut out = Vec::with_capacity(raw.len());
-                    write_canonical(&value, &mut out);
+                    write_node(&value, &mut out);
                     return Some(out);
                 }
             }
@@ -156,22 +182,23 @@ fn extract_key(
         }
         KeySource::Fields(pointers) => {
             let payload = payload?;
+            let rules = key_rules(&plan.rules);
             let mut parts = Vec::with_capacity(pointers.len());
             for pointer in pointers {
                 let mut value = pointer.get(payload).filter(|v| !v.is_null())?.clone();
-                normalize(&mut value, &rules);
+                normalize_node(&mut value, &rules);
                 parts.push(value);
             }
             match parts.as_slice() {
-                [Value::String(s)] => Some(s.as_bytes().to_vec()),
+                [Node::String(s)] => Some(s.as_bytes().to_vec()),
                 [single] => {
                     let mut out = Vec::new();
-                    write_canonical(single, &mut out);
+                    write_node(single, &mut out);
                     Some(out)
                 }
                 _ => {
                     let mut out = Vec::new();
-                    write_canonical(&Value::Array(parts), &mut out);
+                    write_node(&Node::Array(parts), &mut out);
                     Some(out)
                 }
             }
@@ -196,12 +223,9 @@ fn compared_headers(plan: &SidePlan, record: &RecordView<'_>) -> Vec<(String, Op
     found
 }
 
-/// Extract an event from a record; `keep_content` keeps the normalized content for explanations.
-pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> Outcome {
-    let parsed: Option<Value> = record
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_slice(p).ok());
+/// Extract an event from a record, keeping as much of its content as `keep` asks for.
+pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep: Keep) -> Outcome {
+    let mut parsed: Option<Node<'_>> = record.payload.as_deref().and_then(parse_payload);
     let operation = match &plan.operation {
         None if record.payload.is_none() => Operation::Delete,
         None => Operation::Change,
@@ -238,24 +262,24 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
 
     let mut hasher = blake3::Hasher::new();
     let mut canonical = None;
-    let content = match (parsed, record.payload.as_deref()) {
-        (Some(mut value), _) => {
-            normalize(&mut value, &plan.rules);
+    let shape = match (parsed.as_mut(), record.payload.as_deref()) {
+        (Some(node), _) => {
+            normalize_node(node, &plan.rules);
             let mut bytes = Vec::with_capacity(record.payload.as_ref().map_or(0, |p| p.len()));
-            write_canonical(&value, &mut bytes);
+            write_node(node, &mut bytes);
             hasher.update(b"J");
             hasher.update(&bytes);
-            canonical = keep_content.then_some(bytes);
-            Content::Json(value)
+            canonical = Some(bytes);
+            Shape::Json
         }
         (None, Some(raw)) => {
             hasher.update(b"B");
             hasher.update(raw);
-            Content::Bytes(String::from_utf8_lossy(raw).into_owned())
+            Shape::Bytes
         }
         (None, None) => {
             hasher.update(b"T");
-            Content::Tombstone
+            Shape::Tombstone
         }
     };
     let headers = compared_headers(plan, record);
@@ -276,8 +300,18 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
     let event_time_ms = plan
         .event_time
         .as_ref()
-        .and_then(|s| event_time(s, record, content_json(&content)));
-    let content = keep_content.then(|| {
+        .and_then(|s| event_time(s, record, parsed.as_ref()));
+    let content = (keep == Keep::Content).then(|| {
+        let content = match (shape, &canonical, record.payload.as_deref()) {
+            (Shape::Json, Some(bytes), _) => serde_json::from_slice(bytes).map_or_else(
+                |_| Content::Bytes(String::from_utf8_lossy(bytes).into_owned()),
+                Content::Json,
+            ),
+            (Shape::Bytes, _, Some(raw)) => {
+                Content::Bytes(String::from_utf8_lossy(raw).into_owned())
+            }
+            _ => Content::Tombstone,
+        };
         let shown = headers
             .into_iter()
             .map(|(n, v)| {
@@ -295,26 +329,19 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep_content: bool) -> 
         position,
         digest: truncate(hasher.finalize()),
         event_time_ms,
+        shape,
         content,
-        canonical,
+        canonical: canonical.filter(|_| keep != Keep::Digest),
     })
-}
-
-fn content_json(content: &Content) -> Option<&Value> {
-    match content {
-        Content::Json(v) => Some(v),
-        _ => None,
-    }
 }
 
 /// Event time in Unix ms from a header or pointer: an integer (ms) or an RFC 3339 string, read
 /// from the normalized payload.
-fn event_time(source: &Source, record: &RecordView<'_>, payload: Option<&Value>) -> Option<i64> {
-    let text = match source {
-        Source::Header(name) => String::from_utf8_lossy(record.header(name)?).into_owned(),
+fn event_time(source: &Source, record: &RecordView<'_>, payload: Option<&Node<'_>>) -> Option<i64> {
+    let text: Cow<'_, str> = match source {
+        Source::Header(name) => String::from_utf8_lossy(record.header(name)?),
         Source::Pointer(p) => match p.get(payload?)? {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
+            Node::String(s) | Node::Number(s) => Cow::Borrowed(s.as_ref()),
             _ => return None,
         },
     };

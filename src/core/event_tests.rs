@@ -34,7 +34,7 @@ fn record<'a>(
 }
 
 fn event(plan: &SidePlan, r: &RecordView<'_>) -> Event {
-    match extract(plan, r, true) {
+    match extract(plan, r, Keep::Content) {
         Outcome::Event(e) => e,
         other => panic!("expected an event, got {other:?}"),
     }
@@ -143,14 +143,14 @@ fn rejections_and_skips() {
         ),
     ];
     for (r, want) in cases {
-        match extract(&p.baseline, &r, false) {
+        match extract(&p.baseline, &r, Keep::Digest) {
             Outcome::Rejected(reason) => assert_eq!(reason.as_str(), want),
             other => panic!("{want}: got {other:?}"),
         }
     }
     let marker = record(Some("1"), None, &[("operation", "commit")]);
     assert!(matches!(
-        extract(&p.baseline, &marker, false),
+        extract(&p.baseline, &marker, Keep::Digest),
         Outcome::Skipped(Skip::TransactionMarker)
     ));
 }

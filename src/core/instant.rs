@@ -27,15 +27,23 @@ fn parse(text: &str) -> Option<DateTime<Utc>> {
         let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
         return Some(date.and_hms_opt(0, 0, 0)?.and_utc());
     }
-    if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
-        return Some(with_offset.with_timezone(&Utc));
-    }
-    // Offsets without a colon (`+0200`) and naive timestamps with `T` or a space.
-    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
-        if let Ok(t) = DateTime::parse_from_str(text, format) {
-            return Some(t.with_timezone(&Utc));
+    // Without a `Z` or a sign after the date nothing with an offset can match: go straight to
+    // the naive forms (SQL Server's `datetime2` is the common case; each failed attempt costs).
+    let may_have_offset = text.as_bytes()[10..]
+        .iter()
+        .any(|b| matches!(b, b'Z' | b'z' | b'+' | b'-'));
+    if may_have_offset {
+        if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
+            return Some(with_offset.with_timezone(&Utc));
+        }
+        // Offsets without a colon (`+0200`).
+        for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+            if let Ok(t) = DateTime::parse_from_str(text, format) {
+                return Some(t.with_timezone(&Utc));
+            }
         }
     }
+    // Naive timestamps with `T` or a space.
     for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc());
@@ -135,6 +143,24 @@ mod tests {
         }
     }
 
+    /// The parse before the naive shortcut: every form in turn.
+    fn parse_trying_every_form(text: &str) -> Option<DateTime<Utc>> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Some(t.with_timezone(&Utc));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+            if let Ok(t) = DateTime::parse_from_str(text, format) {
+                return Some(t.with_timezone(&Utc));
+            }
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+                return Some(t.and_utc());
+            }
+        }
+        None
+    }
+
     proptest! {
         #[test]
         fn offset_and_fraction_length_do_not_change_the_instant(
@@ -146,6 +172,18 @@ mod tests {
             let utc_auto = t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
             prop_assert_eq!(canonical_instant(&local), canonical_instant(&utc_auto));
             prop_assert!(canonical_instant(&local).is_some());
+        }
+
+        /// Skipping the offset forms when no offset can be there changes no result.
+        #[test]
+        fn the_naive_shortcut_changes_nothing(
+            date in "20[0-9]{2}-[01][0-9]-[0-3][0-9]",
+            sep in "[T t]",
+            time in "[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{1,9})?",
+            zone in "(|Z|z|[+-][01][0-9]:?[0-5][0-9]|x|:)",
+        ) {
+            let text = format!("{date}{sep}{time}{zone}");
+            prop_assert_eq!(parse(&text), parse_trying_every_form(&text));
         }
 
         /// The direct formatter spells every instant as the `strftime` one it replaced did.

@@ -14,3 +14,4 @@ pub mod pointer;
 pub mod position;
 pub mod record;
 pub mod report;
+pub mod tree;

@@ -48,23 +48,22 @@ impl PointerPattern {
     }
 
     /// Remove every value the pattern matches.
-    pub fn remove_from(&self, value: &mut Value) {
+    pub fn remove_from<T: JsonTree>(&self, value: &mut T) {
         remove(&self.segments, value);
     }
 
     /// Apply `f` to every value the pattern matches.
-    pub fn for_each_mut(&self, value: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    pub fn for_each_mut<T: JsonTree>(&self, value: &mut T, f: &mut dyn FnMut(&mut T)) {
         visit(&self.segments, value, f);
     }
 
     /// The value at this pointer, when it has no wildcard.
-    pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+    pub fn get<'v, T: JsonTree>(&self, value: &'v T) -> Option<&'v T> {
         let mut current = value;
         for segment in &self.segments {
-            current = match (segment, current) {
-                (Segment::Name(name), Value::Object(map)) => map.get(name)?,
-                (Segment::Name(name), Value::Array(items)) => items.get(index(name)?)?,
-                _ => return None,
+            current = match segment {
+                Segment::Name(name) => current.child(name)?,
+                Segment::Any => return None,
             };
         }
         Some(current)
@@ -105,58 +104,101 @@ pub fn escape_segment(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn index(segment: &str) -> Option<usize> {
+/// What pointer patterns walk: `serde_json::Value` (the generator, tests) and the extraction's
+/// borrowed `tree::Node`. A segment names an object member or, on an array, an index.
+pub trait JsonTree: Sized {
+    fn child(&self, segment: &str) -> Option<&Self>;
+    fn child_mut(&mut self, segment: &str) -> Option<&mut Self>;
+    fn each_child_mut(&mut self, f: &mut dyn FnMut(&mut Self));
+    fn remove_child(&mut self, segment: &str);
+    fn clear_children(&mut self);
+}
+
+impl JsonTree for Value {
+    fn child(&self, segment: &str) -> Option<&Self> {
+        match self {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => items.get(array_index(segment)?),
+            _ => None,
+        }
+    }
+
+    fn child_mut(&mut self, segment: &str) -> Option<&mut Self> {
+        match self {
+            Value::Object(map) => map.get_mut(segment),
+            Value::Array(items) => items.get_mut(array_index(segment)?),
+            _ => None,
+        }
+    }
+
+    fn each_child_mut(&mut self, f: &mut dyn FnMut(&mut Self)) {
+        match self {
+            Value::Object(map) => map.values_mut().for_each(f),
+            Value::Array(items) => items.iter_mut().for_each(f),
+            _ => {}
+        }
+    }
+
+    fn remove_child(&mut self, segment: &str) {
+        match self {
+            Value::Object(map) => {
+                map.remove(segment);
+            }
+            Value::Array(items) => {
+                if let Some(i) = array_index(segment).filter(|&i| i < items.len()) {
+                    items.remove(i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn clear_children(&mut self) {
+        match self {
+            Value::Object(map) => map.clear(),
+            Value::Array(items) => items.clear(),
+            _ => {}
+        }
+    }
+}
+
+/// A pointer segment as an array index (no leading zeros, as RFC 6901 says).
+pub fn array_index(segment: &str) -> Option<usize> {
     if segment.len() > 1 && segment.starts_with('0') {
         return None;
     }
     segment.parse().ok()
 }
 
-fn remove(segments: &[Segment], value: &mut Value) {
+fn remove<T: JsonTree>(segments: &[Segment], value: &mut T) {
     let Some((first, rest)) = segments.split_first() else {
         return;
     };
     if rest.is_empty() {
-        match (first, value) {
-            (Segment::Any, Value::Object(map)) => map.clear(),
-            (Segment::Any, Value::Array(items)) => items.clear(),
-            (Segment::Name(name), Value::Object(map)) => {
-                map.remove(name);
-            }
-            (Segment::Name(name), Value::Array(items)) => {
-                if let Some(i) = index(name).filter(|&i| i < items.len()) {
-                    items.remove(i);
-                }
-            }
-            _ => {}
+        match first {
+            Segment::Any => value.clear_children(),
+            Segment::Name(name) => value.remove_child(name),
         }
         return;
     }
     visit_children(first, value, &mut |child| remove(rest, child));
 }
 
-fn visit(segments: &[Segment], value: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+fn visit<T: JsonTree>(segments: &[Segment], value: &mut T, f: &mut dyn FnMut(&mut T)) {
     match segments.split_first() {
         None => f(value),
         Some((first, rest)) => visit_children(first, value, &mut |child| visit(rest, child, f)),
     }
 }
 
-fn visit_children(segment: &Segment, value: &mut Value, f: &mut dyn FnMut(&mut Value)) {
-    match (segment, value) {
-        (Segment::Any, Value::Object(map)) => map.values_mut().for_each(f),
-        (Segment::Any, Value::Array(items)) => items.iter_mut().for_each(f),
-        (Segment::Name(name), Value::Object(map)) => {
-            if let Some(child) = map.get_mut(name) {
+fn visit_children<T: JsonTree>(segment: &Segment, value: &mut T, f: &mut dyn FnMut(&mut T)) {
+    match segment {
+        Segment::Any => value.each_child_mut(f),
+        Segment::Name(name) => {
+            if let Some(child) = value.child_mut(name) {
                 f(child);
             }
         }
-        (Segment::Name(name), Value::Array(items)) => {
-            if let Some(child) = index(name).and_then(|i| items.get_mut(i)) {
-                f(child);
-            }
-        }
-        _ => {}
     }
 }
 

@@ -65,6 +65,11 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The broker's process id (benchmarks read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Create `topics` with `partitions` partitions each (replication factor 1).
     pub async fn create_topics(&self, topics: &[String], partitions: i32) -> anyhow::Result<()> {
         let admin: AdminClient<DefaultClientContext> = client(&self.addr()).create()?;

@@ -7,7 +7,6 @@
 use crate::config::Side;
 use crate::core::event::Event;
 use crate::core::operation::Operation;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -96,7 +95,7 @@ pub struct Batch {
     pub events: Vec<BatchEvent>,
     pub keys: HashMap<(usize, Side, u128), KeyBatch>,
     /// (service, side, kind, name) → records.
-    pub tallies: BTreeMap<(usize, Side, &'static str, String), i64>,
+    pub tallies: BTreeMap<(usize, Side, &'static str, &'static str), i64>,
     pub partitions: BTreeMap<(String, i32), PartitionProgress>,
     /// Identities of the new events per partition, stored with the offsets (see `super::dedupe`).
     pub identities: BTreeMap<(String, i32), Vec<u128>>,
@@ -114,11 +113,8 @@ impl Batch {
     }
 
     /// Count a record under `kind`/`name` (operation, rejected, skipped, unparseable).
-    pub fn tally(&mut self, service: usize, side: Side, kind: &'static str, name: &str) {
-        *self
-            .tallies
-            .entry((service, side, kind, name.to_owned()))
-            .or_default() += 1;
+    pub fn tally(&mut self, service: usize, side: Side, kind: &'static str, name: &'static str) {
+        *self.tallies.entry((service, side, kind, name)).or_default() += 1;
     }
 
     pub fn add_event(&mut self, e: BatchEvent, key_text: &[u8], event: &Event) {
@@ -127,11 +123,8 @@ impl Batch {
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
         // Extraction kept the canonical bytes it hashed: no second serialization of the value.
-        let content = match (event.content.as_ref().map(|c| &c.0), &event.canonical) {
-            (Some(crate::core::event::Content::Json(v)), bytes) if !deleted => Some(match bytes {
-                Some(b) => String::from_utf8_lossy(b).into_owned(),
-                None => compact(v),
-            }),
+        let content = match &event.canonical {
+            Some(bytes) if !deleted => Some(String::from_utf8_lossy(bytes).into_owned()),
             _ => None,
         };
         let key = self
@@ -245,12 +238,6 @@ impl Batch {
     }
 }
 
-fn compact(value: &Value) -> String {
-    let mut out = Vec::new();
-    crate::core::canonical::write_canonical(value, &mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,8 +266,9 @@ mod tests {
             position: None,
             digest: 0,
             event_time_ms: None,
+            shape: crate::core::event::Shape::Json,
             content: None,
-            canonical: None,
+            canonical: Some(br#"{"id":7}"#.to_vec()),
         }
     }
 
@@ -306,7 +294,7 @@ mod tests {
             Some(Operation::UpdateBefore)
         );
         assert_eq!(
-            b.tallies[&(0, Side::Baseline, "operation", "update_before".into())],
+            b.tallies[&(0, Side::Baseline, "operation", "update_before")],
             2
         );
         assert_eq!(b.records, 4);
@@ -322,10 +310,7 @@ mod tests {
         b.remember("u", 1, 13);
         assert_eq!(b.records, 2);
         assert_eq!(b.events.len(), 1);
-        assert_eq!(
-            b.tallies[&(0, Side::Baseline, "operation", "insert".into())],
-            2
-        );
+        assert_eq!(b.tallies[&(0, Side::Baseline, "operation", "insert")], 2);
         assert_eq!(b.identities[&("t".to_owned(), 1)], vec![11, 12]);
         assert_eq!(b.identities[&("u".to_owned(), 1)], vec![13]);
     }
@@ -334,7 +319,10 @@ mod tests {
     fn deletes_have_no_content_and_samples_are_bounded() {
         let mut b = Batch::default();
         b.add_event(ev(9, Operation::Delete, 1, 1), b"7", &plain());
-        assert_eq!(b.keys[&(0, Side::Baseline, 7)].candidates[0].content, None);
+        b.add_event(ev(8, Operation::Insert, 2, 1), b"7", &plain());
+        let candidates = &b.keys[&(0, Side::Baseline, 7)].candidates;
+        assert_eq!(candidates[0].content, None);
+        assert_eq!(candidates[1].content.as_deref(), Some(r#"{"id":7}"#));
         for i in 0..20 {
             b.add_other(
                 0,
@@ -346,7 +334,7 @@ mod tests {
         }
         assert_eq!(b.samples.len(), SAMPLES_PER_REASON);
         assert_eq!(
-            b.tallies[&(0, Side::Candidate, "unparseable", "too_large".into())],
+            b.tallies[&(0, Side::Candidate, "unparseable", "too_large")],
             20
         );
     }

@@ -12,7 +12,7 @@ use super::dedupe::{event_identity, Seen};
 use super::ingest::EndOffsets;
 use super::rebalance::LaneContext;
 use crate::config::{Config, Side};
-use crate::core::event::{extract, key_hash, Outcome};
+use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::record::RecordView;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -249,12 +249,9 @@ impl Worker {
         }
         let plan = &self.config.plans[service];
         let side_plan = plan.side(side);
-        match extract(side_plan, record, true) {
+        match extract(side_plan, record, Keep::Canonical) {
             Outcome::Event(event) => {
-                if matches!(
-                    event.content.as_ref().map(|c| &c.0),
-                    Some(crate::core::event::Content::Bytes(_))
-                ) {
+                if event.shape == Shape::Bytes {
                     // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
                     let (t, p, o, b) = sample(record);
                     state

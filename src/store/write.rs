@@ -386,7 +386,7 @@ impl Store {
                     stored
                         .new_by_operation
                         .iter()
-                        .find(|((ss, sd, op), _)| ss == s && sd == side && *op == name)
+                        .find(|((ss, sd, op), _)| ss == s && sd == side && op == name)
                         .map_or(0, |(_, n)| *n as i64)
                 } else {
                     0
@@ -395,7 +395,7 @@ impl Store {
                     id(ids, *s),
                     side_code(*side),
                     *kind,
-                    name.as_str(),
+                    *name,
                     *records,
                     events,
                 )

@@ -81,10 +81,17 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
     }
 
     eprintln!("bare consumer …");
+    let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(broker.pid()));
     let bare = bare_consume(&broker.addr(), &topics, PARTITIONS, produced.total(), STALL)?;
+    // CPU of the bare run: this process (the consumer) and the broker serving it.
+    let bare_cpu = (
+        cpu_seconds(std::process::id()) - cpu_before.0,
+        cpu_seconds(broker.pid()) - cpu_before.1,
+    );
     eprintln!("bare consumer + extraction …");
     let extracting = extract_consume(&broker.addr(), &topics, &config, produced.total())?;
     eprintln!("serve …");
+    let broker_before = cpu_seconds(broker.pid());
     let serve = runtime.block_on(run_serve(
         args,
         &broker.addr(),
@@ -92,6 +99,7 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         &config,
         &per_service,
     ))?;
+    let serve_broker_cpu = cpu_seconds(broker.pid()) - broker_before;
     drop(broker);
 
     let total = produced.total() as f64;
@@ -126,8 +134,20 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         1000.0 * in_checkpoints / checkpoints.max(1) as f64
     );
     println!(
-        "          CPU: serve {:.1} s, its Postgres backends {:.1} s (2 cores shared with whatever else runs)",
+        "          CPU: serve {:.1} s, its Postgres backends {:.1} s, the broker {serve_broker_cpu:.1} s (2 cores shared with whatever else runs)",
         serve.cpu.0, serve.cpu.1
+    );
+    // Where a record's CPU goes, machine-wide: what bounds the ratio on a small machine.
+    let per_record = |seconds: f64| seconds * 1e6 / total;
+    println!(
+        "cpu/rec:  bare {:.1} µs (consumer {:.1} + broker {:.1});  serve {:.1} µs (service {:.1} + Postgres {:.1} + broker {:.1})",
+        per_record(bare_cpu.0 + bare_cpu.1),
+        per_record(bare_cpu.0),
+        per_record(bare_cpu.1),
+        per_record(serve.cpu.0 + serve.cpu.1 + serve_broker_cpu),
+        per_record(serve.cpu.0),
+        per_record(serve.cpu.1),
+        per_record(serve_broker_cpu),
     );
     println!(
         "ratio:    {ratio:.2}  (serve rate / bare rate; target >= 0.5) {}",
@@ -159,7 +179,7 @@ fn extract_consume(
         let side_plan = plan.side(side);
         let record = crate::kafka_tools::record_view(m);
         if let crate::core::event::Outcome::Event(e) =
-            crate::core::event::extract(side_plan, &record, true)
+            crate::core::event::extract(side_plan, &record, crate::core::event::Keep::Canonical)
         {
             events += u64::from(e.digest != 0);
         }

@@ -6,7 +6,7 @@
 //! vanishes the same way. What the candidate got wrong on the stream reaches its table too.
 
 use super::super::capture::{HeaderValue, Record};
-use crate::core::event::{extract, Content, Outcome};
+use crate::core::event::{extract, Content, Keep, Outcome};
 use crate::core::operation::Operation;
 use crate::core::plan::SidePlan;
 use crate::core::record::RecordView;
@@ -63,7 +63,7 @@ pub fn view(record: &Record) -> RecordView<'_> {
 
 /// The canonical key bytes of a data record (`None` for markers and rejected records).
 pub fn event_key(plan: &SidePlan, record: &Record) -> Option<Vec<u8>> {
-    match extract(plan, &view(record), false) {
+    match extract(plan, &view(record), Keep::Digest) {
         Outcome::Event(e) => Some(e.key),
         _ => None,
     }
@@ -71,7 +71,7 @@ pub fn event_key(plan: &SidePlan, record: &Record) -> Option<Vec<u8>> {
 
 /// The row change a sink makes for `record`, if any (markers and `update_before` images: none).
 pub fn row_change(plan: &SidePlan, record: &Record) -> Option<RowChange> {
-    let Outcome::Event(event) = extract(plan, &view(record), true) else {
+    let Outcome::Event(event) = extract(plan, &view(record), Keep::Content) else {
         return None;
     };
     let key = String::from_utf8_lossy(&event.key).into_owned();
