@@ -232,7 +232,7 @@ async fn key(
     .bind(Operation::Update as i16)
     // The digest follows the content, as the writer's does: equal contents, equal digests.
     .bind(Uuid::from_slice(&blake3::hash(content.to_string().as_bytes()).as_bytes()[..16]).unwrap())
-    .bind(&content)
+    .bind(content.to_string())
     .bind(last_ms)
     .execute(pool)
     .await

@@ -266,11 +266,12 @@ struct MismatchRow {
     b_events: Option<i64>,
     b_operation: Option<i16>,
     b_last_event_ms: Option<i64>,
-    b_content: Option<Value>,
+    /// Canonical JSON text (`keys.final_content`).
+    b_content: Option<String>,
     c_events: Option<i64>,
     c_operation: Option<i16>,
     c_last_event_ms: Option<i64>,
-    c_content: Option<Value>,
+    c_content: Option<String>,
 }
 
 fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Option<MismatchSide> {
@@ -287,7 +288,8 @@ fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Opt
 impl MismatchRow {
     fn into_item(self) -> Option<MismatchItem> {
         let kind = parse_kind(&self.kind)?;
-        let fields = match (self.b_content, self.c_content) {
+        let parse = |text: Option<String>| -> Option<Value> { serde_json::from_str(&text?).ok() };
+        let fields = match (parse(self.b_content), parse(self.c_content)) {
             (Some(b), Some(c)) => {
                 diff_events(&(Content::Json(b), vec![]), &(Content::Json(c), vec![]))
                     .into_iter()

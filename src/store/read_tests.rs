@@ -90,7 +90,7 @@ impl Key<'_> {
         .bind(Uuid::nil())
         .bind(self.operation as i16)
         .bind(self.digest.map(Uuid::from_u128))
-        .bind(self.content)
+        .bind(self.content.map(|c| c.to_string()))
         .bind(self.last_event_ms)
         .execute(pool)
         .await

@@ -67,7 +67,7 @@ const INSERT_DELIVERIES: &str =
  SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::int8[], $5::int8[])";
 
 const UPSERT_KEYS: &str = "INSERT INTO keys AS k (service_id, key_hash, side, key_text, events, fingerprint_sum, final_position, final_operation, final_arrival, final_digest, final_content, last_event_ms, partition)
- SELECT s, kh, sd, kt, n, fp::numeric, fpos, fop, farr, fdig, fc::jsonb, lem, p
+ SELECT s, kh, sd, kt, n, fp::numeric, fpos, fop, farr, fdig, fc, lem, p
  FROM unnest($1::int2[], $2::uuid[], $3::int2[], $4::text[], $5::int8[], $6::text[], $7::uuid[], $8::int2[], $9::int8[], $10::uuid[], $11::text[], $12::int8[], $13::int4[])
    AS t(s, kh, sd, kt, n, fp, fpos, fop, farr, fdig, fc, lem, p)
  ON CONFLICT (service_id, key_hash, side) DO UPDATE SET
