@@ -107,6 +107,8 @@ impl<'a> Parser<'a> {
     fn object(&mut self) -> Option<Node<'a>> {
         let mut members: Vec<(Cow<'a, str>, Node<'a>)> = Vec::new();
         if self.eat(b'}').is_none() {
+            // Payload objects have a handful to a dozen members: skip the first regrowths.
+            members.reserve(8);
             loop {
                 self.eat(b'"')?;
                 self.at -= 1;

@@ -5,7 +5,6 @@
 //! blocks a partition.
 
 use crate::config::Side;
-use crate::core::event::Event;
 use crate::core::operation::Operation;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -117,16 +116,17 @@ impl Batch {
         *self.tallies.entry((service, side, kind, name)).or_default() += 1;
     }
 
-    pub fn add_event(&mut self, e: BatchEvent, key_text: &[u8], event: &Event) {
+    /// Add a new event; `canonical` is its payload's canonical JSON (what extraction hashed), moved
+    /// in to become the key's final content without a copy.
+    pub fn add_event(&mut self, e: BatchEvent, key_text: &[u8], canonical: Option<Vec<u8>>) {
         self.touch();
         self.tally(e.service, e.side, "operation", e.operation.as_str());
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
-        // Extraction kept the canonical bytes it hashed: no second serialization of the value.
-        let content = match &event.canonical {
-            Some(bytes) if !deleted => Some(String::from_utf8_lossy(bytes).into_owned()),
-            _ => None,
-        };
+        let content = canonical.filter(|_| !deleted).map(|bytes| {
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        });
         let key = self
             .keys
             .entry((e.service, e.side, e.key_hash))
@@ -259,26 +259,17 @@ mod tests {
         }
     }
 
-    fn plain() -> Event {
-        Event {
-            key: b"7".to_vec(),
-            operation: Operation::Insert,
-            position: None,
-            digest: 0,
-            event_time_ms: None,
-            shape: crate::core::event::Shape::Json,
-            content: None,
-            canonical: Some(br#"{"id":7}"#.to_vec()),
-        }
+    fn plain() -> Option<Vec<u8>> {
+        Some(br#"{"id":7}"#.to_vec())
     }
 
     #[test]
     fn final_state_is_the_greatest_new_event_and_never_a_before_image() {
         let mut b = Batch::default();
-        b.add_event(ev(5, Operation::UpdateBefore, 10, 100), b"7", &plain());
-        b.add_event(ev(5, Operation::UpdateAfter, 11, 100), b"7", &plain());
-        b.add_event(ev(3, Operation::Insert, 12, 300), b"7", &plain());
-        b.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", &plain());
+        b.add_event(ev(5, Operation::UpdateBefore, 10, 100), b"7", plain());
+        b.add_event(ev(5, Operation::UpdateAfter, 11, 100), b"7", plain());
+        b.add_event(ev(3, Operation::Insert, 12, 300), b"7", plain());
+        b.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", plain());
         let k = &b.keys[&(0, Side::Baseline, 7)];
         assert_eq!(
             k.final_state().map(|c| c.order),
@@ -286,7 +277,7 @@ mod tests {
         );
         assert_eq!(k.last_event_ms, 300);
         let mut only_before = Batch::default();
-        only_before.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", &plain());
+        only_before.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", plain());
         assert_eq!(
             only_before.keys[&(0, Side::Baseline, 7)]
                 .final_state()
@@ -303,7 +294,7 @@ mod tests {
     #[test]
     fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
         let mut b = Batch::default();
-        b.add_event(ev(1, Operation::Insert, 1, 1), b"7", &plain());
+        b.add_event(ev(1, Operation::Insert, 1, 1), b"7", plain());
         b.remember("t", 1, 11);
         b.add_duplicate(0, Side::Baseline, Operation::Insert);
         b.remember("t", 1, 12);
@@ -318,8 +309,8 @@ mod tests {
     #[test]
     fn deletes_have_no_content_and_samples_are_bounded() {
         let mut b = Batch::default();
-        b.add_event(ev(9, Operation::Delete, 1, 1), b"7", &plain());
-        b.add_event(ev(8, Operation::Insert, 2, 1), b"7", &plain());
+        b.add_event(ev(9, Operation::Delete, 1, 1), b"7", plain());
+        b.add_event(ev(8, Operation::Insert, 2, 1), b"7", plain());
         let candidates = &b.keys[&(0, Side::Baseline, 7)].candidates;
         assert_eq!(candidates[0].content, None);
         assert_eq!(candidates[1].content.as_deref(), Some(r#"{"id":7}"#));

@@ -250,7 +250,7 @@ impl Worker {
         let plan = &self.config.plans[service];
         let side_plan = plan.side(side);
         match extract(side_plan, record, Keep::Canonical) {
-            Outcome::Event(event) => {
+            Outcome::Event(mut event) => {
                 if event.shape == Shape::Bytes {
                     // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
                     let (t, p, o, b) = sample(record);
@@ -293,7 +293,7 @@ impl Worker {
                     record_ms: record.timestamp_ms,
                 };
                 let lane = &mut state.batch;
-                lane.add_event(e, &event.key, &event);
+                lane.add_event(e, &event.key, event.canonical.take());
                 lane.remember(&record.topic, record.partition, identity);
                 Some(event_ms)
             }
