@@ -3,10 +3,11 @@
 //! the gate, and publish status and metrics.
 
 use super::ingest::EndOffsets;
+use super::publish::publish_metrics;
 use super::status::{
-    EvidenceRange, GateStatus, GateVerdict, PartitionStatus, ServiceStatus, SharedStatus,
-    SideStatus,
+    EvidenceRange, GateStatus, GateVerdict, ServiceStatus, SharedStatus, SideStatus,
 };
+use super::watermark::side_watermark;
 use crate::config::Config;
 use crate::core::canonical::CANONICAL_VERSION;
 use crate::core::report::FieldCount;
@@ -21,90 +22,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// A side's partitions as status rows, and its event-time watermark.
-///
-/// The watermark is the minimum event time reached by the side's active partitions. A partition
-/// that is caught up and has been quiet for `idle_ms` is idle and does not hold it back; when every
-/// partition is idle, the watermark moves on with the clock (`now - idle_ms`), so a finished or
-/// paused side never stalls settling forever.
-pub fn side_watermark(
-    rows: &[read::PartitionRow],
-    topics: &[String],
-    ends: &EndOffsets,
-    now_ms: i64,
-    idle_ms: i64,
-) -> (Vec<PartitionStatus>, Option<i64>) {
-    let ends = ends.lock().map(|m| m.clone()).unwrap_or_default();
-    let mut out = Vec::with_capacity(rows.len());
-    let (mut active_min, mut any_max): (Option<i64>, Option<i64>) = (None, None);
-    // Progress we cannot vouch for holds the watermark back entirely: an active partition without
-    // an event time yet, or one with records that nobody has consumed at all. Otherwise a key whose
-    // other side sits there would settle as "missing" and fail the gate falsely.
-    let mut blocked = false;
-    let mut watermark_partitions = 0usize;
-    for r in rows {
-        let end = ends
-            .get(&(r.topic.clone(), r.partition))
-            .copied()
-            .or(r.end_offset);
-        let caught_up = end.is_none_or(|e| r.next_offset >= e);
-        let quiet = r
-            .last_record_at
-            .is_none_or(|t| now_ms - t.timestamp_millis() >= idle_ms);
-        let idle = caught_up && quiet;
-        // Error (dead-letter) topics carry no event times: they never hold the watermark.
-        if topics.contains(&r.topic) {
-            watermark_partitions += 1;
-            if !idle {
-                match (active_min, r.max_event_ms) {
-                    (_, None) => blocked = true,
-                    (Some(a), Some(b)) => active_min = Some(a.min(b)),
-                    (None, Some(b)) => active_min = Some(b),
-                }
-            }
-            any_max = any_max.max(r.max_event_ms);
-        }
-        out.push(PartitionStatus {
-            topic: r.topic.clone(),
-            partition: r.partition,
-            next_offset: r.next_offset,
-            end_offset: end,
-            lag: end.map(|e| (e - r.next_offset).max(0)),
-            max_event_ms: r.max_event_ms,
-            idle,
-        });
-    }
-    for ((topic, partition), end) in &ends {
-        let seen = rows
-            .iter()
-            .any(|r| &r.topic == topic && r.partition == *partition);
-        if *end > 0 && !seen && topics.contains(topic) {
-            blocked = true;
-            out.push(PartitionStatus {
-                topic: topic.clone(),
-                partition: *partition,
-                next_offset: 0,
-                end_offset: Some(*end),
-                lag: Some(*end),
-                max_event_ms: None,
-                idle: false,
-            });
-        }
-    }
-    let watermark = if blocked || watermark_partitions == 0 {
-        None
-    } else if out
-        .iter()
-        .filter(|p| topics.contains(&p.topic))
-        .all(|p| p.idle)
-    {
-        Some(any_max.unwrap_or(i64::MIN).max(now_ms - idle_ms))
-    } else {
-        active_min
-    };
-    (out, watermark)
-}
 
 /// The thresholds of a service: its own, tightened by its wave's overrides.
 pub fn thresholds(config: &Config, index: usize) -> GateThresholds {
@@ -310,100 +227,6 @@ fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i6
         .collect()
 }
 
-fn publish_metrics(
-    metrics: &Metrics,
-    s: &ServiceStatus,
-    published_fields: &mut HashMap<String, Vec<String>>,
-) {
-    let name = s.service.as_str();
-    let delay = s
-        .gate
-        .criteria
-        .iter()
-        .find(|c| c.name == "latency_guardrail")
-        .and_then(|c| c.observed.get("p95_ms"))
-        .and_then(serde_json::Value::as_f64);
-    if let Some(ms) = delay {
-        metrics
-            .candidate_delay_regression_seconds
-            .with_label_values(&[name])
-            .set(ms / 1000.0);
-    }
-    // Fields no longer among the top ones must disappear, not linger with an old value.
-    let current: Vec<String> = s.top_fields.iter().map(|f| f.pointer.clone()).collect();
-    for old in published_fields
-        .get(name)
-        .into_iter()
-        .flatten()
-        .filter(|p| !current.contains(p))
-    {
-        let _ = metrics
-            .field_mismatched_keys
-            .remove_label_values(&[name, old.as_str()]);
-    }
-    for f in &s.top_fields {
-        metrics
-            .field_mismatched_keys
-            .with_label_values(&[name, f.pointer.as_str()])
-            .set(f.mismatched_keys as i64);
-    }
-    published_fields.insert(name.to_owned(), current);
-    for (state, counts) in [("settled", s.keys.settled), ("in_flight", s.keys.in_flight)] {
-        for (kind, n) in [
-            ("missing_in_candidate", counts.missing_in_candidate),
-            ("extra_in_candidate", counts.extra_in_candidate),
-            ("mismatched", counts.mismatched),
-        ] {
-            metrics
-                .mismatched_keys
-                .with_label_values(&[name, kind, state])
-                .set(n as i64);
-        }
-    }
-    metrics
-        .windows_settled
-        .with_label_values(&[name, "matched"])
-        .set(s.windows_settled_matched as i64);
-    metrics
-        .windows_settled
-        .with_label_values(&[name, "unmatched"])
-        .set(s.windows_settled_unmatched as i64);
-    for (side_name, side) in [("baseline", &s.baseline), ("candidate", &s.candidate)] {
-        publish_side(metrics, name, side_name, side);
-    }
-    for verdict in [
-        GateVerdict::Pass,
-        GateVerdict::Warn,
-        GateVerdict::Fail,
-        GateVerdict::Pending,
-    ] {
-        let label = verdict.as_str();
-        metrics
-            .gate_verdict
-            .with_label_values(&[name, label])
-            .set(i64::from(s.gate.verdict == verdict));
-    }
-    if let Some(r) = &s.rows {
-        super::rows_gate::publish(metrics, name, r);
-    }
-}
-
-fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideStatus) {
-    for p in &side.partitions {
-        let partition = p.partition.to_string();
-        metrics
-            .consumer_lag
-            .with_label_values(&[service, side_name, p.topic.as_str(), partition.as_str()])
-            .set(p.lag.unwrap_or(0));
-    }
-    if let Some(w) = side.watermark_ms {
-        metrics
-            .watermark_seconds
-            .with_label_values(&[service, side_name])
-            .set(w as f64 / 1000.0);
-    }
-}
-
 /// Evaluation rounds take at most one part in this many of the wall clock (see `run`).
 const EVALUATION_SHARE: u32 = 4;
 
@@ -516,108 +339,5 @@ pub async fn run(
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn row(
-        topic: &str,
-        partition: i32,
-        next: i64,
-        max_event_ms: Option<i64>,
-        last_ms: Option<i64>,
-    ) -> read::PartitionRow {
-        read::PartitionRow {
-            topic: topic.into(),
-            partition,
-            side: BASELINE,
-            next_offset: next,
-            end_offset: None,
-            max_event_ms,
-            last_record_at: last_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-        }
-    }
-
-    fn ends(entries: &[(&str, i32, i64)]) -> EndOffsets {
-        let map = entries
-            .iter()
-            .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
-            .collect();
-        Arc::new(std::sync::Mutex::new(map))
-    }
-
-    const NOW: i64 = 1_000_000;
-    const IDLE: i64 = 1_000;
-
-    #[test]
-    fn the_slowest_active_partition_sets_the_watermark() {
-        let topics = vec!["t".to_owned()];
-        let rows = [
-            row("t", 0, 5, Some(500), Some(NOW)),
-            row("t", 1, 3, Some(300), Some(NOW)),
-        ];
-        let (_, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 9), ("t", 1, 9)]),
-            NOW,
-            IDLE,
-        );
-        assert_eq!(w, Some(300));
-    }
-
-    #[test]
-    fn unconsumed_partitions_and_unknown_event_times_hold_it_back() {
-        let topics = vec!["t".to_owned()];
-        let rows = [row("t", 0, 5, Some(500), Some(NOW))];
-        // Partition 1 has records nobody consumed yet.
-        let (parts, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 5), ("t", 1, 4)]),
-            NOW,
-            IDLE,
-        );
-        assert_eq!(w, None);
-        assert_eq!(parts.len(), 2);
-        // An active partition that has no event time yet.
-        let rows = [
-            row("t", 0, 5, Some(500), Some(NOW)),
-            row("t", 1, 2, None, Some(NOW)),
-        ];
-        let (_, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 9), ("t", 1, 9)]),
-            NOW,
-            IDLE,
-        );
-        assert_eq!(w, None);
-    }
-
-    #[test]
-    fn idle_partitions_and_error_topics_do_not_stall_it() {
-        let topics = vec!["t".to_owned()];
-        let rows = [
-            row("t", 0, 5, Some(500), Some(NOW - 5 * IDLE)),
-            row("t", 1, 9, Some(800), Some(NOW)),
-            row("t.dlq", 0, 1, None, Some(NOW)),
-        ];
-        let (_, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 5), ("t", 1, 20), ("t.dlq", 0, 7)]),
-            NOW,
-            IDLE,
-        );
-        assert_eq!(w, Some(800));
-        // Everything caught up and quiet: the watermark moves on with the clock.
-        let rows = [row("t", 0, 5, Some(500), Some(NOW - 5 * IDLE))];
-        let (_, w) = side_watermark(&rows, &topics, &ends(&[("t", 0, 5)]), NOW, IDLE);
-        assert_eq!(w, Some(NOW - IDLE));
     }
 }

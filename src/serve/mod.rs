@@ -11,10 +11,12 @@ pub mod checkpoint;
 pub mod dedupe;
 pub mod evaluate;
 pub mod ingest;
+pub mod publish;
 pub mod rebalance;
 pub mod rows;
 pub mod rows_gate;
 pub mod status;
+pub mod watermark;
 pub mod worker;
 
 use crate::config::Config;

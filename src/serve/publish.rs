@@ -1,0 +1,102 @@
+//! Publishing one evaluated service's status as Prometheus metrics: verdicts, counts, watermarks,
+//! lag, differing fields (names and help live in `crate::metrics`).
+
+use super::status::{GateVerdict, ServiceStatus, SideStatus};
+use crate::metrics::Metrics;
+use std::collections::HashMap;
+
+/// Set every metric of service `s`; `published_fields` remembers which field series exist so the
+/// ones that left the top list are removed.
+pub fn publish_metrics(
+    metrics: &Metrics,
+    s: &ServiceStatus,
+    published_fields: &mut HashMap<String, Vec<String>>,
+) {
+    let name = s.service.as_str();
+    let delay = s
+        .gate
+        .criteria
+        .iter()
+        .find(|c| c.name == "latency_guardrail")
+        .and_then(|c| c.observed.get("p95_ms"))
+        .and_then(serde_json::Value::as_f64);
+    if let Some(ms) = delay {
+        metrics
+            .candidate_delay_regression_seconds
+            .with_label_values(&[name])
+            .set(ms / 1000.0);
+    }
+    // Fields no longer among the top ones must disappear, not linger with an old value.
+    let current: Vec<String> = s.top_fields.iter().map(|f| f.pointer.clone()).collect();
+    for old in published_fields
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter(|p| !current.contains(p))
+    {
+        let _ = metrics
+            .field_mismatched_keys
+            .remove_label_values(&[name, old.as_str()]);
+    }
+    for f in &s.top_fields {
+        metrics
+            .field_mismatched_keys
+            .with_label_values(&[name, f.pointer.as_str()])
+            .set(f.mismatched_keys as i64);
+    }
+    published_fields.insert(name.to_owned(), current);
+    for (state, counts) in [("settled", s.keys.settled), ("in_flight", s.keys.in_flight)] {
+        for (kind, n) in [
+            ("missing_in_candidate", counts.missing_in_candidate),
+            ("extra_in_candidate", counts.extra_in_candidate),
+            ("mismatched", counts.mismatched),
+        ] {
+            metrics
+                .mismatched_keys
+                .with_label_values(&[name, kind, state])
+                .set(n as i64);
+        }
+    }
+    metrics
+        .windows_settled
+        .with_label_values(&[name, "matched"])
+        .set(s.windows_settled_matched as i64);
+    metrics
+        .windows_settled
+        .with_label_values(&[name, "unmatched"])
+        .set(s.windows_settled_unmatched as i64);
+    for (side_name, side) in [("baseline", &s.baseline), ("candidate", &s.candidate)] {
+        publish_side(metrics, name, side_name, side);
+    }
+    for verdict in [
+        GateVerdict::Pass,
+        GateVerdict::Warn,
+        GateVerdict::Fail,
+        GateVerdict::Pending,
+    ] {
+        let label = verdict.as_str();
+        metrics
+            .gate_verdict
+            .with_label_values(&[name, label])
+            .set(i64::from(s.gate.verdict == verdict));
+    }
+    if let Some(r) = &s.rows {
+        super::rows_gate::publish(metrics, name, r);
+    }
+}
+
+fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideStatus) {
+    for p in &side.partitions {
+        let partition = p.partition.to_string();
+        metrics
+            .consumer_lag
+            .with_label_values(&[service, side_name, p.topic.as_str(), partition.as_str()])
+            .set(p.lag.unwrap_or(0));
+    }
+    if let Some(w) = side.watermark_ms {
+        metrics
+            .watermark_seconds
+            .with_label_values(&[service, side_name])
+            .set(w as f64 / 1000.0);
+    }
+}

@@ -1,0 +1,195 @@
+//! Event-time watermarks: a side's partitions as status rows, and how far its events have surely
+//! arrived, so settling never waits on a partition that is idle or caught up.
+
+use super::ingest::EndOffsets;
+use super::status::PartitionStatus;
+use crate::store::read;
+
+/// A side's partitions as status rows, and its event-time watermark.
+///
+/// The watermark is the minimum event time reached by the side's active partitions. A partition
+/// that is caught up and has been quiet for `idle_ms` is idle and does not hold it back; when every
+/// partition is idle, the watermark moves on with the clock (`now - idle_ms`), so a finished or
+/// paused side never stalls settling forever.
+pub fn side_watermark(
+    rows: &[read::PartitionRow],
+    topics: &[String],
+    ends: &EndOffsets,
+    now_ms: i64,
+    idle_ms: i64,
+) -> (Vec<PartitionStatus>, Option<i64>) {
+    let ends = ends.lock().map(|m| m.clone()).unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    let (mut active_min, mut any_max): (Option<i64>, Option<i64>) = (None, None);
+    // Progress we cannot vouch for holds the watermark back entirely: an active partition without
+    // an event time yet, or one with records that nobody has consumed at all. Otherwise a key whose
+    // other side sits there would settle as "missing" and fail the gate falsely.
+    let mut blocked = false;
+    let mut watermark_partitions = 0usize;
+    for r in rows {
+        let end = ends
+            .get(&(r.topic.clone(), r.partition))
+            .copied()
+            .or(r.end_offset);
+        let caught_up = end.is_none_or(|e| r.next_offset >= e);
+        let quiet = r
+            .last_record_at
+            .is_none_or(|t| now_ms - t.timestamp_millis() >= idle_ms);
+        let idle = caught_up && quiet;
+        // Error (dead-letter) topics carry no event times: they never hold the watermark.
+        if topics.contains(&r.topic) {
+            watermark_partitions += 1;
+            if !idle {
+                match (active_min, r.max_event_ms) {
+                    (_, None) => blocked = true,
+                    (Some(a), Some(b)) => active_min = Some(a.min(b)),
+                    (None, Some(b)) => active_min = Some(b),
+                }
+            }
+            any_max = any_max.max(r.max_event_ms);
+        }
+        out.push(PartitionStatus {
+            topic: r.topic.clone(),
+            partition: r.partition,
+            next_offset: r.next_offset,
+            end_offset: end,
+            lag: end.map(|e| (e - r.next_offset).max(0)),
+            max_event_ms: r.max_event_ms,
+            idle,
+        });
+    }
+    for ((topic, partition), end) in &ends {
+        let seen = rows
+            .iter()
+            .any(|r| &r.topic == topic && r.partition == *partition);
+        if *end > 0 && !seen && topics.contains(topic) {
+            blocked = true;
+            out.push(PartitionStatus {
+                topic: topic.clone(),
+                partition: *partition,
+                next_offset: 0,
+                end_offset: Some(*end),
+                lag: Some(*end),
+                max_event_ms: None,
+                idle: false,
+            });
+        }
+    }
+    let watermark = if blocked || watermark_partitions == 0 {
+        None
+    } else if out
+        .iter()
+        .filter(|p| topics.contains(&p.topic))
+        .all(|p| p.idle)
+    {
+        Some(any_max.unwrap_or(i64::MIN).max(now_ms - idle_ms))
+    } else {
+        active_min
+    };
+    (out, watermark)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BASELINE;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Arc;
+
+    fn row(
+        topic: &str,
+        partition: i32,
+        next: i64,
+        max_event_ms: Option<i64>,
+        last_ms: Option<i64>,
+    ) -> read::PartitionRow {
+        read::PartitionRow {
+            topic: topic.into(),
+            partition,
+            side: BASELINE,
+            next_offset: next,
+            end_offset: None,
+            max_event_ms,
+            last_record_at: last_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        }
+    }
+
+    fn ends(entries: &[(&str, i32, i64)]) -> EndOffsets {
+        let map = entries
+            .iter()
+            .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
+            .collect();
+        Arc::new(std::sync::Mutex::new(map))
+    }
+
+    const NOW: i64 = 1_000_000;
+    const IDLE: i64 = 1_000;
+
+    #[test]
+    fn the_slowest_active_partition_sets_the_watermark() {
+        let topics = vec!["t".to_owned()];
+        let rows = [
+            row("t", 0, 5, Some(500), Some(NOW)),
+            row("t", 1, 3, Some(300), Some(NOW)),
+        ];
+        let (_, w) = side_watermark(
+            &rows,
+            &topics,
+            &ends(&[("t", 0, 9), ("t", 1, 9)]),
+            NOW,
+            IDLE,
+        );
+        assert_eq!(w, Some(300));
+    }
+
+    #[test]
+    fn unconsumed_partitions_and_unknown_event_times_hold_it_back() {
+        let topics = vec!["t".to_owned()];
+        let rows = [row("t", 0, 5, Some(500), Some(NOW))];
+        // Partition 1 has records nobody consumed yet.
+        let (parts, w) = side_watermark(
+            &rows,
+            &topics,
+            &ends(&[("t", 0, 5), ("t", 1, 4)]),
+            NOW,
+            IDLE,
+        );
+        assert_eq!(w, None);
+        assert_eq!(parts.len(), 2);
+        // An active partition that has no event time yet.
+        let rows = [
+            row("t", 0, 5, Some(500), Some(NOW)),
+            row("t", 1, 2, None, Some(NOW)),
+        ];
+        let (_, w) = side_watermark(
+            &rows,
+            &topics,
+            &ends(&[("t", 0, 9), ("t", 1, 9)]),
+            NOW,
+            IDLE,
+        );
+        assert_eq!(w, None);
+    }
+
+    #[test]
+    fn idle_partitions_and_error_topics_do_not_stall_it() {
+        let topics = vec!["t".to_owned()];
+        let rows = [
+            row("t", 0, 5, Some(500), Some(NOW - 5 * IDLE)),
+            row("t", 1, 9, Some(800), Some(NOW)),
+            row("t.dlq", 0, 1, None, Some(NOW)),
+        ];
+        let (_, w) = side_watermark(
+            &rows,
+            &topics,
+            &ends(&[("t", 0, 5), ("t", 1, 20), ("t.dlq", 0, 7)]),
+            NOW,
+            IDLE,
+        );
+        assert_eq!(w, Some(800));
+        // Everything caught up and quiet: the watermark moves on with the clock.
+        let rows = [row("t", 0, 5, Some(500), Some(NOW - 5 * IDLE))];
+        let (_, w) = side_watermark(&rows, &topics, &ends(&[("t", 0, 5)]), NOW, IDLE);
+        assert_eq!(w, Some(NOW - IDLE));
+    }
+}
