@@ -1,12 +1,13 @@
-//! One line per record: what extraction made of it (digest, key, operation, position, event time,
-//! BLAKE3 of the canonical bytes), for comparing two builds of the core record by record: a change
-//! that must not alter the canonical form has to give identical output on the benchmark captures.
+//! One line per record: what extraction made of it (`Outcome::summary_line`: digest, key,
+//! operation, position, event time, BLAKE3 of the canonical bytes), for comparing two builds of
+//! the core record by record: a change that must not alter the canonical form has to give
+//! identical output on the benchmark captures.
 //!
 //! Usage: `extract_dump <config.toml> <capture>... > dump.txt`
 use paritygate::capture::for_each_line;
 use paritygate::capture::format::parse_line;
 use paritygate::config::Config;
-use paritygate::core::event::{extract, Outcome};
+use paritygate::core::event::{extract, Keep};
 use std::io::Write;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -27,27 +28,9 @@ fn main() -> anyhow::Result<()> {
             |_, line| {
                 if let Ok((_, r)) = parse_line(line) {
                     if let Some(&(service, side)) = routes.get(r.topic.as_ref()) {
-                        let o = extract(
-                            config.plans[service].side(side),
-                            &r,
-                            paritygate::core::event::Keep::Canonical,
-                        );
-                        let _ = match o {
-                            Outcome::Event(e) => writeln!(
-                                out,
-                                "E {:032x} {:?} {:?} {:?} {:?} {}",
-                                e.digest,
-                                String::from_utf8_lossy(&e.key),
-                                e.operation,
-                                e.position,
-                                e.event_time_ms,
-                                e.canonical
-                                    .as_ref()
-                                    .map(|c| blake3::hash(c).to_hex().to_string())
-                                    .unwrap_or_default()
-                            ),
-                            other => writeln!(out, "O {other:?}"),
-                        };
+                        let outcome =
+                            extract(config.plans[service].side(side), &r, Keep::Canonical);
+                        let _ = writeln!(out, "{}", outcome.summary_line());
                     }
                 }
                 true

@@ -47,13 +47,7 @@ pub fn normalize_node(node: &mut Node<'_>, rules: &Rules) {
 /// [`normalize_node`] for a `serde_json::Value` (row diffs, tests): the value is replaced by its
 /// normalized form.
 pub fn normalize(value: &mut Value, rules: &Rules) {
-    let mut bytes = Vec::new();
-    {
-        let mut node = Node::from_value(value);
-        normalize_node(&mut node, rules);
-        write_node(&node, &mut bytes);
-    }
-    if let Ok(normalized) = serde_json::from_slice(&bytes) {
+    if let Ok(normalized) = serde_json::from_slice(&canonical_bytes(value, rules)) {
         *value = normalized;
     }
 }
@@ -185,6 +179,13 @@ pub fn write_node(node: &Node<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// The canonical bytes of an already normalized tree, in a vector of their own.
+pub fn node_bytes(node: &Node<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_node(node, &mut out);
+    out
+}
+
 /// [`write_node`] for a normalized `serde_json::Value`.
 pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     write_node(&Node::from_value(value), out);
@@ -206,9 +207,7 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 pub fn canonical_bytes(value: &Value, rules: &Rules) -> Vec<u8> {
     let mut node = Node::from_value(value);
     normalize_node(&mut node, rules);
-    let mut out = Vec::new();
-    write_node(&node, &mut out);
-    out
+    node_bytes(&node)
 }
 
 #[cfg(test)]

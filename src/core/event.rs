@@ -4,7 +4,7 @@
 //! with a tag that keeps JSON, raw bytes and tombstones apart. It is truncated to 128 bits: enough
 //! to make an accidental collision between two different events negligible at any realistic volume.
 
-use super::canonical::{normalize_node, write_node, Rules};
+use super::canonical::{node_bytes, normalize_node, write_node, Rules};
 use super::operation::{Operation, ParsedOperation};
 use super::plan::{KeySource, SidePlan, Source};
 use super::position::{parse_position, Position};
@@ -105,6 +105,31 @@ pub enum Outcome {
     Rejected(Reject),
 }
 
+impl Outcome {
+    /// One line saying what extraction made of a record: digest, key, operation, position, event
+    /// time and the BLAKE3 of the canonical bytes (extract with [`Keep::Canonical`]), or the skip
+    /// or rejection reason. The same lines from two builds mean the canonical form did not change
+    /// (`examples/extract_dump.rs`, `tests/canonical_pinned.rs`).
+    pub fn summary_line(&self) -> String {
+        match self {
+            Outcome::Event(e) => format!(
+                "E {:032x} {} {} {:?} {:?} {}",
+                e.digest,
+                String::from_utf8_lossy(&e.key),
+                e.operation.as_str(),
+                e.position,
+                e.event_time_ms,
+                e.canonical
+                    .as_deref()
+                    .map(|c| blake3::hash(c).to_hex().to_string())
+                    .unwrap_or_default()
+            ),
+            Outcome::Rejected(r) => format!("R {}", r.as_str()),
+            Outcome::Skipped(s) => format!("S {}", s.as_str()),
+        }
+    }
+}
+
 /// BLAKE3 of a key, truncated: the engine's in-memory identity of a key.
 pub fn key_hash(key: &[u8]) -> u128 {
     truncate(blake3::hash(key))
@@ -132,9 +157,7 @@ fn lookup(source: &Source, record: &RecordView<'_>, payload: Option<&Node<'_>>) 
 
 /// The compact spelling of a tree as parsed (what `Value::to_string` gives).
 fn compact(node: &Node<'_>) -> String {
-    let mut out = Vec::new();
-    write_node(node, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&node_bytes(node)).into_owned()
 }
 
 fn lookup_bytes(
@@ -173,9 +196,7 @@ fn extract_key(
             if matches!(raw.first(), Some(b'{' | b'[')) {
                 if let Some(mut value) = parse_payload(raw) {
                     normalize_node(&mut value, &key_rules(&plan.rules));
-                    let mut out = Vec::with_capacity(raw.len());
-                    write_node(&value, &mut out);
-                    return Some(out);
+                    return Some(node_bytes(&value));
                 }
             }
             Some(raw.to_vec())
@@ -191,16 +212,8 @@ fn extract_key(
             }
             match parts.as_slice() {
                 [Node::String(s)] => Some(s.as_bytes().to_vec()),
-                [single] => {
-                    let mut out = Vec::new();
-                    write_node(single, &mut out);
-                    Some(out)
-                }
-                _ => {
-                    let mut out = Vec::new();
-                    write_node(&Node::Array(parts), &mut out);
-                    Some(out)
-                }
+                [single] => Some(node_bytes(single)),
+                _ => Some(node_bytes(&Node::Array(parts))),
             }
         }
     }

@@ -118,7 +118,7 @@ impl JsonTree for Value {
     fn child(&self, segment: &str) -> Option<&Self> {
         match self {
             Value::Object(map) => map.get(segment),
-            Value::Array(items) => items.get(array_index(segment)?),
+            Value::Array(items) => array_child(items, segment),
             _ => None,
         }
     }
@@ -126,7 +126,7 @@ impl JsonTree for Value {
     fn child_mut(&mut self, segment: &str) -> Option<&mut Self> {
         match self {
             Value::Object(map) => map.get_mut(segment),
-            Value::Array(items) => items.get_mut(array_index(segment)?),
+            Value::Array(items) => array_child_mut(items, segment),
             _ => None,
         }
     }
@@ -144,11 +144,7 @@ impl JsonTree for Value {
             Value::Object(map) => {
                 map.remove(segment);
             }
-            Value::Array(items) => {
-                if let Some(i) = array_index(segment).filter(|&i| i < items.len()) {
-                    items.remove(i);
-                }
-            }
+            Value::Array(items) => remove_array_child(items, segment),
             _ => {}
         }
     }
@@ -163,11 +159,26 @@ impl JsonTree for Value {
 }
 
 /// A pointer segment as an array index (no leading zeros, as RFC 6901 says).
-pub fn array_index(segment: &str) -> Option<usize> {
+fn array_index(segment: &str) -> Option<usize> {
     if segment.len() > 1 && segment.starts_with('0') {
         return None;
     }
     segment.parse().ok()
+}
+
+/// The array item a segment names: one reading of RFC 6901 indexes for every [`JsonTree`].
+pub fn array_child<'v, T>(items: &'v [T], segment: &str) -> Option<&'v T> {
+    items.get(array_index(segment)?)
+}
+
+pub fn array_child_mut<'v, T>(items: &'v mut [T], segment: &str) -> Option<&'v mut T> {
+    items.get_mut(array_index(segment)?)
+}
+
+pub fn remove_array_child<T>(items: &mut Vec<T>, segment: &str) {
+    if let Some(i) = array_index(segment).filter(|&i| i < items.len()) {
+        items.remove(i);
+    }
 }
 
 fn remove<T: JsonTree>(segments: &[Segment], value: &mut T) {

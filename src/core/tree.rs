@@ -9,7 +9,7 @@
 //! accepted documents and their trees are serde_json's in every case. A property test holds the two
 //! parsers to that (`tree_tests.rs`).
 
-use super::pointer::{array_index, JsonTree};
+use super::pointer::{array_child, array_child_mut, remove_array_child, JsonTree};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -339,31 +339,30 @@ impl<'a> Node<'a> {
     /// An object's member by key (binary search over the sorted members).
     pub fn member(&self, key: &str) -> Option<&Node<'a>> {
         match self {
-            Node::Object(members) => members
-                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-                .ok()
-                .map(|i| &members[i].1),
+            Node::Object(members) => find(members, key).ok().map(|i| &members[i].1),
             _ => None,
         }
     }
+}
+
+/// Where `key` is (or would go) among an object's sorted members.
+fn find(members: &[(Cow<'_, str>, Node<'_>)], key: &str) -> Result<usize, usize> {
+    members.binary_search_by(|(k, _)| k.as_ref().cmp(key))
 }
 
 impl JsonTree for Node<'_> {
     fn child(&self, segment: &str) -> Option<&Self> {
         match self {
             Node::Object(_) => self.member(segment),
-            Node::Array(items) => items.get(array_index(segment)?),
+            Node::Array(items) => array_child(items, segment),
             _ => None,
         }
     }
 
     fn child_mut(&mut self, segment: &str) -> Option<&mut Self> {
         match self {
-            Node::Object(members) => members
-                .binary_search_by(|(k, _)| k.as_ref().cmp(segment))
-                .ok()
-                .map(|i| &mut members[i].1),
-            Node::Array(items) => items.get_mut(array_index(segment)?),
+            Node::Object(members) => find(members, segment).ok().map(|i| &mut members[i].1),
+            Node::Array(items) => array_child_mut(items, segment),
             _ => None,
         }
     }
@@ -379,15 +378,11 @@ impl JsonTree for Node<'_> {
     fn remove_child(&mut self, segment: &str) {
         match self {
             Node::Object(members) => {
-                if let Ok(i) = members.binary_search_by(|(k, _)| k.as_ref().cmp(segment)) {
+                if let Ok(i) = find(members, segment) {
                     members.remove(i);
                 }
             }
-            Node::Array(items) => {
-                if let Some(i) = array_index(segment).filter(|&i| i < items.len()) {
-                    items.remove(i);
-                }
-            }
+            Node::Array(items) => remove_array_child(items, segment),
             _ => {}
         }
     }

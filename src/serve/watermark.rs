@@ -114,46 +114,37 @@ mod tests {
         }
     }
 
-    fn ends(entries: &[(&str, i32, i64)]) -> EndOffsets {
-        let map = entries
-            .iter()
-            .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
-            .collect();
-        Arc::new(std::sync::Mutex::new(map))
-    }
-
     const NOW: i64 = 1_000_000;
     const IDLE: i64 = 1_000;
 
+    /// The watermark of topic `t`'s side at `NOW` with `ends` as the partitions' end offsets.
+    fn at_now(
+        rows: &[read::PartitionRow],
+        ends: &[(&str, i32, i64)],
+    ) -> (Vec<PartitionStatus>, Option<i64>) {
+        let ends: EndOffsets = Arc::new(std::sync::Mutex::new(
+            ends.iter()
+                .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
+                .collect(),
+        ));
+        side_watermark(rows, &["t".to_owned()], &ends, NOW, IDLE)
+    }
+
     #[test]
     fn the_slowest_active_partition_sets_the_watermark() {
-        let topics = vec!["t".to_owned()];
         let rows = [
             row("t", 0, 5, Some(500), Some(NOW)),
             row("t", 1, 3, Some(300), Some(NOW)),
         ];
-        let (_, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 9), ("t", 1, 9)]),
-            NOW,
-            IDLE,
-        );
+        let (_, w) = at_now(&rows, &[("t", 0, 9), ("t", 1, 9)]);
         assert_eq!(w, Some(300));
     }
 
     #[test]
     fn unconsumed_partitions_and_unknown_event_times_hold_it_back() {
-        let topics = vec!["t".to_owned()];
         let rows = [row("t", 0, 5, Some(500), Some(NOW))];
         // Partition 1 has records nobody consumed yet.
-        let (parts, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 5), ("t", 1, 4)]),
-            NOW,
-            IDLE,
-        );
+        let (parts, w) = at_now(&rows, &[("t", 0, 5), ("t", 1, 4)]);
         assert_eq!(w, None);
         assert_eq!(parts.len(), 2);
         // An active partition that has no event time yet.
@@ -161,35 +152,22 @@ mod tests {
             row("t", 0, 5, Some(500), Some(NOW)),
             row("t", 1, 2, None, Some(NOW)),
         ];
-        let (_, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 9), ("t", 1, 9)]),
-            NOW,
-            IDLE,
-        );
+        let (_, w) = at_now(&rows, &[("t", 0, 9), ("t", 1, 9)]);
         assert_eq!(w, None);
     }
 
     #[test]
     fn idle_partitions_and_error_topics_do_not_stall_it() {
-        let topics = vec!["t".to_owned()];
         let rows = [
             row("t", 0, 5, Some(500), Some(NOW - 5 * IDLE)),
             row("t", 1, 9, Some(800), Some(NOW)),
             row("t.dlq", 0, 1, None, Some(NOW)),
         ];
-        let (_, w) = side_watermark(
-            &rows,
-            &topics,
-            &ends(&[("t", 0, 5), ("t", 1, 20), ("t.dlq", 0, 7)]),
-            NOW,
-            IDLE,
-        );
+        let (_, w) = at_now(&rows, &[("t", 0, 5), ("t", 1, 20), ("t.dlq", 0, 7)]);
         assert_eq!(w, Some(800));
         // Everything caught up and quiet: the watermark moves on with the clock.
         let rows = [row("t", 0, 5, Some(500), Some(NOW - 5 * IDLE))];
-        let (_, w) = side_watermark(&rows, &topics, &ends(&[("t", 0, 5)]), NOW, IDLE);
+        let (_, w) = at_now(&rows, &[("t", 0, 5)]);
         assert_eq!(w, Some(NOW - IDLE));
     }
 }
