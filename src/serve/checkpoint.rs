@@ -3,6 +3,7 @@
 //! channel is the backpressure). Losing a partition to another replica is fatal by design: the
 //! process stops and, restarted, resumes from the stored offsets (crash-only recovery).
 
+use super::backlog::Positions;
 use super::batch::Batch;
 use super::status::SharedStatus;
 use crate::metrics::Metrics;
@@ -18,6 +19,7 @@ pub async fn run(
     mut batches: mpsc::Receiver<Batch>,
     status: SharedStatus,
     metrics: Metrics,
+    positions: Positions,
     cancel: CancellationToken,
 ) -> Result<(), StoreError> {
     while let Some(batch) = batches.recv().await {
@@ -31,6 +33,7 @@ pub async fn run(
                         let _ = committed.send(());
                     }
                     record(&metrics, &names, &batch, &stored);
+                    positions.record(&batch);
                     status.write(|s| s.readiness.database = true);
                     break;
                 }

@@ -2,6 +2,7 @@
 //! set-based state in Postgres (so every replica answers the same), settle by watermarks, decide
 //! the gate, and publish status and metrics.
 
+use super::backlog::{evaluation_pause, Positions};
 use super::ingest::EndOffsets;
 use super::publish::publish_metrics;
 use super::status::{
@@ -227,8 +228,8 @@ fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i6
         .collect()
 }
 
-/// Evaluation rounds take at most one part in this many of the wall clock (see `run`).
-const EVALUATION_SHARE: u32 = 4;
+/// How often a long pause checks whether the backlog is gone.
+const BACKLOG_POLL: Duration = Duration::from_millis(100);
 
 /// Run until cancelled.
 pub async fn run(
@@ -237,8 +238,10 @@ pub async fn run(
     status: SharedStatus,
     metrics: Metrics,
     ends: EndOffsets,
+    positions: Positions,
     cancel: CancellationToken,
 ) {
+    let backlog_records = config.serve.checkpoint_max_records as i64;
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
     let topics: Vec<String> = config.all_topics();
     let client = match super::ingest::consumer(&config) {
@@ -331,13 +334,21 @@ pub async fn run(
                 }
             }
         }
-        // Evaluation is set-based over the whole state and runs on the cores that also ingest and
-        // checkpoint: pace it so that it takes at most 1/EVALUATION_SHARE of the time, however big
-        // the state grows (a verdict is then at most a few rounds old).
-        let pause = interval.max(round.elapsed() * (EVALUATION_SHARE - 1));
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(pause) => {}
+        let behind = positions.backlog(&ends) > backlog_records;
+        let pause = evaluation_pause(interval, round.elapsed(), behind);
+        let resume = tokio::time::Instant::now() + pause;
+        loop {
+            let step = if behind { BACKLOG_POLL } else { pause };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep_until(resume.min(tokio::time::Instant::now() + step)) => {}
+            }
+            // Caught up: evaluate now, so a verdict follows the end of a backlog promptly.
+            if tokio::time::Instant::now() >= resume
+                || (behind && positions.backlog(&ends) <= backlog_records)
+            {
+                break;
+            }
         }
     }
 }

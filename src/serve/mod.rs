@@ -6,6 +6,7 @@
 //! services with `[services.targets]` (`rows`). Shutdown is a
 //! [`CancellationToken`] passed in, so tests control it; SIGTERM cancels it in the binary.
 
+pub mod backlog;
 pub mod batch;
 pub mod checkpoint;
 pub mod dedupe;
@@ -184,6 +185,8 @@ async fn run_pipeline(
     let (batches, received): (Vec<_>, Vec<_>) =
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
+    let positions =
+        backlog::Positions::new(Duration::from_millis(config.serve.checkpoint_interval_ms));
     let mut inboxes = Vec::with_capacity(lanes);
     let mut records = Vec::with_capacity(lanes);
     for _ in 0..lanes {
@@ -252,6 +255,7 @@ async fn run_pipeline(
                 received,
                 status.clone(),
                 metrics.clone(),
+                positions.clone(),
                 cancel.clone(),
             ))
         })
@@ -262,6 +266,7 @@ async fn run_pipeline(
         status,
         metrics,
         ends,
+        positions,
         cancel.clone(),
     ));
     // Checkpointers end when the workers, told by the cancelled consumer thread, have handed over

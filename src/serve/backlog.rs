@@ -1,0 +1,166 @@
+//! How far this process's ingestion is behind the broker, in records, known without a query: the
+//! checkpointers note each stored partition's next offset, the evaluator's end offsets say where
+//! the partitions end. The evaluator uses it only to pace itself (a full evaluation scans every
+//! key, and while a backlog is being read it would compete with ingestion for the same cores);
+//! nothing that is compared or stored depends on it.
+
+use super::batch::Batch;
+use super::ingest::EndOffsets;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// (topic, partition) → (stored next offset, when it was stored).
+type Stored = HashMap<(String, i32), (i64, Instant)>;
+
+/// Stored next offsets of the partitions this process checkpointed recently.
+#[derive(Debug, Clone)]
+pub struct Positions {
+    stored: Arc<Mutex<Stored>>,
+    /// A partition not checkpointed for this long is no longer counted: it moved to another
+    /// replica, or this process is not reading it (a database outage holds every checkpoint back;
+    /// then the evaluator may as well run at its usual pace).
+    forget_after: Duration,
+}
+
+impl Positions {
+    /// `checkpoint_interval`: the longest a partition with records waiting goes uncheckpointed.
+    pub fn new(checkpoint_interval: Duration) -> Self {
+        Self {
+            stored: Arc::default(),
+            forget_after: (checkpoint_interval * 10).max(Duration::from_secs(10)),
+        }
+    }
+
+    /// Note the next offsets a batch has just stored.
+    pub fn record(&self, batch: &Batch) {
+        self.record_at(batch, Instant::now());
+    }
+
+    fn record_at(&self, batch: &Batch, now: Instant) {
+        let Ok(mut stored) = self.stored.lock() else {
+            return;
+        };
+        for (partition, progress) in &batch.partitions {
+            stored.insert(partition.clone(), (progress.next_offset, now));
+        }
+    }
+
+    /// Records between the stored positions and the known ends of the partitions checkpointed
+    /// recently. Partitions never checkpointed here do not count: after a restart with nothing
+    /// new, or owned by another replica, they would otherwise look behind forever.
+    pub fn backlog(&self, ends: &EndOffsets) -> i64 {
+        self.backlog_at(ends, Instant::now())
+    }
+
+    fn backlog_at(&self, ends: &EndOffsets, now: Instant) -> i64 {
+        let (Ok(stored), Ok(ends)) = (self.stored.lock(), ends.lock()) else {
+            return 0;
+        };
+        stored
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_duration_since(*at) < self.forget_after)
+            .filter_map(|(partition, (next, _))| ends.get(partition).map(|end| (end - next).max(0)))
+            .sum()
+    }
+}
+
+/// Evaluation rounds take at most one part in this many of the wall clock.
+const EVALUATION_SHARE: u32 = 4;
+/// The same while a backlog is being read.
+const BACKLOG_EVALUATION_SHARE: u32 = 20;
+
+/// The evaluator's pause after a round that took `round`. Evaluation is set-based over the whole
+/// state and runs on the cores that also ingest and checkpoint: pace it so that it takes at most
+/// 1/EVALUATION_SHARE of the time, however big the state grows (a verdict is then at most a few
+/// rounds old). While more than a full batch of records waits to be read (`behind`: catching up
+/// after a restart or an outage, or a burst), ingestion is what moves the evidence, so evaluation
+/// yields all but 1/BACKLOG_EVALUATION_SHARE; the evaluator ends such a pause as soon as the
+/// backlog is gone, so a verdict follows the end of a backlog promptly.
+pub fn evaluation_pause(interval: Duration, round: Duration, behind: bool) -> Duration {
+    let share = if behind {
+        BACKLOG_EVALUATION_SHARE
+    } else {
+        EVALUATION_SHARE
+    };
+    interval.max(round * (share - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Side;
+    use crate::serve::batch::PartitionProgress;
+
+    fn batch(offsets: &[(&str, i32, i64)]) -> Batch {
+        let mut batch = Batch::default();
+        for (topic, partition, next) in offsets {
+            batch.partitions.insert(
+                ((*topic).to_owned(), *partition),
+                PartitionProgress {
+                    service: 0,
+                    side: Side::Baseline,
+                    expected: None,
+                    next_offset: *next,
+                    max_event_ms: None,
+                    min_event_ms: None,
+                    end_offset: None,
+                },
+            );
+        }
+        batch
+    }
+
+    fn ends(known: &[(&str, i32, i64)]) -> EndOffsets {
+        let ends = EndOffsets::default();
+        if let Ok(mut map) = ends.lock() {
+            for (topic, partition, end) in known {
+                map.insert(((*topic).to_owned(), *partition), *end);
+            }
+        }
+        ends
+    }
+
+    #[test]
+    fn backlog_sums_what_is_left_of_each_checkpointed_partition() {
+        let positions = Positions::new(Duration::from_secs(1));
+        positions.record(&batch(&[("a", 0, 100), ("a", 1, 40)]));
+        positions.record(&batch(&[("a", 0, 150)]));
+        // a/2 was never checkpointed here and b/0 has no known end: neither counts.
+        let ends = ends(&[("a", 0, 1_000), ("a", 1, 40), ("a", 2, 5_000)]);
+        assert_eq!(positions.backlog(&ends), 850);
+    }
+
+    #[test]
+    fn a_position_beyond_a_stale_end_is_no_backlog() {
+        let positions = Positions::new(Duration::from_secs(1));
+        positions.record(&batch(&[("a", 0, 900)]));
+        assert_eq!(positions.backlog(&ends(&[("a", 0, 500)])), 0);
+    }
+
+    #[test]
+    fn evaluation_yields_more_while_behind_but_never_runs_more_often_than_the_interval() {
+        let ms = Duration::from_millis;
+        assert_eq!(evaluation_pause(ms(2_000), ms(100), false), ms(2_000));
+        assert_eq!(evaluation_pause(ms(200), ms(100), false), ms(300));
+        assert_eq!(evaluation_pause(ms(200), ms(100), true), ms(1_900));
+        assert_eq!(evaluation_pause(ms(5_000), ms(100), true), ms(5_000));
+    }
+
+    #[test]
+    fn partitions_quiet_for_long_are_forgotten() {
+        let positions = Positions::new(Duration::from_secs(1));
+        let then = Instant::now();
+        positions.record_at(&batch(&[("a", 0, 10)]), then);
+        positions.record_at(&batch(&[("a", 1, 10)]), then + Duration::from_secs(8));
+        let ends = ends(&[("a", 0, 110), ("a", 1, 1_010)]);
+        assert_eq!(
+            positions.backlog_at(&ends, then + Duration::from_secs(9)),
+            1_100
+        );
+        assert_eq!(
+            positions.backlog_at(&ends, then + Duration::from_secs(11)),
+            1_000
+        );
+    }
+}
