@@ -7,7 +7,7 @@ pub type Header<'a> = (Cow<'a, str>, Option<Cow<'a, [u8]>>);
 
 /// A borrowed view of a Kafka record. Offsets, partitions and record timestamps are carried for
 /// evidence and partition checks only: they are never part of an event's content.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordView<'a> {
     pub topic: Cow<'a, str>,
     pub partition: i32,

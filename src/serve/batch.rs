@@ -6,7 +6,8 @@
 
 use crate::config::Side;
 use crate::core::operation::Operation;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// A distinct event, new to the service (duplicates were recognized in memory, `super::dedupe`).
@@ -92,7 +93,8 @@ const SAMPLE_BYTES: usize = 2048;
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<BatchEvent>,
-    pub keys: HashMap<(usize, Side, u128), KeyBatch>,
+    /// Fx-hashed: key hashes are BLAKE3-derived, and this map is updated for every event.
+    pub keys: FxHashMap<(usize, Side, u128), KeyBatch>,
     /// (service, side, kind, name) → records.
     pub tallies: BTreeMap<(usize, Side, &'static str, &'static str), i64>,
     pub partitions: BTreeMap<(String, i32), PartitionProgress>,
@@ -103,9 +105,28 @@ pub struct Batch {
     pub started: Option<Instant>,
     /// Told once this batch's transaction committed (a revocation waits for it).
     pub committed: Option<std::sync::mpsc::SyncSender<()>>,
+    /// The current record's (topic, partition), rewritten in place: a map lookup key without an
+    /// allocation per record.
+    probe: (String, i32),
 }
 
 impl Batch {
+    /// An empty batch with room for `events` events (the lane sizes each batch like the last,
+    /// so the vectors and maps of a large batch are not regrown on every checkpoint).
+    pub fn with_capacity(events: usize) -> Self {
+        Self {
+            events: Vec::with_capacity(events),
+            keys: FxHashMap::with_capacity_and_hasher(events, Default::default()),
+            ..Self::default()
+        }
+    }
+
+    fn set_probe(&mut self, topic: &str, partition: i32) {
+        self.probe.0.clear();
+        self.probe.0.push_str(topic);
+        self.probe.1 = partition;
+    }
+
     fn touch(&mut self) {
         self.records += 1;
         self.started.get_or_insert_with(Instant::now);
@@ -153,11 +174,11 @@ impl Batch {
 
     /// Remember a new event's identity for the partition it came from.
     pub fn remember(&mut self, topic: &str, partition: i32, identity: u128) {
-        if let Some(ids) = self.identities.get_mut(&(topic.to_owned(), partition)) {
+        self.set_probe(topic, partition);
+        if let Some(ids) = self.identities.get_mut(&self.probe) {
             ids.push(identity);
         } else {
-            self.identities
-                .insert((topic.to_owned(), partition), vec![identity]);
+            self.identities.insert(self.probe.clone(), vec![identity]);
         }
     }
 
@@ -213,18 +234,24 @@ impl Batch {
         expected: Option<i64>,
         event_ms: Option<i64>,
     ) {
-        let p = self
-            .partitions
-            .entry((topic.to_owned(), partition))
-            .or_insert(PartitionProgress {
-                service,
-                side,
-                expected,
-                next_offset: offset + 1,
-                max_event_ms: None,
-                min_event_ms: None,
-                end_offset: None,
-            });
+        self.set_probe(topic, partition);
+        if !self.partitions.contains_key(&self.probe) {
+            self.partitions.insert(
+                self.probe.clone(),
+                PartitionProgress {
+                    service,
+                    side,
+                    expected,
+                    next_offset: offset + 1,
+                    max_event_ms: None,
+                    min_event_ms: None,
+                    end_offset: None,
+                },
+            );
+        }
+        let Some(p) = self.partitions.get_mut(&self.probe) else {
+            return; // inserted just above
+        };
         p.next_offset = p.next_offset.max(offset + 1);
         p.max_event_ms = p.max_event_ms.max(event_ms);
         p.min_event_ms = match (p.min_event_ms, event_ms) {
@@ -239,106 +266,5 @@ impl Batch {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ev(position: u128, operation: Operation, arrival: i64, event_ms: i64) -> BatchEvent {
-        BatchEvent {
-            service: 0,
-            side: Side::Baseline,
-            key_hash: 7,
-            position,
-            operation,
-            digest: position * 10 + operation as u128,
-            identity: position,
-            arrival,
-            event_ms,
-            window_start_ms: 0,
-            partition: 1,
-            record_ms: None,
-        }
-    }
-
-    fn plain() -> Option<Vec<u8>> {
-        Some(br#"{"id":7}"#.to_vec())
-    }
-
-    #[test]
-    fn final_state_is_the_greatest_new_event_and_never_a_before_image() {
-        let mut b = Batch::default();
-        b.add_event(ev(5, Operation::UpdateBefore, 10, 100), b"7", plain());
-        b.add_event(ev(5, Operation::UpdateAfter, 11, 100), b"7", plain());
-        b.add_event(ev(3, Operation::Insert, 12, 300), b"7", plain());
-        b.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", plain());
-        let k = &b.keys[&(0, Side::Baseline, 7)];
-        assert_eq!(
-            k.final_state().map(|c| c.order),
-            Some((5, Operation::UpdateAfter, 11))
-        );
-        assert_eq!(k.last_event_ms, 300);
-        let mut only_before = Batch::default();
-        only_before.add_event(ev(6, Operation::UpdateBefore, 13, 50), b"7", plain());
-        assert_eq!(
-            only_before.keys[&(0, Side::Baseline, 7)]
-                .final_state()
-                .map(|c| c.order.1),
-            Some(Operation::UpdateBefore)
-        );
-        assert_eq!(
-            b.tallies[&(0, Side::Baseline, "operation", "update_before")],
-            2
-        );
-        assert_eq!(b.records, 4);
-    }
-
-    #[test]
-    fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
-        let mut b = Batch::default();
-        b.add_event(ev(1, Operation::Insert, 1, 1), b"7", plain());
-        b.remember("t", 1, 11);
-        b.add_duplicate(0, Side::Baseline, Operation::Insert);
-        b.remember("t", 1, 12);
-        b.remember("u", 1, 13);
-        assert_eq!(b.records, 2);
-        assert_eq!(b.events.len(), 1);
-        assert_eq!(b.tallies[&(0, Side::Baseline, "operation", "insert")], 2);
-        assert_eq!(b.identities[&("t".to_owned(), 1)], vec![11, 12]);
-        assert_eq!(b.identities[&("u".to_owned(), 1)], vec![13]);
-    }
-
-    #[test]
-    fn deletes_have_no_content_and_samples_are_bounded() {
-        let mut b = Batch::default();
-        b.add_event(ev(9, Operation::Delete, 1, 1), b"7", plain());
-        b.add_event(ev(8, Operation::Insert, 2, 1), b"7", plain());
-        let candidates = &b.keys[&(0, Side::Baseline, 7)].candidates;
-        assert_eq!(candidates[0].content, None);
-        assert_eq!(candidates[1].content.as_deref(), Some(r#"{"id":7}"#));
-        for i in 0..20 {
-            b.add_other(
-                0,
-                Side::Candidate,
-                "unparseable",
-                "too_large",
-                Some(("t", 0, i, b"xx")),
-            );
-        }
-        assert_eq!(b.samples.len(), SAMPLES_PER_REASON);
-        assert_eq!(
-            b.tallies[&(0, Side::Candidate, "unparseable", "too_large")],
-            20
-        );
-    }
-
-    #[test]
-    fn partitions_advance_past_the_highest_offset() {
-        let mut b = Batch::default();
-        b.advance(("t", 0, 4), (0, Side::Baseline), Some(4), Some(10));
-        b.advance(("t", 0, 6), (0, Side::Baseline), Some(4), Some(5));
-        let p = &b.partitions[&("t".to_owned(), 0)];
-        assert_eq!(
-            (p.expected, p.next_offset, p.max_event_ms, p.min_event_ms),
-            (Some(4), 7, Some(10), Some(5))
-        );
-    }
-}
+#[path = "batch_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@
 //! restart or a rebalance remembers exactly what was counted. See docs/architecture.md.
 
 use crate::config::Side;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Bytes per stored identity.
 pub const IDENTITY_BYTES: usize = 16;
@@ -48,17 +48,22 @@ pub fn unpack(bytes: &[u8]) -> impl Iterator<Item = u128> + '_ {
     })
 }
 
-/// The identities seen per (service, side) on the partitions this process has loaded.
+/// The identities seen per (service, side) on the partitions this process has loaded. Looked up
+/// for every record: identities are BLAKE3-derived, so the fast non-keyed Fx hash is safe here.
 #[derive(Debug, Default)]
 pub struct Seen {
-    sets: HashMap<(usize, Side), HashSet<u128>>,
-    loaded: HashSet<(String, i32)>,
+    sets: FxHashMap<(usize, Side), FxHashSet<u128>>,
+    /// Loaded partitions per topic (nested so a lookup borrows the topic name).
+    loaded: FxHashMap<String, FxHashSet<i32>>,
 }
 
 impl Seen {
     /// Whether a partition's stored identities still have to be loaded.
     pub fn needs_load(&self, topic: &str, partition: i32) -> bool {
-        !self.loaded.contains(&(topic.to_owned(), partition))
+        !self
+            .loaded
+            .get(topic)
+            .is_some_and(|partitions| partitions.contains(&partition))
     }
 
     /// Add a partition's stored identities (rows as stored) to its service side's set.
@@ -73,14 +78,19 @@ impl Seen {
         for row in rows {
             set.extend(unpack(row));
         }
-        self.loaded.insert((topic.to_owned(), partition));
+        self.loaded
+            .entry(topic.to_owned())
+            .or_default()
+            .insert(partition);
         set.len() - before
     }
 
     /// The partition left this process: load it again if it comes back. Its identities stay in
     /// the set: all of them were committed before the partition was released, so they remain true.
     pub fn forget(&mut self, topic: &str, partition: i32) {
-        self.loaded.remove(&(topic.to_owned(), partition));
+        if let Some(partitions) = self.loaded.get_mut(topic) {
+            partitions.remove(&partition);
+        }
     }
 
     /// True when the event is new (and now remembered), false for a duplicate.
@@ -93,7 +103,7 @@ impl Seen {
 
     /// Identities remembered in all.
     pub fn len(&self) -> usize {
-        self.sets.values().map(HashSet::len).sum()
+        self.sets.values().map(FxHashSet::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -8,6 +8,7 @@
 //! consumer seeks forward). Kafka commits are only a hint for group restarts.
 
 use super::rebalance::LaneContext;
+use super::record::OwnedRecord;
 use super::status::SharedStatus;
 use super::worker::Routed;
 use crate::config::model::Assignment;
@@ -86,17 +87,17 @@ impl Ingest {
     /// Run until cancelled; the last chunks are handed over and the workers told to checkpoint
     /// and stop before returning.
     pub fn run(self) {
-        let routes: HashMap<String, (usize, Side)> = self
-            .config
-            .routes()
-            .into_iter()
-            .map(|(t, r)| (t.to_owned(), r))
-            .collect();
-        let error_routes: HashMap<String, (usize, Side)> = self
+        // Topic → (shared name, service, side, from a dead-letter topic). A topic both compared and
+        // dead-letter is compared: the compared routes come last and win.
+        let routes: HashMap<String, (Arc<str>, usize, Side, bool)> = self
             .config
             .error_routes()
             .into_iter()
-            .map(|(t, r)| (t.to_owned(), r))
+            .map(|(t, r)| (t, r, true))
+            .chain(self.config.routes().into_iter().map(|(t, r)| (t, r, false)))
+            .map(|(t, (service, side), is_error)| {
+                (t.to_owned(), (Arc::from(t), service, side, is_error))
+            })
             .collect();
         let topics: Vec<String> = self.config.all_topics();
         while !self.cancel.is_cancelled() && !self.start(&topics) {
@@ -107,19 +108,15 @@ impl Ingest {
         while !self.cancel.is_cancelled() {
             match self.consumer.poll(Duration::from_millis(10)) {
                 Some(Ok(message)) => {
-                    let topic = message.topic();
-                    let (service, side, is_error) =
-                        match (routes.get(topic), error_routes.get(topic)) {
-                            (Some(&(service, side)), _) => (service, side, false),
-                            (None, Some(&(service, side))) => (service, side, true),
-                            (None, None) => continue,
-                        };
+                    let Some((topic, service, side, is_error)) = routes.get(message.topic()) else {
+                        continue;
+                    };
                     let lane = lane_of(message.partition(), lanes);
                     let routed = Routed {
-                        message: message.detach(),
-                        service,
-                        side,
-                        is_error,
+                        record: OwnedRecord::copy_from(&message, topic.clone()),
+                        service: *service,
+                        side: *side,
+                        is_error: *is_error,
                     };
                     if !self.consumer.context().push(lane, routed) {
                         self.worker_gone();

@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod ingest;
 pub mod publish;
 pub mod rebalance;
+pub mod record;
 pub mod rows;
 pub mod rows_gate;
 pub mod status;

@@ -11,14 +11,14 @@ use super::batch::{Batch, BatchEvent};
 use super::dedupe::{event_identity, Seen};
 use super::ingest::EndOffsets;
 use super::rebalance::LaneContext;
+use super::record::OwnedRecord;
 use crate::config::{Config, Side};
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::record::RecordView;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::Offset;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 /// A consumed record and where it goes.
 #[derive(Debug)]
 pub struct Routed {
-    pub message: OwnedMessage,
+    pub record: OwnedRecord,
     pub service: usize,
     pub side: Side,
     /// From a dead-letter topic: counted for `error_parity`, never compared.
@@ -73,8 +73,11 @@ impl std::fmt::Debug for Worker {
 #[derive(Debug, Default)]
 pub struct Lane {
     /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
-    next: HashMap<(String, i32), Option<i64>>,
-    sought: HashSet<(String, i32)>,
+    next: FxHashMap<(String, i32), Option<i64>>,
+    sought: FxHashSet<(String, i32)>,
+    /// The current record's (topic, partition), rewritten in place: a lookup key without an
+    /// allocation per record.
+    probe: (String, i32),
     /// Identities of the events already counted on this lane's partitions.
     seen: Seen,
     batch: Batch,
@@ -135,25 +138,27 @@ impl Worker {
     }
 
     fn handle(&self, state: &mut Lane, routed: &Routed) {
-        let message = &routed.message;
+        let owned = &routed.record;
         let (service, side) = (routed.service, routed.side);
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        let tp = (topic.to_owned(), partition);
-        let expected = match state.next.get(&tp) {
+        let (topic, partition, offset) = (&*owned.topic, owned.partition, owned.offset);
+        state.probe.0.clear();
+        state.probe.0.push_str(topic);
+        state.probe.1 = partition;
+        let expected = match state.next.get(&state.probe) {
             Some(n) => *n,
             None => {
                 // First record of this partition here: ask the store where it stands.
                 let Some(stored) = self.retry(|| self.store.stored_offset(topic, partition)) else {
                     return; // cancelled: nothing consumed
                 };
-                state.next.insert(tp.clone(), stored);
+                state.next.insert(state.probe.clone(), stored);
                 stored
             }
         };
         if let Some(next) = expected {
             if offset < next {
                 // Already in the state: skip; far behind (Kafka commit lost), seek once.
-                if next - offset > 1000 && state.sought.insert(tp.clone()) {
+                if next - offset > 1000 && state.sought.insert(state.probe.clone()) {
                     let _ = self.consumer.seek(
                         topic,
                         partition,
@@ -181,7 +186,7 @@ impl Worker {
                 "partition memory loaded"
             );
         }
-        let record = crate::kafka_tools::record_view(message);
+        let record = owned.view();
         let event_ms = if routed.is_error {
             state
                 .batch
@@ -328,7 +333,8 @@ impl Worker {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default();
-        let mut batch = std::mem::take(&mut state.batch);
+        let sized_like = state.batch.events.len();
+        let mut batch = std::mem::replace(&mut state.batch, Batch::with_capacity(sized_like));
         batch.committed = committed;
         for ((topic, partition), p) in batch.partitions.iter_mut() {
             p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
