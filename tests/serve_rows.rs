@@ -305,3 +305,67 @@ async fn sampler_reports_drift_not_rows_in_flight_and_survives_a_dead_target() {
     assert_eq!(down["rounds"], json!([]));
     app.stop().await;
 }
+
+/// Several replicas sample a service's rows no more than one would: the sampler runs only while
+/// its replica holds the service's lease, which one database session at a time can hold and
+/// which goes with the session (a replica that dies or loses the database frees it).
+#[tokio::test]
+async fn one_replica_at_a_time_holds_a_services_row_sampler_lease() {
+    use paritygate::store::lease::{Lease, LeaseKind::RowSampler};
+    use paritygate::store::Store;
+    let db = TestDb::create().await;
+    let store = Store::connect_lazy(&db.url(), 2).unwrap();
+    let take = |id: i16| {
+        let store = store.clone();
+        async move { Lease::try_take(&store, RowSampler, id).await.unwrap() }
+    };
+
+    let first = take(1).await.expect("a free lease is taken");
+    assert!(take(1).await.is_none(), "a held lease is not taken twice");
+    let other_service = take(2).await;
+    assert!(other_service.is_some(), "each service has its own lease");
+
+    drop(first);
+    wait_until(
+        "the dropped lease is free",
+        Duration::from_secs(10),
+        || async move {
+            take(1)
+                .await
+                .map(drop)
+                .ok_or_else(|| "still held".to_owned())
+        },
+    )
+    .await;
+
+    // The holder's session ends under it (database restart, network): the lease says so and is
+    // free for the next replica.
+    let mut holder = take(1).await.expect("free again");
+    assert!(holder.held().await);
+    let mut admin = db.connect().await;
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND objid = 1 AND granted AND database = \
+           (SELECT oid FROM pg_database WHERE datname = current_database())) t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, 1);
+    wait_until(
+        "the lease is gone with its session",
+        Duration::from_secs(10),
+        || async move {
+            take(1)
+                .await
+                .map(drop)
+                .ok_or_else(|| "still held".to_owned())
+        },
+    )
+    .await;
+    assert!(
+        !holder.held().await,
+        "a lease whose session ended is not held"
+    );
+    let _ = admin.close().await;
+}

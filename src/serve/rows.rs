@@ -3,6 +3,9 @@
 //! comparison's flagged keys and the recently changed keys as extra keys; each round is stored
 //! (`store::rows`) for the status, the API, the metrics and the gate.
 //!
+//! With several replicas, only the one holding the service's sampler lease (`store::lease`)
+//! samples; the others try to take it each interval, so sampling moves on when the holder dies.
+//!
 //! A failure (target database down, schema changed, store unreachable) never stops `serve`: it is
 //! logged and counted (`row_sample_failures_total{stage}`), and the sampler is rebuilt (connect
 //! and schema check again) at the next interval.
@@ -21,6 +24,7 @@ use crate::config::model::ServiceConfig;
 use crate::metrics::Metrics;
 use crate::rowdiff::sampler::{KeyValues, Sampler};
 use crate::rowdiff::{conn, ResolvedUrls, RowDiffError, TargetsConfig};
+use crate::store::lease::{Lease, LeaseKind};
 use crate::store::{rows, Store, StoreError};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -178,7 +182,33 @@ async fn attempt(
     outcome
 }
 
-/// Sample `service` every `interval_secs` until cancelled. Only called for services with targets.
+/// Whether this replica samples the service: it holds (or now takes) the service's sampler lease.
+/// One replica at a time does, so several replicas read the sink tables no more than one would.
+async fn lead(lease: &mut Option<Lease>, service: &str, store: &Store) -> bool {
+    if let Some(held) = lease {
+        if held.held().await {
+            return true;
+        }
+        tracing::warn!(service, "row sampler lease lost with its database session");
+        *lease = None;
+    }
+    let id = store.service_id(service).unwrap_or(0);
+    match Lease::try_take(store, LeaseKind::RowSampler, id).await {
+        Ok(Some(taken)) => {
+            tracing::info!(service, "this replica samples the service's rows");
+            *lease = Some(taken);
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(service, error = %e, "cannot take the row sampler lease");
+            false
+        }
+    }
+}
+
+/// Sample `service` every `interval_secs` until cancelled, while this replica holds its sampler
+/// lease (see [`lead`]). Only called for services with targets.
 pub async fn run(
     service: ServiceConfig,
     store: Store,
@@ -190,11 +220,19 @@ pub async fn run(
     };
     let interval = Duration::from_secs_f64(targets.sample.interval_secs);
     let mut sampler: Option<Sampler> = None;
+    let mut lease: Option<Lease> = None;
     loop {
         // Connecting, the settle delay and the rate limit all wait: shutdown must not.
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
-            o = attempt(&mut sampler, &service, &targets, &store, &metrics) => o,
+            o = async {
+                if !lead(&mut lease, &service.name, &store).await {
+                    // Another replica samples this service (or the store is away).
+                    sampler = None;
+                    return Ok(());
+                }
+                attempt(&mut sampler, &service, &targets, &store, &metrics).await
+            } => o,
         };
         if let Err(e) = outcome {
             tracing::warn!(service = %service.name, error = %e, "row sampler round failed; retrying next interval");

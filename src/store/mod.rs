@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod evidence;
+pub mod lease;
 pub mod read;
 pub mod rows;
 pub mod write;
