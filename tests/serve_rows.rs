@@ -306,6 +306,21 @@ async fn sampler_reports_drift_not_rows_in_flight_and_survives_a_dead_target() {
     app.stop().await;
 }
 
+/// Wait until service 1's lease can be taken (and release it again).
+async fn free<F, Fut>(take: F, what: &str)
+where
+    F: Fn(i16) -> Fut + Copy,
+    Fut: std::future::Future<Output = Option<paritygate::store::lease::Lease>>,
+{
+    wait_until(what, Duration::from_secs(10), || async move {
+        take(1)
+            .await
+            .map(drop)
+            .ok_or_else(|| "still held".to_owned())
+    })
+    .await;
+}
+
 /// Several replicas sample a service's rows no more than one would: the sampler runs only while
 /// its replica holds the service's lease, which one database session at a time can hold and
 /// which goes with the session (a replica that dies or loses the database frees it).
@@ -326,17 +341,7 @@ async fn one_replica_at_a_time_holds_a_services_row_sampler_lease() {
     assert!(other_service.is_some(), "each service has its own lease");
 
     drop(first);
-    wait_until(
-        "the dropped lease is free",
-        Duration::from_secs(10),
-        || async move {
-            take(1)
-                .await
-                .map(drop)
-                .ok_or_else(|| "still held".to_owned())
-        },
-    )
-    .await;
+    free(take, "the dropped lease is free").await;
 
     // The holder's session ends under it (database restart, network): the lease says so and is
     // free for the next replica.
@@ -352,17 +357,7 @@ async fn one_replica_at_a_time_holds_a_services_row_sampler_lease() {
     .await
     .unwrap();
     assert_eq!(ended, 1);
-    wait_until(
-        "the lease is gone with its session",
-        Duration::from_secs(10),
-        || async move {
-            take(1)
-                .await
-                .map(drop)
-                .ok_or_else(|| "still held".to_owned())
-        },
-    )
-    .await;
+    free(take, "the lease is gone with its session").await;
     assert!(
         !holder.held().await,
         "a lease whose session ended is not held"
