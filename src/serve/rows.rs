@@ -108,17 +108,30 @@ async fn start(service: &str, targets: &TargetsConfig) -> Result<Sampler, RoundE
     Ok(sampler)
 }
 
-/// The extra keys of a round: flagged first (most telling), then recently changed; deduplicated.
+/// The extra keys of a round: the previous round's differing keys first, then the keys the stream
+/// flags (most telling), then recently changed ones; texts deduplicated.
+///
+/// The previous round's differences come back every round until they no longer differ: the
+/// uniform window moves on each round and the gate reads the latest round only, so a difference
+/// the window found once would otherwise vanish from the verdict while it is still there.
 async fn extra_keys(
     store: &Store,
     service_id: i16,
     targets: &TargetsConfig,
 ) -> Result<(Vec<KeyValues>, u64), StoreError> {
     let limit = i64::try_from(targets.sample.sample_size).unwrap_or(i64::MAX);
+    let previous = rows::latest_diffs(&store.pool, service_id, limit).await?;
     let flagged = rows::flagged_keys(&store.pool, service_id, limit).await?;
     let recent = rows::recent_keys(&store.pool, service_id, limit).await?;
     let mut seen = HashSet::new();
-    let (mut keys, mut unmapped) = (Vec::new(), 0);
+    let mut keys: Vec<KeyValues> = previous
+        .into_iter()
+        .filter_map(|d| match d.key {
+            Value::Object(key) => Some(key),
+            _ => None,
+        })
+        .collect();
+    let mut unmapped = 0;
     for text in flagged.iter().chain(&recent) {
         if !seen.insert(text.as_str()) {
             continue;
@@ -251,7 +264,67 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rowdiff::compare::DiffKind;
+    use crate::rowdiff::report::KindCounts;
+    use crate::rowdiff::sampler::{SampleResult, SampledDiff};
+    use crate::store::test_db::with_store;
     use serde_json::json;
+
+    fn round_with(diffs: Vec<SampledDiff>) -> SampleResult {
+        SampleResult {
+            rows_sampled: 10,
+            extra_keys_checked: 0,
+            extra_keys_invalid: 0,
+            rows: KindCounts::default(),
+            columns: Vec::new(),
+            extra_rows: KindCounts::default(),
+            in_flight: 0,
+            diff_ratio: 0.0,
+            diff_ratio_upper_95: 0.0,
+            diffs,
+            window: (0, 1),
+            duration_ms: 1,
+        }
+    }
+
+    /// A difference the uniform window found is checked again in the next rounds, before any
+    /// other extra key, until a round no longer finds it.
+    #[tokio::test]
+    async fn the_previous_rounds_differences_are_checked_again_first() {
+        with_store(&["orders"], |store| async move {
+            let targets: TargetsConfig = toml::from_str(
+                r#"
+                baseline  = { url_env = "PG_B", table = "public.orders" }
+                candidate = { url_env = "PG_C", table = "shadow.orders" }
+                key_columns = ["id"]
+                "#,
+            )
+            .unwrap();
+            let id = store.service_id("orders").unwrap();
+            let (keys, _) = extra_keys(&store, id, &targets).await.unwrap();
+            assert!(keys.is_empty(), "nothing found yet: {keys:?}");
+
+            let found = |key: Value| SampledDiff {
+                key: key.as_object().cloned().unwrap(),
+                kind: DiffKind::Mismatched,
+                columns: vec!["amount".into()],
+                uniform: true,
+            };
+            rows::record_round(&store.pool, id, &round_with(vec![found(json!({"id": 7}))]))
+                .await
+                .unwrap();
+            let (keys, _) = extra_keys(&store, id, &targets).await.unwrap();
+            assert_eq!(keys, [kv(json!({"id": 7})).unwrap()]);
+
+            // A round that no longer finds it (fixed) stops carrying it.
+            rows::record_round(&store.pool, id, &round_with(Vec::new()))
+                .await
+                .unwrap();
+            let (keys, _) = extra_keys(&store, id, &targets).await.unwrap();
+            assert!(keys.is_empty(), "{keys:?}");
+        })
+        .await;
+    }
 
     fn cols(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()

@@ -7,6 +7,8 @@ pub mod evidence;
 pub mod lease;
 pub mod read;
 pub mod rows;
+#[cfg(test)]
+pub(crate) mod test_db;
 pub mod write;
 
 use sqlx::migrate::Migrator;

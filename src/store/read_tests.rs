@@ -1,44 +1,8 @@
 //! The read-side SQL against a real, fresh Postgres database (one per test, dropped afterwards).
 
 use super::*;
-use crate::store::MIGRATOR;
+use crate::store::test_db::with_db;
 use serde_json::json;
-use std::future::Future;
-
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// Run `body` on a migrated fresh database, then drop the database even when `body` panics.
-async fn with_db<F, Fut>(body: F)
-where
-    F: FnOnce(PgPool) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let admin = PgPool::connect(ADMIN_URL).await.unwrap();
-    let name: String = sqlx::query_scalar(
-        "SELECT 'paritygate_test_' || substr(md5(random()::text || clock_timestamp()::text), 1, 16)",
-    )
-    .fetch_one(&admin)
-    .await
-    .unwrap();
-    // Identifiers cannot be bound; the name is generated above from hex digits only.
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let pool = PgPool::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
-        .await
-        .unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    let outcome = tokio::spawn(body(pool.clone())).await;
-    pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
 
 async fn service(pool: &PgPool, name: &str) -> i16 {
     sqlx::query_scalar("INSERT INTO services (name) VALUES ($1) RETURNING id")
