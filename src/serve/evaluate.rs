@@ -5,17 +5,12 @@
 use super::backlog::{evaluation_pause, Positions};
 use super::ingest::EndOffsets;
 use super::publish::publish_metrics;
-use super::status::{
-    EvidenceRange, GateStatus, GateVerdict, ServiceStatus, SharedStatus, SideStatus,
-};
+use super::status::{EvidenceRange, GateVerdict, ServiceStatus, SharedStatus, SideStatus};
+use super::verdict::{decide, thresholds};
 use super::watermark::side_watermark;
 use crate::config::Config;
-use crate::core::canonical::CANONICAL_VERSION;
 use crate::core::report::FieldCount;
-use crate::gate::{
-    apply_waivers, evaluate_criteria, raw_verdict, CriterionStatus, GateInputs, GateThresholds,
-    Hysteresis, Waiver,
-};
+use crate::gate::{CriterionStatus, GateInputs, Hysteresis};
 use crate::metrics::Metrics;
 use crate::store::{evidence, read, Store, StoreError, BASELINE};
 use chrono::Utc;
@@ -23,51 +18,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// The thresholds of a service: its own, tightened by its wave's overrides.
-pub fn thresholds(config: &Config, index: usize) -> GateThresholds {
-    let service = &config.services[index];
-    let wave = config
-        .waves
-        .iter()
-        .find(|w| w.services.iter().any(|s| s == &service.name));
-    match wave {
-        Some(w) => service.gate.tightened(&w.gate),
-        None => service.gate.clone(),
-    }
-}
-
-/// Criteria and raw verdict for one evaluation, waivers applied (hysteresis comes after).
-pub fn decide(inputs: &GateInputs, thresholds: &GateThresholds, waivers: &[Waiver]) -> GateStatus {
-    let now = Utc::now();
-    let mut criteria = evaluate_criteria(inputs, thresholds);
-    apply_waivers(&mut criteria, waivers, now);
-    let raw = raw_verdict(&criteria);
-    let wanted = |status: CriterionStatus| criteria.iter().filter(move |c| c.status == status);
-    let reasons: Vec<String> = match raw {
-        GateVerdict::Fail => wanted(CriterionStatus::Fail)
-            .map(|c| format!("{}: {}", c.name, c.explanation))
-            .collect(),
-        GateVerdict::Pending => wanted(CriterionStatus::Pending)
-            .map(|c| format!("{}: {}", c.name, c.explanation))
-            .collect(),
-        GateVerdict::Warn => wanted(CriterionStatus::Warn)
-            .chain(wanted(CriterionStatus::Waived))
-            .map(|c| format!("{}: {}", c.name, c.explanation))
-            .collect(),
-        GateVerdict::Pass => vec!["every criterion passes".to_owned()],
-    };
-    GateStatus {
-        verdict: raw,
-        raw_verdict: raw,
-        reasons,
-        criteria,
-        evaluated_at: Some(now),
-        canonical_version: CANONICAL_VERSION.to_owned(),
-        thresholds: serde_json::to_value(thresholds).unwrap_or_default(),
-        ..GateStatus::default()
-    }
-}
 
 /// Evaluate one service from the store.
 pub async fn evaluate_service(

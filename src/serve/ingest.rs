@@ -9,8 +9,8 @@
 
 use super::rebalance::LaneContext;
 use super::record::OwnedRecord;
+use super::record::Routed;
 use super::status::SharedStatus;
-use super::worker::Routed;
 use crate::config::model::Assignment;
 use crate::config::{Config, Side};
 use crate::store::Store;

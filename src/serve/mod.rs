@@ -18,6 +18,7 @@ pub mod record;
 pub mod rows;
 pub mod rows_gate;
 pub mod status;
+pub mod verdict;
 pub mod watermark;
 pub mod worker;
 

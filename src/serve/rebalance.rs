@@ -8,7 +8,7 @@
 //! identities. So the next owner starts exactly where this replica's state ends, and neither
 //! replica's compare-and-set fails (before this, the losing replica stopped and had to restart).
 
-use super::worker::{Input, Routed};
+use super::record::{Input, Routed};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,10 +3,15 @@
 //! name, key, payload, and librdkafka's header list with one allocation per header; Bento adds
 //! eight headers) and the lane then reads the headers back through librdkafka: together about a
 //! sixth of the service's CPU in `bench serve`. Here it is two allocations and plain slices.
+//!
+//! Also what the consumer thread hands a lane worker: records with their route, a revocation, or
+//! the stop.
 
+use crate::config::Side;
 use crate::core::record::RecordView;
 use rdkafka::message::{Headers, Message};
 use std::borrow::Cow;
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 /// Where one header's name and value end in [`OwnedRecord`]'s buffer (each starts where the
@@ -111,6 +116,31 @@ impl OwnedRecord {
                 .map(|end| Cow::Borrowed(&self.bytes[payload_start..end])),
         }
     }
+}
+
+/// A consumed record and where it goes.
+#[derive(Debug)]
+pub struct Routed {
+    pub record: OwnedRecord,
+    pub service: usize,
+    pub side: Side,
+    /// From a dead-letter topic: counted for `error_parity`, never compared.
+    pub is_error: bool,
+}
+
+/// What a worker receives from the consumer thread.
+#[derive(Debug)]
+pub enum Input {
+    Records(Vec<Routed>),
+    /// The group took these partitions away: checkpoint everything, confirm once committed, then
+    /// forget their offsets and loaded identities (see `super::rebalance`).
+    Revoke {
+        partitions: Vec<(String, i32)>,
+        done: SyncSender<()>,
+    },
+    /// Shutting down: checkpoint what is left and stop (the consumer, whose context holds this
+    /// inbox's sender, outlives the worker, so a closed channel cannot be the signal).
+    Stop,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::batch::{Batch, BatchEvent};
 use super::dedupe::{event_identity, Seen};
 use super::ingest::EndOffsets;
 use super::rebalance::LaneContext;
-use super::record::OwnedRecord;
+use super::record::{Input, Routed};
 use crate::config::{Config, Side};
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::record::RecordView;
@@ -25,31 +25,6 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// A consumed record and where it goes.
-#[derive(Debug)]
-pub struct Routed {
-    pub record: OwnedRecord,
-    pub service: usize,
-    pub side: Side,
-    /// From a dead-letter topic: counted for `error_parity`, never compared.
-    pub is_error: bool,
-}
-
-/// What a worker receives from the consumer thread.
-#[derive(Debug)]
-pub enum Input {
-    Records(Vec<Routed>),
-    /// The group took these partitions away: checkpoint everything, confirm once committed, then
-    /// forget their offsets and loaded identities (see `super::rebalance`).
-    Revoke {
-        partitions: Vec<(String, i32)>,
-        done: SyncSender<()>,
-    },
-    /// Shutting down: checkpoint what is left and stop (the consumer, whose context holds this
-    /// inbox's sender, outlives the worker, so a closed channel cannot be the signal).
-    Stop,
-}
 
 /// One lane's worker (the consumer is shared only to seek a partition that is far behind).
 pub struct Worker {
