@@ -111,12 +111,12 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// An empty batch with room for `events` events (the lane sizes each batch like the last,
-    /// so the vectors and maps of a large batch are not regrown on every checkpoint).
-    pub fn with_capacity(events: usize) -> Self {
+    /// An empty batch sized like `last` (its events and keys), so the vector and map of a large
+    /// batch are not regrown on every checkpoint.
+    pub fn sized_like(last: &Batch) -> Self {
         Self {
-            events: Vec::with_capacity(events),
-            keys: FxHashMap::with_capacity_and_hasher(events, Default::default()),
+            events: Vec::with_capacity(last.events.len()),
+            keys: FxHashMap::with_capacity_and_hasher(last.keys.len(), Default::default()),
             ..Self::default()
         }
     }

@@ -308,8 +308,8 @@ impl Worker {
             .lock()
             .map(|m| m.clone())
             .unwrap_or_default();
-        let sized_like = state.batch.events.len();
-        let mut batch = std::mem::replace(&mut state.batch, Batch::with_capacity(sized_like));
+        let next = Batch::sized_like(&state.batch);
+        let mut batch = std::mem::replace(&mut state.batch, next);
         batch.committed = committed;
         for ((topic, partition), p) in batch.partitions.iter_mut() {
             p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
