@@ -73,6 +73,18 @@ pub struct PartitionProgress {
     pub end_offset: Option<i64>,
 }
 
+impl PartitionProgress {
+    /// Past `offset`, whose event time (if it made an event) widens the batch's range.
+    fn advance(&mut self, offset: i64, event_ms: Option<i64>) {
+        self.next_offset = self.next_offset.max(offset + 1);
+        self.max_event_ms = self.max_event_ms.max(event_ms);
+        self.min_event_ms = match (self.min_event_ms, event_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 /// A sampled message that could not be compared.
 #[derive(Debug, Clone)]
 pub struct BadSample {
@@ -105,9 +117,24 @@ pub struct Batch {
     pub started: Option<Instant>,
     /// Told once this batch's transaction committed (a revocation waits for it).
     pub committed: Option<std::sync::mpsc::SyncSender<()>>,
-    /// The current record's (topic, partition), rewritten in place: a map lookup key without an
-    /// allocation per record.
-    probe: (String, i32),
+    probe: PartitionProbe,
+}
+
+/// A (topic, partition) map key rewritten in place for each record, so looking a partition up
+/// costs no allocation; a copy is made only when a partition is inserted.
+#[derive(Debug, Default)]
+pub struct PartitionProbe {
+    key: (String, i32),
+}
+
+impl PartitionProbe {
+    /// The key for `topic`/`partition`.
+    pub fn of(&mut self, topic: &str, partition: i32) -> &(String, i32) {
+        self.key.0.clear();
+        self.key.0.push_str(topic);
+        self.key.1 = partition;
+        &self.key
+    }
 }
 
 impl Batch {
@@ -119,12 +146,6 @@ impl Batch {
             keys: FxHashMap::with_capacity_and_hasher(last.keys.len(), Default::default()),
             ..Self::default()
         }
-    }
-
-    fn set_probe(&mut self, topic: &str, partition: i32) {
-        self.probe.0.clear();
-        self.probe.0.push_str(topic);
-        self.probe.1 = partition;
     }
 
     fn touch(&mut self) {
@@ -174,11 +195,11 @@ impl Batch {
 
     /// Remember a new event's identity for the partition it came from.
     pub fn remember(&mut self, topic: &str, partition: i32, identity: u128) {
-        self.set_probe(topic, partition);
-        if let Some(ids) = self.identities.get_mut(&self.probe) {
+        let key = self.probe.of(topic, partition);
+        if let Some(ids) = self.identities.get_mut(key) {
             ids.push(identity);
         } else {
-            self.identities.insert(self.probe.clone(), vec![identity]);
+            self.identities.insert(key.clone(), vec![identity]);
         }
     }
 
@@ -234,30 +255,22 @@ impl Batch {
         expected: Option<i64>,
         event_ms: Option<i64>,
     ) {
-        self.set_probe(topic, partition);
-        if !self.partitions.contains_key(&self.probe) {
-            self.partitions.insert(
-                self.probe.clone(),
-                PartitionProgress {
-                    service,
-                    side,
-                    expected,
-                    next_offset: offset + 1,
-                    max_event_ms: None,
-                    min_event_ms: None,
-                    end_offset: None,
-                },
-            );
+        let key = self.probe.of(topic, partition);
+        if let Some(p) = self.partitions.get_mut(key) {
+            p.advance(offset, event_ms);
+        } else {
+            let mut p = PartitionProgress {
+                service,
+                side,
+                expected,
+                next_offset: offset + 1,
+                max_event_ms: None,
+                min_event_ms: None,
+                end_offset: None,
+            };
+            p.advance(offset, event_ms);
+            self.partitions.insert(key.clone(), p);
         }
-        let Some(p) = self.partitions.get_mut(&self.probe) else {
-            return; // inserted just above
-        };
-        p.next_offset = p.next_offset.max(offset + 1);
-        p.max_event_ms = p.max_event_ms.max(event_ms);
-        p.min_event_ms = match (p.min_event_ms, event_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
     }
 
     pub fn is_empty(&self) -> bool {

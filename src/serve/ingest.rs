@@ -8,8 +8,7 @@
 //! consumer seeks forward). Kafka commits are only a hint for group restarts.
 
 use super::rebalance::LaneContext;
-use super::record::OwnedRecord;
-use super::record::Routed;
+use super::record::{OwnedRecord, Routed};
 use super::status::SharedStatus;
 use crate::config::model::Assignment;
 use crate::config::{Config, Side};

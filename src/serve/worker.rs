@@ -7,7 +7,7 @@
 //! already in the state and skipped), the identities of the events it already counted (loaded from
 //! the store before its first record, `super::dedupe`), and the batch being built.
 
-use super::batch::{Batch, BatchEvent};
+use super::batch::{Batch, BatchEvent, PartitionProbe};
 use super::dedupe::{event_identity, Seen};
 use super::ingest::EndOffsets;
 use super::rebalance::LaneContext;
@@ -50,9 +50,7 @@ pub struct Lane {
     /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
     next: FxHashMap<(String, i32), Option<i64>>,
     sought: FxHashSet<(String, i32)>,
-    /// The current record's (topic, partition), rewritten in place: a lookup key without an
-    /// allocation per record.
-    probe: (String, i32),
+    probe: PartitionProbe,
     /// Identities of the events already counted on this lane's partitions.
     seen: Seen,
     batch: Batch,
@@ -116,24 +114,22 @@ impl Worker {
         let owned = &routed.record;
         let (service, side) = (routed.service, routed.side);
         let (topic, partition, offset) = (&*owned.topic, owned.partition, owned.offset);
-        state.probe.0.clear();
-        state.probe.0.push_str(topic);
-        state.probe.1 = partition;
-        let expected = match state.next.get(&state.probe) {
+        let key = state.probe.of(topic, partition);
+        let expected = match state.next.get(key) {
             Some(n) => *n,
             None => {
                 // First record of this partition here: ask the store where it stands.
                 let Some(stored) = self.retry(|| self.store.stored_offset(topic, partition)) else {
                     return; // cancelled: nothing consumed
                 };
-                state.next.insert(state.probe.clone(), stored);
+                state.next.insert(key.clone(), stored);
                 stored
             }
         };
         if let Some(next) = expected {
             if offset < next {
                 // Already in the state: skip; far behind (Kafka commit lost), seek once.
-                if next - offset > 1000 && state.sought.insert(state.probe.clone()) {
+                if next - offset > 1000 && state.sought.insert(key.clone()) {
                     let _ = self.consumer.seek(
                         topic,
                         partition,
