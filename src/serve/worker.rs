@@ -26,6 +26,27 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// No input for this long: the lane has caught up (or its partitions are quiet).
+const INPUT_QUIET: Duration = Duration::from_millis(50);
+/// Quiet lanes checkpoint at most this often, so a trickle of records is not one transaction each.
+const QUIET_FLUSH_SPACING: Duration = Duration::from_millis(100);
+
+/// Whether a lane checkpoints its (non-empty) batch of `records` now: when the batch is full, when
+/// `interval` has passed since the last checkpoint, or as soon as its input went quiet. Waiting
+/// out the interval once nothing more arrives would only delay the state (and every verdict
+/// settling on it) by up to a whole interval after a catch-up or a burst ends.
+fn flush_due(
+    records: usize,
+    max_records: usize,
+    since_last: Duration,
+    interval: Duration,
+    quiet: bool,
+) -> bool {
+    records >= max_records
+        || since_last >= interval
+        || (quiet && since_last >= QUIET_FLUSH_SPACING.min(interval))
+}
+
 /// One lane's worker (the consumer is shared only to seek a partition that is far behind).
 pub struct Worker {
     pub consumer: Arc<BaseConsumer<LaneContext>>,
@@ -64,7 +85,8 @@ impl Worker {
         let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
         let mut last_flush = Instant::now();
         loop {
-            match self.records.recv_timeout(Duration::from_millis(50)) {
+            let mut quiet = false;
+            match self.records.recv_timeout(INPUT_QUIET) {
                 Ok(Input::Records(chunk)) => {
                     for routed in chunk {
                         self.handle(&mut lane, &routed);
@@ -80,10 +102,16 @@ impl Worker {
                     self.release(&mut lane, &[]);
                     return;
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => quiet = true,
             }
-            if lane.batch.records >= self.config.serve.checkpoint_max_records
-                || (!lane.batch.is_empty() && last_flush.elapsed() >= interval)
+            if !lane.batch.is_empty()
+                && flush_due(
+                    lane.batch.records,
+                    self.config.serve.checkpoint_max_records,
+                    last_flush.elapsed(),
+                    interval,
+                    quiet,
+                )
             {
                 self.flush(&mut lane, None);
                 last_flush = Instant::now();
@@ -317,5 +345,29 @@ impl Worker {
             tracing::error!("checkpointer is gone; stopping ingestion");
             self.cancel.cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_busy_lane_checkpoints_when_full_or_when_the_interval_passed() {
+        let ms = Duration::from_millis;
+        assert!(!flush_due(10, 100, ms(500), SECOND, false));
+        assert!(flush_due(100, 100, ms(1), SECOND, false));
+        assert!(flush_due(10, 100, SECOND, SECOND, false));
+    }
+
+    #[test]
+    fn a_quiet_lane_checkpoints_at_once_but_not_more_often_than_the_spacing() {
+        let ms = Duration::from_millis;
+        assert!(flush_due(10, 100, ms(100), SECOND, true));
+        assert!(!flush_due(10, 100, ms(99), SECOND, true));
+        // A shorter configured interval still bounds the wait.
+        assert!(flush_due(10, 100, ms(20), ms(20), true));
     }
 }

@@ -11,7 +11,7 @@ use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::config::Side;
 use crate::core::operation::Operation;
 use crate::serve::batch::Batch;
-use crate::serve::dedupe::{is_delivery_sample, pack};
+use crate::serve::dedupe::{identity_parts, is_delivery_sample, pack};
 
 /// (service index, side, key hash).
 type KeyId = (usize, Side, u128);
@@ -27,7 +27,8 @@ struct KeyFinal {
     last_event_ms: i64,
     partition: i32,
 }
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 fn side_code(side: Side) -> i16 {
@@ -40,13 +41,10 @@ fn side_code(side: Side) -> i16 {
 /// 64 bits of BLAKE3 over an event's identity and digest: summed (not XORed) into key and window
 /// fingerprints, so duplicates could never cancel out.
 pub fn fingerprint(key_hash: u128, position: u128, operation: u8, digest: u128) -> i64 {
-    let mut h = blake3::Hasher::new();
-    h.update(&key_hash.to_be_bytes());
-    h.update(&position.to_be_bytes());
-    h.update(&[operation]);
-    h.update(&digest.to_be_bytes());
+    let mut input = [0u8; 49];
+    identity_parts(&mut input, key_hash, position, operation, digest);
     let mut first = [0u8; 8];
-    first.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    first.copy_from_slice(&blake3::hash(&input).as_bytes()[..8]);
     i64::from_be_bytes(first)
 }
 
@@ -139,7 +137,8 @@ impl Store {
         self.insert_deliveries(&mut tx, ids, batch).await?;
 
         // Aggregate the new events per key and per window.
-        let mut per_key: HashMap<KeyId, KeyDelta> = HashMap::new();
+        let mut per_key: FxHashMap<KeyId, KeyDelta> =
+            FxHashMap::with_capacity_and_hasher(batch.keys.len(), Default::default());
         let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
         let mut stored = Stored {
             records: batch.records,
@@ -183,7 +182,7 @@ impl Store {
         tx: &mut sqlx::PgConnection,
         ids: &[i16],
         batch: &Batch,
-        per_key: &HashMap<KeyId, KeyDelta>,
+        per_key: &FxHashMap<KeyId, KeyDelta>,
     ) -> Result<(), StoreError> {
         // The final state of each key among its new events only; sorted, so concurrent replicas
         // lock rows in one order (no deadlocks).
