@@ -7,8 +7,8 @@
 
 use crate::core::event::Reject;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// All metrics, registered in one registry.
@@ -63,6 +63,8 @@ pub struct Metrics {
     pub rows_differing: IntGaugeVec,
     /// Sampler rounds that failed (and were retried next interval), by stage.
     pub row_sample_failures: IntCounterVec,
+    /// Kafka partitions this replica consumes now (its share under the group protocol).
+    pub assigned_partitions: IntGauge,
 }
 
 fn float_gauge(
@@ -220,6 +222,14 @@ impl Metrics {
                 "Duration of checkpoint transactions",
                 seconds.clone(),
             )?,
+            assigned_partitions: {
+                let metric = IntGauge::new(
+                    "assigned_partitions",
+                    "Kafka partitions this replica consumes now",
+                )?;
+                r.register(Box::new(metric.clone()))?;
+                metric
+            },
             checkpoint_failures: counter(
                 &r,
                 "checkpoint_failures_total",

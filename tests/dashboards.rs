@@ -17,7 +17,8 @@ use support::promql::{
 
 /// paritygate metrics without a `service` label (per process, per wave); every other paritygate
 /// metric a dashboard selects must be filtered by the `service` variable.
-const NOT_PER_SERVICE: [&str; 7] = [
+const NOT_PER_SERVICE: [&str; 8] = [
+    "paritygate_assigned_partitions",
     "paritygate_checkpoint_duration_seconds",
     "paritygate_checkpoint_failures_total",
     "paritygate_processing_latency_seconds",

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 /// A partly filled chunk is handed over after this long (quiet topics still flow).
 const CHUNK_LINGER: Duration = Duration::from_millis(20);
+/// How often the assigned-partitions gauge is refreshed.
+const ASSIGNMENT_REFRESH: Duration = Duration::from_secs(1);
 
 /// End offsets per partition as last fetched from the broker (shared with the evaluator).
 pub type EndOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
@@ -61,6 +63,8 @@ fn client_config(config: &Config) -> ClientConfig {
 pub struct Ingest {
     /// Its context holds the pending chunks and the workers' inboxes, indexed by lane.
     pub consumer: Arc<BaseConsumer<LaneContext>>,
+    /// `paritygate_assigned_partitions`: this replica's current share of the partitions.
+    pub assigned: prometheus::IntGauge,
     pub config: Arc<Config>,
     pub store: Store,
     pub runtime: Handle,
@@ -104,7 +108,15 @@ impl Ingest {
         }
         let lanes = self.consumer.context().lanes();
         let mut last_handover = Instant::now();
+        let mut last_assignment = None::<Instant>;
         while !self.cancel.is_cancelled() {
+            // Rebalances change it under the group protocol; reading it is a copy of the list.
+            if last_assignment.is_none_or(|t| t.elapsed() >= ASSIGNMENT_REFRESH) {
+                last_assignment = Some(Instant::now());
+                if let Ok(list) = self.consumer.assignment() {
+                    self.assigned.set(list.count() as i64);
+                }
+            }
             match self.consumer.poll(Duration::from_millis(10)) {
                 Some(Ok(message)) => {
                     let Some((topic, service, side, is_error)) = routes.get(message.topic()) else {

@@ -221,6 +221,7 @@ async fn run_pipeline(
     }
     let ingest = ingest::Ingest {
         consumer,
+        assigned: metrics.assigned_partitions.clone(),
         config: config.clone(),
         store: store.clone(),
         runtime: tokio::runtime::Handle::current(),

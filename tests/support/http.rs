@@ -55,6 +55,25 @@ impl Api {
         self.get(path).await.map(|(status, _)| status)
     }
 
+    /// The sum of every sample of a Prometheus counter or gauge in `GET /metrics` (this process's).
+    pub async fn metric_sum(&self, name: &str) -> Result<f64, String> {
+        let url = format!("{}/metrics", self.base);
+        let text = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: body: {e}"))?;
+        Ok(text
+            .lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
     /// `GET /api/v1/services/{name}` (a `ServiceStatus`).
     pub async fn service(&self, name: &str) -> Result<Value, String> {
         self.json(&format!("/api/v1/services/{name}")).await

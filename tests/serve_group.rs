@@ -1,0 +1,90 @@
+//! The group protocol (`assignment = "group"`, the default) end to end: one replica alone, then a
+//! second one joining the same consumer group mid-ingestion. The partitions they trade are
+//! checkpointed on revocation (`serve::rebalance`), so the answers equal one replica's.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+use support::app::InProcess;
+use support::broker::Batching;
+use support::expect::{assert_matches_replay, wait_caught_up};
+use support::traffic::FixtureRun;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_group_member_takes_partitions_and_the_answers_stay_exact() {
+    let run = FixtureRun::new("drift").await;
+    let halves = run.fixture.split(2);
+    run.broker
+        .produce_all(halves[0], Batching::OnePerRecord)
+        .await;
+    let config = run.app_config().group();
+    let a = InProcess::start(config.config()).await;
+    // The second member joins only once the first one owns every partition and has consumed:
+    // its joining makes the group revoke partitions from a running member.
+    let alone = wait_consuming(&a.api, Duration::from_secs(90)).await;
+    let b = InProcess::start(config.config()).await;
+    // The rest is produced once the group gave the newcomer its share, so both consume some.
+    let shares = wait_split(&a.api, &b.api, Duration::from_secs(120)).await;
+    run.broker
+        .produce_all(halves[1], Batching::OnePerRecord)
+        .await;
+    for app in [&a, &b] {
+        wait_caught_up(&app.api, &run.expected, Duration::from_secs(120)).await;
+        assert_matches_replay(&app.api, &run.expected).await;
+    }
+    // Both members did part of the work: the group really split the partitions.
+    let consumed = [
+        a.api.metric_sum("paritygate_records_total").await.unwrap(),
+        b.api.metric_sum("paritygate_records_total").await.unwrap(),
+    ];
+    eprintln!(
+        "first member consumed {alone} alone; partitions per member {shares:?}; records {consumed:?}"
+    );
+    assert!(
+        consumed.iter().all(|n| *n > 0.0),
+        "a member consumed nothing: {consumed:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Wait until a member has consumed records; returns how many.
+async fn wait_consuming(api: &support::http::Api, limit: Duration) -> f64 {
+    let started = std::time::Instant::now();
+    loop {
+        let n = api
+            .metric_sum("paritygate_records_total")
+            .await
+            .unwrap_or(0.0);
+        if n > 0.0 {
+            return n;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the first member consumed nothing in {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Wait until both members own partitions; returns how many each owns.
+async fn wait_split(a: &support::http::Api, b: &support::http::Api, limit: Duration) -> (f64, f64) {
+    let started = std::time::Instant::now();
+    loop {
+        let gauge = "paritygate_assigned_partitions";
+        let shares = (
+            a.metric_sum(gauge).await.unwrap_or(0.0),
+            b.metric_sum(gauge).await.unwrap_or(0.0),
+        );
+        if shares.0 > 0.0 && shares.1 > 0.0 {
+            return shares;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the group did not split the partitions in {limit:?}: {shares:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
