@@ -11,6 +11,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod dedupe;
 pub mod evaluate;
+mod flush;
 pub mod ingest;
 pub mod publish;
 pub mod rebalance;

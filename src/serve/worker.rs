@@ -9,6 +9,7 @@
 
 use super::batch::{Batch, BatchEvent, PartitionProbe};
 use super::dedupe::{event_identity, Seen};
+use super::flush::{flush_due, INPUT_QUIET};
 use super::ingest::EndOffsets;
 use super::rebalance::LaneContext;
 use super::record::{Input, Routed};
@@ -25,27 +26,6 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// No input for this long: the lane has caught up (or its partitions are quiet).
-const INPUT_QUIET: Duration = Duration::from_millis(50);
-/// Quiet lanes checkpoint at most this often, so a trickle of records is not one transaction each.
-const QUIET_FLUSH_SPACING: Duration = Duration::from_millis(100);
-
-/// Whether a lane checkpoints its (non-empty) batch of `records` now: when the batch is full, when
-/// `interval` has passed since the last checkpoint, or as soon as its input went quiet. Waiting
-/// out the interval once nothing more arrives would only delay the state (and every verdict
-/// settling on it) by up to a whole interval after a catch-up or a burst ends.
-fn flush_due(
-    records: usize,
-    max_records: usize,
-    since_last: Duration,
-    interval: Duration,
-    quiet: bool,
-) -> bool {
-    records >= max_records
-        || since_last >= interval
-        || (quiet && since_last >= QUIET_FLUSH_SPACING.min(interval))
-}
 
 /// One lane's worker (the consumer is shared only to seek a partition that is far behind).
 pub struct Worker {
@@ -345,29 +325,5 @@ impl Worker {
             tracing::error!("checkpointer is gone; stopping ingestion");
             self.cancel.cancel();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECOND: Duration = Duration::from_secs(1);
-
-    #[test]
-    fn a_busy_lane_checkpoints_when_full_or_when_the_interval_passed() {
-        let ms = Duration::from_millis;
-        assert!(!flush_due(10, 100, ms(500), SECOND, false));
-        assert!(flush_due(100, 100, ms(1), SECOND, false));
-        assert!(flush_due(10, 100, SECOND, SECOND, false));
-    }
-
-    #[test]
-    fn a_quiet_lane_checkpoints_at_once_but_not_more_often_than_the_spacing() {
-        let ms = Duration::from_millis;
-        assert!(flush_due(10, 100, ms(100), SECOND, true));
-        assert!(!flush_due(10, 100, ms(99), SECOND, true));
-        // A shorter configured interval still bounds the wait.
-        assert!(flush_due(10, 100, ms(20), ms(20), true));
     }
 }
