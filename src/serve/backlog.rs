@@ -46,6 +46,16 @@ impl Positions {
         }
     }
 
+    /// When this process last stored a checkpoint, if that was after `since`.
+    pub fn last_stored_since(&self, since: Instant) -> Option<Instant> {
+        let stored = self.stored.lock().ok()?;
+        stored
+            .values()
+            .map(|(_, at)| *at)
+            .filter(|at| *at > since)
+            .max()
+    }
+
     /// Records between the stored positions and the known ends of the partitions checkpointed
     /// recently. Partitions never checkpointed here do not count: after a restart with nothing
     /// new, or owned by another replica, they would otherwise look behind forever.
@@ -84,6 +94,26 @@ pub fn evaluation_pause(interval: Duration, round: Duration, behind: bool) -> Du
         EVALUATION_SHARE
     };
     interval.max(round * (share - 1))
+}
+
+/// When the evaluator's next round starts: at `paced`, or earlier once `idle` has passed since
+/// the latest checkpoint this process stored after the last round began (`last_stored`), though
+/// never before `earliest`. That instant is when the partitions of that checkpoint turn idle and
+/// a settled watermark can move: a catch-up or a burst that just ended settles then, not after
+/// a whole paced pause. Under steady traffic the latest checkpoint keeps moving forward, so this
+/// never comes before `paced`; only the end of the traffic brings the round forward.
+pub fn resume_at(
+    paced: Instant,
+    earliest: Instant,
+    last_stored: Option<Instant>,
+    idle: Duration,
+) -> Instant {
+    // A little after the instant: the idle test is `now - last_record_at >= idle_ms`.
+    const MARGIN: Duration = Duration::from_millis(20);
+    match last_stored {
+        Some(at) => paced.min((at + idle + MARGIN).max(earliest)),
+        None => paced,
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +191,43 @@ mod tests {
         assert_eq!(
             positions.backlog_at(&ends, then + Duration::from_secs(11)),
             1_000
+        );
+    }
+
+    #[test]
+    fn the_end_of_the_traffic_brings_the_next_round_forward() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let (paced, earliest, idle) = (t0 + ms(3000), t0 + ms(200), ms(1000));
+        // Nothing stored since the round began: the pacing alone.
+        assert_eq!(resume_at(paced, earliest, None, idle), paced);
+        // The last checkpoint at +100 ms: its partitions turn idle at +1.1 s.
+        assert_eq!(
+            resume_at(paced, earliest, Some(t0 + ms(100)), idle),
+            t0 + ms(1120)
+        );
+        // Never before `earliest`, never after `paced`.
+        assert_eq!(
+            resume_at(paced, t0 + ms(2000), Some(t0 + ms(100)), idle),
+            t0 + ms(2000)
+        );
+        assert_eq!(resume_at(paced, earliest, Some(t0 + ms(2500)), idle), paced);
+    }
+
+    #[test]
+    fn the_latest_checkpoint_since_the_round_began_is_the_one_that_counts() {
+        let positions = Positions::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        positions.record_at(&batch(&[("a", 0, 5)]), t0);
+        assert_eq!(
+            positions.last_stored_since(t0 + Duration::from_millis(1)),
+            None
+        );
+        positions.record_at(&batch(&[("a", 1, 5)]), t0 + Duration::from_millis(50));
+        positions.record_at(&batch(&[("a", 0, 9)]), t0 + Duration::from_millis(80));
+        assert_eq!(
+            positions.last_stored_since(t0 + Duration::from_millis(1)),
+            Some(t0 + Duration::from_millis(80))
         );
     }
 }

@@ -2,7 +2,7 @@
 //! set-based state in Postgres (so every replica answers the same), settle by watermarks, decide
 //! the gate, and publish status and metrics.
 
-use super::backlog::{evaluation_pause, Positions};
+use super::backlog::{evaluation_pause, resume_at, Positions};
 use super::ingest::EndOffsets;
 use super::publish::publish_metrics;
 use super::status::{EvidenceRange, GateVerdict, ServiceStatus, SharedStatus, SideStatus};
@@ -179,7 +179,7 @@ fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i6
 }
 
 /// How often a long pause checks whether the backlog is gone.
-const BACKLOG_POLL: Duration = Duration::from_millis(100);
+const WAKE_POLL: Duration = Duration::from_millis(100);
 
 /// Run until cancelled.
 pub async fn run(
@@ -193,6 +193,7 @@ pub async fn run(
 ) {
     let backlog_records = config.serve.checkpoint_max_records as i64;
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
+    let idle = Duration::from_millis(config.serve.idle_partition_ms);
     let topics: Vec<String> = config.all_topics();
     let client = match super::ingest::consumer(&config) {
         Ok(c) => Some(Arc::new(c)),
@@ -285,19 +286,31 @@ pub async fn run(
             }
         }
         let behind = positions.backlog(&ends) > backlog_records;
-        let pause = evaluation_pause(interval, round.elapsed(), behind);
-        let resume = tokio::time::Instant::now() + pause;
+        let ended = std::time::Instant::now();
+        let took = ended.duration_since(round);
+        let paced = ended + evaluation_pause(interval, took, behind);
+        // Never sooner than the interval or the round's own length (evaluation stays under half
+        // the wall clock whatever the wake-ups below).
+        let earliest = ended + interval.max(took);
+        tracing::debug!(
+            round_ms = took.as_millis() as u64,
+            behind,
+            pause_ms = paced.duration_since(ended).as_millis() as u64,
+            "evaluation round"
+        );
         loop {
-            let step = if behind { BACKLOG_POLL } else { pause };
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep_until(resume.min(tokio::time::Instant::now() + step)) => {}
-            }
-            // Caught up: evaluate now, so a verdict follows the end of a backlog promptly.
-            if tokio::time::Instant::now() >= resume
+            let resume = resume_at(paced, earliest, positions.last_stored_since(round), idle);
+            let now = std::time::Instant::now();
+            if now >= resume
+                // Caught up: evaluate now, so a verdict follows the end of a backlog promptly.
                 || (behind && positions.backlog(&ends) <= backlog_records)
             {
                 break;
+            }
+            let step = resume.duration_since(now).min(WAKE_POLL);
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(step) => {}
             }
         }
     }

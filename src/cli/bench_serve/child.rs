@@ -26,7 +26,6 @@ impl ServeChild {
             .arg("serve")
             .arg("--config")
             .arg(config)
-            .env("PARITYGATE_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
@@ -36,6 +35,10 @@ impl ServeChild {
                 command.env_remove(name);
             }
         }
+        // Its log filter: `PARITYGATE_BENCH_SERVE_LOG` when diagnosing (e.g.
+        // `info,paritygate::serve::evaluate=debug` shows each evaluation round), else warnings.
+        let filter = std::env::var("PARITYGATE_BENCH_SERVE_LOG").unwrap_or_else(|_| "warn".into());
+        command.env("PARITYGATE_LOG", filter);
         let mut child = command.spawn().context("spawn paritygate serve")?;
         let stdout = child.stdout.take().context("no stdout")?;
         // The first line names the bound address (`[http] listen` uses port 0).
