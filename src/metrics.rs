@@ -317,3 +317,47 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 }
+
+/// The sum of every sample of the metric `name` (full name, labels ignored) in a text exposition
+/// such as [`Metrics::render`] gives: what a reader of `/metrics` (the benchmark, tests) needs to
+/// total a counter or gauge over its label sets. 0 when it has no sample.
+pub fn sample_sum(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_sums_add_every_label_set_of_exactly_that_metric() {
+        let metrics = Metrics::new().unwrap_or_else(|e| panic!("{e}"));
+        metrics
+            .records
+            .with_label_values(&["a", "baseline", "insert"])
+            .inc_by(3);
+        metrics
+            .records
+            .with_label_values(&["b", "candidate", "delete"])
+            .inc_by(4);
+        metrics.assigned_partitions.set(6);
+        metrics.checkpoint_seconds.observe(0.5);
+        let text = metrics.render();
+        assert_eq!(sample_sum(&text, "paritygate_records_total"), 7.0);
+        assert_eq!(sample_sum(&text, "paritygate_assigned_partitions"), 6.0);
+        assert_eq!(
+            sample_sum(&text, "paritygate_checkpoint_duration_seconds_count"),
+            1.0
+        );
+        assert_eq!(
+            sample_sum(&text, "paritygate_checkpoint_duration_seconds_sum"),
+            0.5
+        );
+        // A name that is only a prefix of others has no samples of its own.
+        assert_eq!(sample_sum(&text, "paritygate_records"), 0.0);
+    }
+}

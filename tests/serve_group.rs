@@ -10,7 +10,9 @@ use std::time::Duration;
 use support::app::InProcess;
 use support::broker::Batching;
 use support::expect::{assert_matches_replay, wait_caught_up};
+use support::http::Api;
 use support::traffic::FixtureRun;
+use support::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_group_member_takes_partitions_and_the_answers_stay_exact() {
@@ -51,40 +53,26 @@ async fn a_second_group_member_takes_partitions_and_the_answers_stay_exact() {
 }
 
 /// Wait until a member has consumed records; returns how many.
-async fn wait_consuming(api: &support::http::Api, limit: Duration) -> f64 {
-    let started = std::time::Instant::now();
-    loop {
-        let n = api
-            .metric_sum("paritygate_records_total")
-            .await
-            .unwrap_or(0.0);
-        if n > 0.0 {
-            return n;
+async fn wait_consuming(api: &Api, limit: Duration) -> f64 {
+    wait_until("the first member consumed records", limit, || async {
+        match api.metric_sum("paritygate_records_total").await? {
+            n if n > 0.0 => Ok(n),
+            n => Err(format!("{n} records")),
         }
-        assert!(
-            started.elapsed() < limit,
-            "the first member consumed nothing in {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// Wait until both members own partitions; returns how many each owns.
-async fn wait_split(a: &support::http::Api, b: &support::http::Api, limit: Duration) -> (f64, f64) {
-    let started = std::time::Instant::now();
-    loop {
+async fn wait_split(a: &Api, b: &Api, limit: Duration) -> (f64, f64) {
+    wait_until("the group split the partitions", limit, || async {
         let gauge = "paritygate_assigned_partitions";
-        let shares = (
-            a.metric_sum(gauge).await.unwrap_or(0.0),
-            b.metric_sum(gauge).await.unwrap_or(0.0),
-        );
+        let shares = (a.metric_sum(gauge).await?, b.metric_sum(gauge).await?);
         if shares.0 > 0.0 && shares.1 > 0.0 {
-            return shares;
+            Ok(shares)
+        } else {
+            Err(format!("partitions per member: {shares:?}"))
         }
-        assert!(
-            started.elapsed() < limit,
-            "the group did not split the partitions in {limit:?}: {shares:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }

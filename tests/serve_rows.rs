@@ -265,19 +265,11 @@ async fn sampler_reports_drift_not_rows_in_flight_and_survives_a_dead_target() {
     );
 
     // down: counted, retried, and nothing else stopped.
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let metrics = wait_until(
         "the failure is counted",
         Duration::from_secs(20),
         || async {
-            let text = client
-                .get(format!("http://{}/metrics", app.addr))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .text()
-                .await
-                .map_err(|e| e.to_string())?;
+            let text = app.api.text("/metrics").await?;
             if text
                 .contains("paritygate_row_sample_failures_total{service=\"down\",stage=\"start\"}")
             {

@@ -21,21 +21,30 @@ pub fn event_identity(key_hash: u128, position: u128, operation: u8, digest: u12
     const DOMAIN: &[u8] = b"paritygate-event/1";
     // One contiguous input hashed in one call: the same BLAKE3 value as feeding the parts to a
     // `Hasher` one by one, without its per-update overhead (this runs for every record).
-    let mut input = [0u8; DOMAIN.len() + 49];
-    let (domain, rest) = input.split_at_mut(DOMAIN.len());
-    domain.copy_from_slice(DOMAIN);
-    identity_parts(rest, key_hash, position, operation, digest);
+    let mut input = [0u8; DOMAIN.len() + IDENTITY_INPUT];
+    input[..DOMAIN.len()].copy_from_slice(DOMAIN);
+    input[DOMAIN.len()..].copy_from_slice(&identity_parts(key_hash, position, operation, digest));
     let mut first = [0u8; IDENTITY_BYTES];
     first.copy_from_slice(&blake3::hash(&input).as_bytes()[..IDENTITY_BYTES]);
     u128::from_be_bytes(first)
 }
 
-/// The 49 bytes an event's identity and fingerprint are hashed from, written into `out`.
-pub fn identity_parts(out: &mut [u8], key_hash: u128, position: u128, operation: u8, digest: u128) {
+/// Bytes an event's identity and fingerprint are hashed from (after the identity's domain).
+pub const IDENTITY_INPUT: usize = 49;
+
+/// Key hash, position, operation and digest, big-endian, one after the other.
+pub fn identity_parts(
+    key_hash: u128,
+    position: u128,
+    operation: u8,
+    digest: u128,
+) -> [u8; IDENTITY_INPUT] {
+    let mut out = [0u8; IDENTITY_INPUT];
     out[..16].copy_from_slice(&key_hash.to_be_bytes());
     out[16..32].copy_from_slice(&position.to_be_bytes());
     out[32] = operation;
-    out[33..49].copy_from_slice(&digest.to_be_bytes());
+    out[33..].copy_from_slice(&digest.to_be_bytes());
+    out
 }
 
 /// Whether an event's delivery time is kept as latency evidence.

@@ -178,7 +178,7 @@ fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i6
         .collect()
 }
 
-/// How often a long pause checks whether the backlog is gone.
+/// How often a pause checks whether the backlog is gone or a later checkpoint moved its end.
 const WAKE_POLL: Duration = Duration::from_millis(100);
 
 /// Run until cancelled.

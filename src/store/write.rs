@@ -41,8 +41,7 @@ fn side_code(side: Side) -> i16 {
 /// 64 bits of BLAKE3 over an event's identity and digest: summed (not XORed) into key and window
 /// fingerprints, so duplicates could never cancel out.
 pub fn fingerprint(key_hash: u128, position: u128, operation: u8, digest: u128) -> i64 {
-    let mut input = [0u8; 49];
-    identity_parts(&mut input, key_hash, position, operation, digest);
+    let input = identity_parts(key_hash, position, operation, digest);
     let mut first = [0u8; 8];
     first.copy_from_slice(&blake3::hash(&input).as_bytes()[..8]);
     i64::from_be_bytes(first)

@@ -25,8 +25,8 @@ impl Api {
         }
     }
 
-    /// `GET path` → (status, body as JSON or `null`); `Err` when the request itself fails.
-    pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
+    /// `GET path` → (status, raw body); `Err` when the request itself fails.
+    async fn fetch(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
         let url = format!("{}{path}", self.base);
         let response = self
             .client
@@ -39,7 +39,19 @@ impl Api {
             .bytes()
             .await
             .map_err(|e| format!("GET {url}: body: {e}"))?;
+        Ok((status, body.to_vec()))
+    }
+
+    /// `GET path` → (status, body as JSON or `null`); `Err` when the request itself fails.
+    pub async fn get(&self, path: &str) -> Result<(u16, Value), String> {
+        let (status, body) = self.fetch(path).await?;
         Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
+    /// `GET path` as text, whatever the status (`/metrics`).
+    pub async fn text(&self, path: &str) -> Result<String, String> {
+        let (_, body) = self.fetch(path).await?;
+        String::from_utf8(body).map_err(|e| format!("GET {path}: body: {e}"))
     }
 
     /// `GET path`, which must answer 200 with JSON.
@@ -57,21 +69,8 @@ impl Api {
 
     /// The sum of every sample of a Prometheus counter or gauge in `GET /metrics` (this process's).
     pub async fn metric_sum(&self, name: &str) -> Result<f64, String> {
-        let url = format!("{}/metrics", self.base);
-        let text = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?
-            .text()
-            .await
-            .map_err(|e| format!("GET {url}: body: {e}"))?;
-        Ok(text
-            .lines()
-            .filter(|l| l.split(['{', ' ']).next() == Some(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum())
+        let text = self.text("/metrics").await?;
+        Ok(paritygate::metrics::sample_sum(&text, name))
     }
 
     /// `GET /api/v1/services/{name}` (a `ServiceStatus`).

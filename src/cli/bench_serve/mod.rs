@@ -128,10 +128,10 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         "serve:    {:.2} s  {serve_rate:>10.0} records/s  (start to every record counted and settled; {} keys matched)",
         serve.seconds, serve.keys_matched
     );
-    if let Some(counted) = serve.counted_seconds {
+    if let Some(checkpointed) = serve.last_checkpoint_seconds {
         println!(
-            "          last checkpoint after {counted:.2} s, every key settled {:.2} s later",
-            serve.seconds - counted
+            "          last checkpoint after {checkpointed:.2} s, every key settled {:.2} s later",
+            serve.seconds - checkpointed
         );
     }
     let (checkpoints, in_checkpoints) = serve.checkpoints;
@@ -201,7 +201,7 @@ struct ServeRun {
     peak_rss_bytes: u64,
     keys_matched: u64,
     /// When the last checkpoint was seen (the rest of `seconds` is settling).
-    counted_seconds: Option<f64>,
+    last_checkpoint_seconds: Option<f64>,
     /// Checkpoint transactions: count and total seconds (from the service's own metrics).
     checkpoints: (u64, f64),
     /// CPU seconds (user + system) of the serve process and of its Postgres backends.
@@ -231,20 +231,10 @@ fn checkpoint_stats(child: &ServeChild) -> (u64, f64) {
         .ok()
         .flatten()
         .unwrap_or_default();
-    let value = |suffix: &str| {
-        text.lines()
-            .find(|l| {
-                l.split_whitespace()
-                    .next()
-                    .is_some_and(|n| n.ends_with(suffix))
-            })
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let value = |name: &str| crate::metrics::sample_sum(&text, name);
     (
-        value("checkpoint_duration_seconds_count") as u64,
-        value("checkpoint_duration_seconds_sum"),
+        value("paritygate_checkpoint_duration_seconds_count") as u64,
+        value("paritygate_checkpoint_duration_seconds_sum"),
     )
 }
 
@@ -306,7 +296,7 @@ async fn run_serve(
             seconds,
             peak_rss_bytes,
             keys_matched: settled.as_ref().map_or(0, |s| s.0),
-            counted_seconds: settled?.1.map(|t| t.duration_since(start).as_secs_f64()),
+            last_checkpoint_seconds: settled?.1.map(|t| t.duration_since(start).as_secs_f64()),
             checkpoints,
             cpu,
         })
@@ -326,7 +316,7 @@ async fn wait_settled(
     config: &Config,
     expected: &[u64],
 ) -> anyhow::Result<(u64, Option<Instant>)> {
-    let (mut counted_at, mut last_checkpoints) = (None, 0);
+    let (mut last_checkpoint_at, mut last_checkpoints) = (None, 0);
     let mut last: BTreeMap<String, u64> = BTreeMap::new();
     let mut progress = Instant::now();
     let (started, mut reported) = (Instant::now(), Instant::now());
@@ -363,10 +353,10 @@ async fn wait_settled(
         // complete and settling began.
         let checkpoints = checkpoint_stats(child).0;
         if checkpoints != last_checkpoints {
-            (last_checkpoints, counted_at) = (checkpoints, Some(Instant::now()));
+            (last_checkpoints, last_checkpoint_at) = (checkpoints, Some(Instant::now()));
         }
         if done {
-            return Ok((matched, counted_at));
+            return Ok((matched, last_checkpoint_at));
         }
         if reported.elapsed() >= Duration::from_secs(5) {
             reported = Instant::now();
