@@ -7,8 +7,8 @@
 
 use crate::core::event::Reject;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// All metrics, registered in one registry.
@@ -65,6 +65,9 @@ pub struct Metrics {
     pub row_sample_failures: IntCounterVec,
     /// Kafka partitions this replica consumes now (its share under the group protocol).
     pub assigned_partitions: IntGauge,
+    /// Offset commits to Kafka that failed: the copy of the stored offsets that consumer-group lag
+    /// tools read (`serve::kafka_offsets`); never a position, so a failure costs no correctness.
+    pub kafka_commit_failures: IntCounter,
 }
 
 fn float_gauge(
@@ -226,6 +229,14 @@ impl Metrics {
                 let metric = IntGauge::new(
                     "assigned_partitions",
                     "Kafka partitions this replica consumes now",
+                )?;
+                r.register(Box::new(metric.clone()))?;
+                metric
+            },
+            kafka_commit_failures: {
+                let metric = IntCounter::new(
+                    "kafka_commit_failures_total",
+                    "Offset commits to Kafka (the copy lag tools read) that failed",
                 )?;
                 r.register(Box::new(metric.clone()))?;
                 metric

@@ -17,10 +17,11 @@ use support::promql::{
 
 /// paritygate metrics without a `service` label (per process, per wave); every other paritygate
 /// metric a dashboard selects must be filtered by the `service` variable.
-const NOT_PER_SERVICE: [&str; 8] = [
+const NOT_PER_SERVICE: [&str; 9] = [
     "paritygate_assigned_partitions",
     "paritygate_checkpoint_duration_seconds",
     "paritygate_checkpoint_failures_total",
+    "paritygate_kafka_commit_failures_total",
     "paritygate_processing_latency_seconds",
     "paritygate_dependency_up",
     "paritygate_wave_signed_off",

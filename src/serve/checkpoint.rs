@@ -2,9 +2,13 @@
 //! retrying with backoff while the database is unavailable (ingestion waits meanwhile: the bounded
 //! channel is the backpressure). Losing a partition to another replica is fatal by design: the
 //! process stops and, restarted, resumes from the stored offsets (crash-only recovery).
+//! Once a batch is stored, its offsets are also committed to Kafka (`super::kafka_offsets`): a
+//! copy for consumer-group lag tools, never read back as a position.
 
 use super::backlog::Positions;
 use super::batch::Batch;
+use super::kafka_offsets::KafkaCommits;
+use super::rebalance::LaneContext;
 use super::status::SharedStatus;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -12,59 +16,81 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Store batches until the channel closes.
-pub async fn run(
-    store: Store,
-    names: Vec<String>,
-    mut batches: mpsc::Receiver<Batch>,
-    status: SharedStatus,
-    metrics: Metrics,
-    positions: Positions,
-    cancel: CancellationToken,
-) -> Result<(), StoreError> {
-    while let Some(batch) = batches.recv().await {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            let timer = metrics.checkpoint_seconds.start_timer();
-            match store.checkpoint(&names, &batch).await {
-                Ok(stored) => {
-                    timer.observe_duration();
-                    if let Some(committed) = &batch.committed {
-                        let _ = committed.send(());
+/// One lane's checkpointer and what it reports to.
+#[derive(Debug)]
+pub struct Checkpointer {
+    pub store: Store,
+    /// Configured service names, indexed like the batches' service indexes.
+    pub names: Vec<String>,
+    pub status: SharedStatus,
+    pub metrics: Metrics,
+    pub positions: Positions,
+    /// `None`: no Kafka copy (tests that store batches without a consumer).
+    pub kafka: Option<KafkaCommits<LaneContext>>,
+    pub cancel: CancellationToken,
+}
+
+impl Checkpointer {
+    /// Store batches until the channel closes.
+    pub async fn run(self, mut batches: mpsc::Receiver<Batch>) -> Result<(), StoreError> {
+        let Checkpointer {
+            store,
+            names,
+            status,
+            metrics,
+            positions,
+            kafka,
+            cancel,
+        } = self;
+        while let Some(batch) = batches.recv().await {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                let timer = metrics.checkpoint_seconds.start_timer();
+                match store.checkpoint(&names, &batch).await {
+                    Ok(stored) => {
+                        timer.observe_duration();
+                        // Before confirming a revocation's checkpoint: the copy is sent while this
+                        // replica still owns the partitions.
+                        if let Some(kafka) = &kafka {
+                            kafka.commit(&batch);
+                        }
+                        if let Some(committed) = &batch.committed {
+                            let _ = committed.send(());
+                        }
+                        record(&metrics, &names, &batch, &stored);
+                        positions.record(&batch);
+                        status.write(|s| s.readiness.database = true);
+                        break;
                     }
-                    record(&metrics, &names, &batch, &stored);
-                    positions.record(&batch);
-                    status.write(|s| s.readiness.database = true);
-                    break;
-                }
-                Err(e @ StoreError::OwnershipLost { .. }) => {
-                    tracing::error!(error = %e, "stopping: another replica owns a partition of this batch");
-                    cancel.cancel();
-                    return Err(e);
-                }
-                Err(e) => {
-                    timer.stop_and_discard();
-                    metrics
-                        .checkpoint_failures
-                        .with_label_values(&["database"])
-                        .inc();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "checkpoint failed; retrying");
-                    status.write(|s| {
-                        s.readiness.database = false;
-                        s.readiness.last_error = Some(e.to_string());
-                    });
-                    if cancel.is_cancelled() {
-                        // Shutting down with the database away: the batch is dropped, its offsets were
-                        // not stored, so it is consumed again after the restart.
-                        return Ok(());
+                    Err(e @ StoreError::OwnershipLost { .. }) => {
+                        tracing::error!(error = %e, "stopping: another replica owns a partition of this batch");
+                        cancel.cancel();
+                        return Err(e);
                     }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
+                    Err(e) => {
+                        timer.stop_and_discard();
+                        metrics
+                            .checkpoint_failures
+                            .with_label_values(&["database"])
+                            .inc();
+                        tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "checkpoint failed; retrying");
+                        status.write(|s| {
+                            s.readiness.database = false;
+                            s.readiness.last_error = Some(e.to_string());
+                        });
+                        if cancel.is_cancelled() {
+                            // Shutting down with the database away: the batch is dropped, its offsets were
+                            // not stored, so it is consumed again after the restart.
+                            return Ok(());
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn record(

@@ -3,9 +3,10 @@
 //! its partition's lane (`super::worker`), where extraction, deduplication and batching happen on
 //! threads of their own. A bounded channel per worker is the backpressure when Postgres is slow.
 //!
-//! Offsets live in Postgres, not in Kafka: a partition resumes at its stored `next_offset`
-//! (manual assignment seeks there; under the group protocol, records below it are skipped and the
-//! consumer seeks forward). Kafka commits are only a hint for group restarts.
+//! Offsets live in Postgres: a partition resumes at its stored `next_offset`, whether assigned
+//! manually (here) or by the group (`super::rebalance` sets the start from the store). Records
+//! below it are skipped all the same. Kafka receives a copy of the offsets after each checkpoint
+//! (`super::kafka_offsets`) for lag tools, and it is never read back.
 
 use super::rebalance::LaneContext;
 use super::record::{OwnedRecord, Routed};

@@ -13,6 +13,7 @@ pub mod dedupe;
 pub mod evaluate;
 mod flush;
 pub mod ingest;
+pub mod kafka_offsets;
 pub mod publish;
 pub mod rebalance;
 pub mod record;
@@ -197,10 +198,12 @@ async fn run_pipeline(
         inboxes.push(inbox);
         records.push(receiver);
     }
-    let consumer = Arc::new(ingest::lane_consumer(
-        &config,
-        rebalance::LaneContext::new(inboxes),
-    )?);
+    let context = rebalance::LaneContext::new(inboxes).with_store_positions(
+        stored_positions(&store),
+        metrics.kafka_commit_failures.clone(),
+    );
+    let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
+    let weak_consumer = Arc::downgrade(&consumer);
     let mut threads = Vec::with_capacity(lanes + 1);
     for (lane, (batches, records)) in batches.into_iter().zip(records).enumerate() {
         let worker = worker::Worker {
@@ -253,15 +256,16 @@ async fn run_pipeline(
     let checkpointers: Vec<_> = received
         .into_iter()
         .map(|received| {
-            tokio::spawn(checkpoint::run(
-                store.clone(),
-                names.clone(),
-                received,
-                status.clone(),
-                metrics.clone(),
-                positions.clone(),
-                cancel.clone(),
-            ))
+            let checkpointer = checkpoint::Checkpointer {
+                store: store.clone(),
+                names: names.clone(),
+                status: status.clone(),
+                metrics: metrics.clone(),
+                positions: positions.clone(),
+                kafka: Some(kafka_offsets::KafkaCommits::new(weak_consumer.clone())),
+                cancel: cancel.clone(),
+            };
+            tokio::spawn(checkpointer.run(received))
         })
         .collect();
     let evaluator = tokio::spawn(evaluate::run(
@@ -296,6 +300,24 @@ async fn run_pipeline(
         let _ = sampler.await;
     }
     Ok(stored?)
+}
+
+/// The store's answer to "where do these topics' partitions stand", for the consumer's rebalance
+/// callback: it runs on the consumer thread (inside `poll`, outside the runtime), so it blocks on
+/// the query, bounded so a database outage cannot hold the group's rebalance.
+fn stored_positions(store: &Store) -> kafka_offsets::StoredPositions {
+    let (store, runtime) = (store.clone(), tokio::runtime::Handle::current());
+    kafka_offsets::StoredPositions::new(move |topics| {
+        // The timer is made inside the runtime (`timeout` needs its context to be created).
+        let query = async {
+            tokio::time::timeout(Duration::from_secs(10), store.stored_offsets(topics)).await
+        };
+        match runtime.block_on(query) {
+            Ok(Ok(rows)) => Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the stored offsets query timed out".to_owned()),
+        }
+    })
 }
 
 /// The binary's entry: serve until SIGTERM/SIGINT, then drain, checkpoint and exit.

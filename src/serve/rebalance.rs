@@ -7,10 +7,16 @@
 //! transactions committed; the workers then forget the revoked partitions' offsets and loaded
 //! identities. So the next owner starts exactly where this replica's state ends, and neither
 //! replica's compare-and-set fails (before this, the losing replica stopped and had to restart).
+//!
+//! When partitions are assigned, each starts where Postgres says (`super::kafka_offsets`), never
+//! at the offset Kafka has committed for the group: that is only a copy for lag tools.
 
+use super::kafka_offsets::StoredPositions;
 use super::record::{Input, Routed};
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, TopicPartitionList};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Mutex;
@@ -30,6 +36,10 @@ pub struct LaneContext {
     /// Set by [`LaneContext::stop_all`]: the workers have checkpointed and stopped, so the
     /// revocation that closing the consumer triggers has nothing to wait for.
     stopping: AtomicBool,
+    /// Where assigned partitions start (`None`: where librdkafka would, for tests without a store).
+    positions: Option<StoredPositions>,
+    /// `paritygate_kafka_commit_failures_total`.
+    commit_failures: Option<prometheus::IntCounter>,
 }
 
 impl LaneContext {
@@ -38,7 +48,20 @@ impl LaneContext {
             pending: Mutex::new((0..workers.len().max(1)).map(|_| Vec::new()).collect()),
             workers,
             stopping: AtomicBool::new(false),
+            positions: None,
+            commit_failures: None,
         }
+    }
+
+    /// Start assigned partitions at the stored offsets, and count failed Kafka commits.
+    pub fn with_store_positions(
+        mut self,
+        positions: StoredPositions,
+        commit_failures: prometheus::IntCounter,
+    ) -> LaneContext {
+        self.positions = Some(positions);
+        self.commit_failures = Some(commit_failures);
+        self
     }
 
     pub fn lanes(&self) -> usize {
@@ -133,15 +156,61 @@ impl LaneContext {
 impl ClientContext for LaneContext {}
 
 impl ConsumerContext for LaneContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            let partitions: Vec<(String, i32)> = list
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_owned(), e.partition()))
-                .collect();
-            if !partitions.is_empty() {
-                self.revoke(&partitions);
+    /// librdkafka's default strategy (as rdkafka's default implementation), with two changes:
+    /// revoked partitions are checkpointed before they are given up, and assigned ones start at
+    /// the stored offsets.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result: KafkaResult<()> = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(positions) = &self.positions {
+                    positions.apply(partitions);
+                }
+                if cooperative {
+                    consumer.incremental_assign(partitions)
+                } else {
+                    consumer.assign(partitions)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let revoked: Vec<(String, i32)> = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
+                if !revoked.is_empty() {
+                    self.revoke(&revoked);
+                }
+                if cooperative {
+                    consumer.incremental_unassign(partitions)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance failed; giving the assignment up");
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "applying the rebalance failed");
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // A copy for lag tools only (see `super::kafka_offsets`): counted, never fatal.
+            tracing::debug!(error = %e, "kafka offset commit failed");
+            if let Some(failures) = &self.commit_failures {
+                failures.inc();
             }
         }
     }

@@ -136,7 +136,8 @@ impl Worker {
         };
         if let Some(next) = expected {
             if offset < next {
-                // Already in the state: skip; far behind (Kafka commit lost), seek once.
+                // Already in the state: skip; far behind (the partition was assigned while the store
+                // could not say where it stands, so it started at the beginning), seek once.
                 if next - offset > 1000 && state.sought.insert(key.clone()) {
                     let _ = self.consumer.seek(
                         topic,

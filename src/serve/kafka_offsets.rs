@@ -1,0 +1,208 @@
+//! Kafka's copy of paritygate's progress, and where an assigned partition starts.
+//!
+//! Postgres holds the offsets that count: they are stored in the transaction of the state they
+//! produced. After each checkpoint commits, the same offsets are committed to Kafka for the
+//! consumer group, so the tools operators already watch (consumer-group lag in Burrow,
+//! kafka-lag-exporter, `rpk group describe`, Redpanda Console) show how far behind paritygate is.
+//!
+//! That copy is never read back as a position. A partition the group assigns starts at its stored
+//! `next_offset`, or at the beginning when Postgres has no row for it. So a commit that is stale,
+//! lost, or ahead of the state (the database was reset or restored while the group id stayed) can
+//! neither skip history nor count anything twice; Kafka's offsets only ever inform.
+
+use super::batch::Batch;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Weak;
+
+/// Looks the stored `next_offset` of partitions up (`Err`: the store cannot answer now).
+type Lookup = dyn Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String> + Send + Sync;
+
+/// Where assigned partitions start: the store's answer, held by the consumer's context.
+pub struct StoredPositions(Box<Lookup>);
+
+impl std::fmt::Debug for StoredPositions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredPositions")
+    }
+}
+
+impl StoredPositions {
+    pub fn new(
+        lookup: impl Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String>
+            + Send
+            + Sync
+            + 'static,
+    ) -> StoredPositions {
+        StoredPositions(Box::new(lookup))
+    }
+
+    /// Set every partition of `assigned` to start where the store says. When the store cannot
+    /// answer, everything starts at the beginning: slower (records already counted are read and
+    /// skipped, `super::worker`), never wrong.
+    pub fn apply(&self, assigned: &mut TopicPartitionList) {
+        let mut topics: Vec<String> = assigned
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_owned())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        let stored = (self.0)(&topics).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "stored offsets unavailable: assigned partitions start at the beginning");
+            HashMap::new()
+        });
+        for (topic, partition, offset) in start_positions(&assigned_pairs(assigned), &stored) {
+            if let Err(e) = assigned.set_partition_offset(&topic, partition, offset) {
+                tracing::warn!(%topic, partition, error = %e, "cannot set the start offset");
+            }
+        }
+    }
+}
+
+fn assigned_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+/// Each partition's start: its stored next offset, or the beginning when it has none.
+pub fn start_positions(
+    assigned: &[(String, i32)],
+    stored: &HashMap<(String, i32), i64>,
+) -> Vec<(String, i32, Offset)> {
+    assigned
+        .iter()
+        .map(|(topic, partition)| {
+            let offset = stored
+                .get(&(topic.clone(), *partition))
+                .map_or(Offset::Beginning, |n| Offset::Offset(*n));
+            (topic.clone(), *partition, offset)
+        })
+        .collect()
+}
+
+/// The offsets a stored batch moved to: each of its partitions' next offset.
+pub fn moved_to(batch: &Batch) -> Vec<(&str, i32, i64)> {
+    batch
+        .partitions
+        .iter()
+        .map(|((topic, partition), p)| (topic.as_str(), *partition, p.next_offset))
+        .collect()
+}
+
+/// Commits stored batches' offsets to Kafka without waiting: the checkpointer must never stall on
+/// the broker for a copy that only informs. Holds the consumer weakly so that closing it (and the
+/// group leaving) is not delayed by a checkpointer.
+pub struct KafkaCommits<C: ConsumerContext + 'static> {
+    consumer: Weak<BaseConsumer<C>>,
+}
+
+impl<C: ConsumerContext + 'static> std::fmt::Debug for KafkaCommits<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KafkaCommits")
+    }
+}
+
+impl<C: ConsumerContext + 'static> KafkaCommits<C> {
+    pub fn new(consumer: Weak<BaseConsumer<C>>) -> KafkaCommits<C> {
+        KafkaCommits { consumer }
+    }
+
+    /// Commit what `batch` stored (asynchronously; failures reach the context's commit callback).
+    pub fn commit(&self, batch: &Batch) {
+        let Some(consumer) = self.consumer.upgrade() else {
+            return; // closing: the next owner's commits take over
+        };
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, next) in moved_to(batch) {
+            if list
+                .add_partition_offset(topic, partition, Offset::Offset(next))
+                .is_err()
+            {
+                return;
+            }
+        }
+        if list.count() == 0 {
+            return;
+        }
+        if let Err(e) = consumer.commit(&list, CommitMode::Async) {
+            tracing::debug!(error = %e, "kafka offset commit not sent");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Side;
+
+    #[test]
+    fn assigned_partitions_start_at_the_stored_offset_or_at_the_beginning() {
+        let stored = HashMap::from([
+            (("orders".to_owned(), 0), 42),
+            (("orders".to_owned(), 2), 0),
+        ]);
+        let assigned = [
+            ("orders".to_owned(), 0),
+            ("orders".to_owned(), 1),
+            ("orders".to_owned(), 2),
+            ("payments".to_owned(), 0),
+        ];
+        assert_eq!(
+            start_positions(&assigned, &stored),
+            [
+                ("orders".to_owned(), 0, Offset::Offset(42)),
+                ("orders".to_owned(), 1, Offset::Beginning),
+                ("orders".to_owned(), 2, Offset::Offset(0)),
+                ("payments".to_owned(), 0, Offset::Beginning),
+            ]
+        );
+    }
+
+    #[test]
+    fn applying_overrides_whatever_offset_the_group_proposed() {
+        let positions = StoredPositions::new(|topics| {
+            assert_eq!(topics, ["a", "b"]);
+            Ok(HashMap::from([(("a".to_owned(), 1), 7)]))
+        });
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset("b", 0, Offset::Offset(500))
+            .unwrap();
+        list.add_partition_offset("a", 1, Offset::Stored).unwrap();
+        positions.apply(&mut list);
+        let offsets: Vec<_> = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition(), e.offset()))
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                ("b".to_owned(), 0, Offset::Beginning),
+                ("a".to_owned(), 1, Offset::Offset(7))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_store_that_cannot_answer_starts_everything_at_the_beginning() {
+        let positions = StoredPositions::new(|_| Err("database away".to_owned()));
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset("a", 0, Offset::Offset(900))
+            .unwrap();
+        positions.apply(&mut list);
+        assert_eq!(list.elements()[0].offset(), Offset::Beginning);
+    }
+
+    #[test]
+    fn a_batch_moves_each_partition_to_its_next_offset() {
+        let mut batch = Batch::default();
+        batch.advance(("t", 3, 10), (0, Side::Baseline), Some(10), None);
+        batch.advance(("t", 3, 11), (0, Side::Baseline), Some(10), None);
+        batch.advance(("u", 0, 0), (0, Side::Candidate), None, None);
+        assert_eq!(moved_to(&batch), [("t", 3, 12), ("u", 0, 1)]);
+    }
+}

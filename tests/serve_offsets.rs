@@ -1,0 +1,112 @@
+//! Kafka's copy of the offsets (`serve::kafka_offsets`): after checkpoints, the consumer group's
+//! committed offsets equal the stored ones, so lag tools see paritygate; and a committed offset
+//! ahead of the state (a database reset under the same group id) is never where consumption
+//! starts: the state's offsets are.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use support::app::InProcess;
+use support::broker::{client, Batching};
+use support::expect::{assert_matches_replay, wait_caught_up};
+use support::traffic::FixtureRun;
+use support::wait_until;
+
+/// A client of the service's consumer group that does not join it (commits and reads offsets).
+fn group_client(addr: &str, group_id: &str) -> BaseConsumer {
+    client(addr)
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("group client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_sees_the_stored_offsets_and_a_commit_ahead_of_the_state_skips_nothing() {
+    let run = FixtureRun::new("drift").await;
+    run.fixture
+        .produce(&run.broker, Batching::OnePerRecord)
+        .await;
+    // Records per partition; one record per batch, so offsets are 0..n.
+    let mut produced: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for r in &run.fixture.records {
+        *produced.entry((r.topic.clone(), r.partition)).or_default() += 1;
+    }
+    let config = run.app_config().group();
+
+    // The group already committed the middle of every partition, as if paritygate's database had
+    // been reset while its group id stayed. Starting there would skip the first halves.
+    let ahead = group_client(&run.broker.addr(), &config.group_id);
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), n) in &produced {
+        list.add_partition_offset(topic, *partition, Offset::Offset(n / 2))
+            .unwrap();
+    }
+    ahead.commit(&list, CommitMode::Sync).unwrap();
+
+    let app = InProcess::start(config.config()).await;
+    wait_caught_up(&app.api, &run.expected, Duration::from_secs(120)).await;
+    assert_matches_replay(&app.api, &run.expected).await;
+
+    // Every stored partition's offset reaches Kafka (commits are sent after each checkpoint).
+    let mut db = run.db.connect().await;
+    let stored: Vec<(String, i32, i64)> =
+        sqlx::query_as("SELECT topic, partition, next_offset FROM partitions ORDER BY 1, 2")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored.len(),
+        produced.len(),
+        "every partition has a stored row"
+    );
+    for (topic, partition, next) in &stored {
+        assert_eq!(
+            Some(next),
+            produced.get(&(topic.clone(), *partition)),
+            "{topic}/{partition}: the stored offset is the partition's end"
+        );
+    }
+    let reader = group_client(&run.broker.addr(), &config.group_id);
+    wait_until(
+        "the group's committed offsets equal the stored ones",
+        Duration::from_secs(30),
+        || {
+            let mut asked = TopicPartitionList::new();
+            for (topic, partition, _) in &stored {
+                asked.add_partition(topic, *partition);
+            }
+            let committed = reader.committed_offsets(asked, Duration::from_secs(5));
+            let differing: Vec<String> = match committed {
+                Err(e) => vec![format!("offset fetch failed: {e}")],
+                Ok(list) => stored
+                    .iter()
+                    .filter_map(|(topic, partition, next)| {
+                        let got = list.find_partition(topic, *partition).map(|e| e.offset());
+                        (got != Some(Offset::Offset(*next))).then(|| {
+                            format!("{topic}/{partition}: committed {got:?}, stored {next}")
+                        })
+                    })
+                    .collect(),
+            };
+            std::future::ready(if differing.is_empty() {
+                Ok(())
+            } else {
+                Err(differing.join("; "))
+            })
+        },
+    )
+    .await;
+    let failures = app
+        .api
+        .metric_sum("paritygate_kafka_commit_failures_total")
+        .await
+        .unwrap();
+    eprintln!("kafka commit failures counted: {failures}");
+    app.stop().await;
+}
