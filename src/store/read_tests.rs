@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::store::test_db::with_db;
+use crate::store::{BASELINE, CANDIDATE};
 use serde_json::json;
+use serde_json::Value;
+use uuid::Uuid;
 
 async fn service(pool: &PgPool, name: &str) -> i16 {
     sqlx::query_scalar("INSERT INTO services (name) VALUES ($1) RETURNING id")

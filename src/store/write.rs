@@ -9,27 +9,14 @@
 
 use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::config::Side;
-use crate::core::operation::Operation;
 use crate::serve::batch::Batch;
 use crate::serve::dedupe::{identity_parts, is_delivery_sample, pack};
-
-/// (service index, side, key hash).
-type KeyId = (usize, Side, u128);
-/// New events of a key in one checkpoint: count and fingerprint sum.
-type KeyDelta = (i64, i128);
-
-/// A key's final state as written to `keys`.
-struct KeyFinal {
-    key_text: String,
-    order: (u128, Operation, i64),
-    digest: Option<u128>,
-    content: Option<String>,
-    last_event_ms: i64,
-    partition: i32,
-}
+use keys::{KeyDelta, KeyId};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use uuid::Uuid;
+
+mod keys;
 
 fn side_code(side: Side) -> i16 {
     match side {
@@ -62,21 +49,6 @@ const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids)
 const INSERT_DELIVERIES: &str =
     "INSERT INTO deliveries (service_id, side, event_id, event_ms, record_ms)
  SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::int8[], $5::int8[])";
-
-const UPSERT_KEYS: &str = "INSERT INTO keys AS k (service_id, key_hash, side, key_text, events, fingerprint_sum, final_position, final_operation, final_arrival, final_digest, final_content, last_event_ms, partition)
- SELECT s, kh, sd, kt, n, fp::numeric, fpos, fop, farr, fdig, fc, lem, p
- FROM unnest($1::int2[], $2::uuid[], $3::int2[], $4::text[], $5::int8[], $6::text[], $7::uuid[], $8::int2[], $9::int8[], $10::uuid[], $11::text[], $12::int8[], $13::int4[])
-   AS t(s, kh, sd, kt, n, fp, fpos, fop, farr, fdig, fc, lem, p)
- ON CONFLICT (service_id, key_hash, side) DO UPDATE SET
-   events = k.events + excluded.events,
-   fingerprint_sum = k.fingerprint_sum + excluded.fingerprint_sum,
-   last_event_ms = greatest(k.last_event_ms, excluded.last_event_ms),
-   final_position = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_position ELSE k.final_position END,
-   final_operation = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_operation ELSE k.final_operation END,
-   final_digest = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_digest ELSE k.final_digest END,
-   final_content = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_content ELSE k.final_content END,
-   partition = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.partition ELSE k.partition END,
-   final_arrival = CASE WHEN (excluded.final_position, excluded.final_operation, excluded.final_arrival) > (k.final_position, k.final_operation, k.final_arrival) THEN excluded.final_arrival ELSE k.final_arrival END";
 
 const UPSERT_WINDOWS: &str = "INSERT INTO windows AS w (service_id, side, window_start_ms, operation, events, fingerprint_sum)
  SELECT s, sd, ws, op, n, fp::numeric FROM unnest($1::int2[], $2::int2[], $3::int8[], $4::int2[], $5::int8[], $6::text[]) AS t(s, sd, ws, op, n, fp)
@@ -174,91 +146,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(stored)
-    }
-
-    async fn upsert_keys(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        ids: &[i16],
-        batch: &Batch,
-        per_key: &FxHashMap<KeyId, KeyDelta>,
-    ) -> Result<(), StoreError> {
-        // The final state of each key among its new events only; sorted, so concurrent replicas
-        // lock rows in one order (no deadlocks).
-        let mut keys: Vec<_> = per_key
-            .iter()
-            .filter_map(|(k, (n, fp))| {
-                let key = batch.keys.get(k)?;
-                let f = key.final_state()?;
-                let final_state = KeyFinal {
-                    key_text: key.key_text.clone(),
-                    order: f.order,
-                    digest: (f.order.1 != Operation::Delete).then_some(f.digest),
-                    content: f.content.clone(),
-                    last_event_ms: key.last_event_ms,
-                    partition: key.partition,
-                };
-                Some((k, (*n, *fp), final_state))
-            })
-            .collect();
-        keys.sort_by_key(|((s, side, h), _, _)| (*s, *h, *side));
-        sqlx::query(UPSERT_KEYS)
-            .bind(
-                keys.iter()
-                    .map(|((s, _, _), _, _)| id(ids, *s))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|((_, _, h), _, _)| Uuid::from_u128(*h))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|((_, side, _), _, _)| side_code(*side))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| f.key_text.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(keys.iter().map(|(_, (n, _), _)| *n).collect::<Vec<_>>())
-            .bind(
-                keys.iter()
-                    .map(|(_, (_, fp), _)| fp.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| Uuid::from_u128(f.order.0))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| i16::from(f.order.1 as u8))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(keys.iter().map(|(_, _, f)| f.order.2).collect::<Vec<_>>())
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| f.digest.map(Uuid::from_u128))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| f.content.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| f.last_event_ms)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(keys.iter().map(|(_, _, f)| f.partition).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
     }
 
     /// One packed row per partition: the identities `serve::dedupe` reloads after a restart.

@@ -1,0 +1,224 @@
+//! Key-level parity read from `keys`: the two sides' rows joined (one FULL JOIN, so any replica
+//! answers the same), summarized for the evaluator or paged as mismatches with field diffs.
+
+use super::{count, operation_name, parse_kind};
+use crate::core::compare::MismatchKind;
+use crate::core::event::Content;
+use crate::core::explain::diff_events;
+use crate::core::operation::Operation;
+use crate::serve::status::KeySummary;
+use crate::store::StoreError;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The two sides' key rows joined, with `kind` (`matched` or a mismatch kind) and `settled`.
+/// Binds: `$1` service id, `$2` settled_until_ms, `$3` cursor (key hashes strictly after it).
+/// The cursor is applied to each side before the join so the primary key index serves it.
+macro_rules! joined_keys_sql {
+    () => {
+        "WITH b AS (SELECT * FROM keys WHERE service_id = $1 AND side = 0 \
+                    AND ($3::uuid IS NULL OR key_hash > $3::uuid)), \
+              c AS (SELECT * FROM keys WHERE service_id = $1 AND side = 1 \
+                    AND ($3::uuid IS NULL OR key_hash > $3::uuid)), \
+              j AS ( \
+           SELECT coalesce(b.key_hash, c.key_hash) AS key_hash, \
+                  coalesce(b.key_text, c.key_text) AS key_text, \
+                  CASE WHEN b.key_hash IS NULL THEN 'extra_in_candidate' \
+                       WHEN c.key_hash IS NULL THEN 'missing_in_candidate' \
+                       WHEN b.events = c.events AND b.fingerprint_sum = c.fingerprint_sum \
+                            AND b.final_digest IS NOT DISTINCT FROM c.final_digest THEN 'matched' \
+                       ELSE 'mismatched' END AS kind, \
+                  coalesce(greatest(b.last_event_ms, c.last_event_ms) <= $2::bigint, false) \
+                    AS settled, \
+                  b.events AS b_events, b.final_operation AS b_operation, \
+                  b.last_event_ms AS b_last_event_ms, b.final_content AS b_content, \
+                  c.events AS c_events, c.final_operation AS c_operation, \
+                  c.last_event_ms AS c_last_event_ms, c.final_content AS c_content \
+           FROM b FULL JOIN c ON b.key_hash = c.key_hash) "
+    };
+}
+
+/// Key-level parity of a service in one query. `settled_until_ms = None`: nothing is settled.
+pub async fn key_summary(
+    pool: &PgPool,
+    service_id: i16,
+    settled_until_ms: Option<i64>,
+) -> Result<KeySummary, StoreError> {
+    let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(concat!(
+        joined_keys_sql!(),
+        "SELECT count(*), \
+                count(*) FILTER (WHERE kind = 'matched'), \
+                count(*) FILTER (WHERE kind = 'missing_in_candidate' AND settled), \
+                count(*) FILTER (WHERE kind = 'extra_in_candidate' AND settled), \
+                count(*) FILTER (WHERE kind = 'mismatched' AND settled), \
+                count(*) FILTER (WHERE kind = 'missing_in_candidate' AND NOT settled), \
+                count(*) FILTER (WHERE kind = 'extra_in_candidate' AND NOT settled), \
+                count(*) FILTER (WHERE kind = 'mismatched' AND NOT settled) \
+         FROM j"
+    ))
+    .bind(service_id)
+    .bind(settled_until_ms)
+    .bind(None::<Uuid>)
+    .fetch_one(pool)
+    .await?;
+    let mut s = KeySummary {
+        total: count(row.0),
+        matched: count(row.1),
+        ..Default::default()
+    };
+    s.settled.missing_in_candidate = count(row.2);
+    s.settled.extra_in_candidate = count(row.3);
+    s.settled.mismatched = count(row.4);
+    s.in_flight.missing_in_candidate = count(row.5);
+    s.in_flight.extra_in_candidate = count(row.6);
+    s.in_flight.mismatched = count(row.7);
+    Ok(s)
+}
+
+/// Whether a difference may still resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MismatchState {
+    Settled,
+    InFlight,
+}
+
+/// One side of a differing key (absent when the side has no row for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MismatchSide {
+    pub events: u64,
+    pub final_operation: String,
+    pub last_event_ms: i64,
+    /// The key's final event is a delete (it has no final content).
+    pub deleted: bool,
+}
+
+/// One differing field of the two final contents; `None`: absent on that side.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MismatchField {
+    pub pointer: String,
+    #[schema(value_type = Option<Object>)]
+    pub baseline: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub candidate: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MismatchItem {
+    pub key: String,
+    #[schema(value_type = String, example = "mismatched")]
+    pub kind: MismatchKind,
+    pub state: MismatchState,
+    pub baseline: Option<MismatchSide>,
+    pub candidate: Option<MismatchSide>,
+    /// Differing fields of the final contents, when both sides have one.
+    pub fields: Vec<MismatchField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MismatchPage {
+    pub items: Vec<MismatchItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct MismatchRow {
+    key_hash: Uuid,
+    key_text: String,
+    kind: String,
+    settled: bool,
+    b_events: Option<i64>,
+    b_operation: Option<i16>,
+    b_last_event_ms: Option<i64>,
+    /// Canonical JSON text (`keys.final_content`).
+    b_content: Option<String>,
+    c_events: Option<i64>,
+    c_operation: Option<i16>,
+    c_last_event_ms: Option<i64>,
+    c_content: Option<String>,
+}
+
+fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Option<MismatchSide> {
+    let (events, op, last) = (events?, op?, last?);
+    let final_operation = operation_name(op);
+    Some(MismatchSide {
+        events: count(events),
+        deleted: final_operation == Operation::Delete.as_str(),
+        final_operation: final_operation.to_owned(),
+        last_event_ms: last,
+    })
+}
+
+impl MismatchRow {
+    fn into_item(self) -> Option<MismatchItem> {
+        let kind = parse_kind(&self.kind)?;
+        let parse = |text: Option<String>| -> Option<Value> { serde_json::from_str(&text?).ok() };
+        let fields = match (parse(self.b_content), parse(self.c_content)) {
+            (Some(b), Some(c)) => {
+                diff_events(&(Content::Json(b), vec![]), &(Content::Json(c), vec![]))
+                    .into_iter()
+                    .map(|d| MismatchField {
+                        pointer: d.pointer,
+                        baseline: d.baseline,
+                        candidate: d.candidate,
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Some(MismatchItem {
+            key: self.key_text,
+            kind,
+            state: if self.settled {
+                MismatchState::Settled
+            } else {
+                MismatchState::InFlight
+            },
+            baseline: mismatch_side(self.b_events, self.b_operation, self.b_last_event_ms),
+            candidate: mismatch_side(self.c_events, self.c_operation, self.c_last_event_ms),
+            fields,
+        })
+    }
+}
+
+/// Differing keys (settled and in flight), ordered by key hash and keyset-paged: `cursor` is the
+/// previous page's `next_cursor`. `limit` must be positive.
+pub async fn mismatches(
+    pool: &PgPool,
+    service_id: i16,
+    kind: Option<MismatchKind>,
+    settled_until_ms: Option<i64>,
+    limit: i64,
+    cursor: Option<Uuid>,
+) -> Result<MismatchPage, StoreError> {
+    let limit = limit.max(1);
+    // One extra row tells whether there is a next page without a count.
+    let mut rows: Vec<MismatchRow> = sqlx::query_as(concat!(
+        joined_keys_sql!(),
+        "SELECT * FROM j WHERE kind <> 'matched' AND ($4::text IS NULL OR kind = $4::text) \
+         ORDER BY key_hash LIMIT $5"
+    ))
+    .bind(service_id)
+    .bind(settled_until_ms)
+    .bind(cursor)
+    .bind(kind.map(MismatchKind::as_str))
+    .bind(limit.saturating_add(1))
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() as u64 > count(limit);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = if more {
+        rows.last().map(|r| r.key_hash.to_string())
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .filter_map(MismatchRow::into_item)
+        .collect();
+    Ok(MismatchPage { items, next_cursor })
+}
