@@ -70,6 +70,16 @@ pub struct Metrics {
     pub kafka_commit_failures: IntCounter,
 }
 
+/// Register an unlabelled metric (one value per process) and hand it back.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> prometheus::Result<M> {
+    let metric = metric?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
 fn float_gauge(
     registry: &Registry,
     name: &str,
@@ -225,22 +235,20 @@ impl Metrics {
                 "Duration of checkpoint transactions",
                 seconds.clone(),
             )?,
-            assigned_partitions: {
-                let metric = IntGauge::new(
+            assigned_partitions: registered(
+                &r,
+                IntGauge::new(
                     "assigned_partitions",
                     "Kafka partitions this replica consumes now",
-                )?;
-                r.register(Box::new(metric.clone()))?;
-                metric
-            },
-            kafka_commit_failures: {
-                let metric = IntCounter::new(
+                ),
+            )?,
+            kafka_commit_failures: registered(
+                &r,
+                IntCounter::new(
                     "kafka_commit_failures_total",
                     "Offset commits to Kafka (the copy lag tools read) that failed",
-                )?;
-                r.register(Box::new(metric.clone()))?;
-                metric
-            },
+                ),
+            )?,
             checkpoint_failures: counter(
                 &r,
                 "checkpoint_failures_total",
