@@ -7,7 +7,7 @@
 mod support;
 
 use std::time::Duration;
-use support::app::InProcess;
+use support::app::{AppConfig, InProcess};
 use support::broker::Batching;
 use support::expect::{assert_matches_replay, wait_caught_up};
 use support::http::Api;
@@ -17,11 +17,27 @@ use support::wait_until;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_group_member_takes_partitions_and_the_answers_stay_exact() {
     let run = FixtureRun::new("drift").await;
+    let config = run.app_config().group();
+    second_member_joins(&run, config).await;
+}
+
+/// The same under the incremental (cooperative) protocol: a rebalance revokes only the partitions
+/// that move, and assigns only the new ones (`serve::rebalance` handles both protocols).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_cooperative_protocol_too() {
+    let run = FixtureRun::new("drift").await;
+    let config = run
+        .app_config()
+        .group()
+        .kafka_property("partition.assignment.strategy", "cooperative-sticky");
+    second_member_joins(&run, config).await;
+}
+
+async fn second_member_joins(run: &FixtureRun, config: AppConfig) {
     let halves = run.fixture.split(2);
     run.broker
         .produce_all(halves[0], Batching::OnePerRecord)
         .await;
-    let config = run.app_config().group();
     let a = InProcess::start(config.config()).await;
     // The second member joins only once the first one owns every partition and has consumed:
     // its joining makes the group revoke partitions from a running member.

@@ -174,6 +174,11 @@ impl ConsumerContext for LaneContext {
                 if let Some(positions) = &self.positions {
                     positions.apply(partitions);
                 }
+                tracing::info!(
+                    partitions = partitions.count(),
+                    protocol = if cooperative { "cooperative" } else { "eager" },
+                    "partitions assigned"
+                );
                 if cooperative {
                     consumer.incremental_assign(partitions)
                 } else {

@@ -31,6 +31,8 @@ pub struct AppConfig {
     pub checkpoint_interval_ms: u64,
     pub evaluation_interval_ms: u64,
     pub idle_partition_ms: u64,
+    /// `[kafka.properties]` passed to librdkafka.
+    pub kafka_properties: Vec<(String, String)>,
 }
 
 impl AppConfig {
@@ -55,6 +57,7 @@ impl AppConfig {
             checkpoint_interval_ms: 200,
             evaluation_interval_ms: 200,
             idle_partition_ms: 1000,
+            kafka_properties: Vec::new(),
         }
     }
 
@@ -68,6 +71,13 @@ impl AppConfig {
     /// Partitions assigned by the consumer-group protocol (replicas share `group_id`).
     pub fn group(mut self) -> AppConfig {
         self.assignment = "group";
+        self
+    }
+
+    /// A librdkafka property under `[kafka.properties]`.
+    pub fn kafka_property(mut self, name: &str, value: &str) -> AppConfig {
+        self.kafka_properties
+            .push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -85,6 +95,12 @@ impl AppConfig {
         ));
         if let Some(bytes) = self.max_message_bytes {
             text.push_str(&format!("max_message_bytes = {bytes}\n"));
+        }
+        if !self.kafka_properties.is_empty() {
+            text.push_str("\n[kafka.properties]\n");
+            for (name, value) in &self.kafka_properties {
+                text.push_str(&format!("\"{name}\" = \"{value}\"\n"));
+            }
         }
         text.push_str(&format!(
             "\n[store]\nurl = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[serve]\ncheckpoint_interval_ms = {}\nevaluation_interval_ms = {}\nidle_partition_ms = {}\n",
