@@ -53,7 +53,7 @@ impl StoredPositions {
             tracing::warn!(error = %e, "stored offsets unavailable: assigned partitions start at the beginning");
             HashMap::new()
         });
-        for (topic, partition, offset) in start_positions(&assigned_pairs(assigned), &stored) {
+        for (topic, partition, offset) in start_positions(&partition_pairs(assigned), &stored) {
             if let Err(e) = assigned.set_partition_offset(&topic, partition, offset) {
                 tracing::warn!(%topic, partition, error = %e, "cannot set the start offset");
             }
@@ -61,7 +61,8 @@ impl StoredPositions {
     }
 }
 
-fn assigned_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
+/// The (topic, partition) pairs of a list.
+pub fn partition_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
     list.elements()
         .iter()
         .map(|e| (e.topic().to_owned(), e.partition()))

@@ -11,7 +11,7 @@
 //! When partitions are assigned, each starts where Postgres says (`super::kafka_offsets`), never
 //! at the offset Kafka has committed for the group: that is only a copy for lag tools.
 
-use super::kafka_offsets::StoredPositions;
+use super::kafka_offsets::{partition_pairs, StoredPositions};
 use super::record::{Input, Routed};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
@@ -186,11 +186,7 @@ impl ConsumerContext for LaneContext {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let revoked: Vec<(String, i32)> = partitions
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect();
+                let revoked = partition_pairs(partitions);
                 if !revoked.is_empty() {
                     self.revoke(&revoked);
                 }
