@@ -11,10 +11,15 @@
 //! neither skip history nor count anything twice; Kafka's offsets only ever inform.
 
 use super::batch::Batch;
+use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Weak;
+use std::time::Duration;
+
+/// How long an assignment waits for the stored offsets before starting at the beginning.
+const STORE_ANSWER: Duration = Duration::from_secs(10);
 
 /// Looks the stored `next_offset` of partitions up (`Err`: the store cannot answer now).
 type Lookup = dyn Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String> + Send + Sync;
@@ -36,6 +41,23 @@ impl StoredPositions {
             + 'static,
     ) -> StoredPositions {
         StoredPositions(Box::new(lookup))
+    }
+
+    /// The store's answer, for the consumer's rebalance callback: it runs on the consumer thread
+    /// (inside `poll`, outside the runtime, whose handle is taken here), so it blocks on the
+    /// query, bounded so a database outage cannot hold the group's rebalance.
+    pub fn from_store(store: &Store) -> StoredPositions {
+        let (store, runtime) = (store.clone(), tokio::runtime::Handle::current());
+        StoredPositions::new(move |topics| {
+            // The timer is made inside the runtime (`timeout` needs its context to be created).
+            let query =
+                async { tokio::time::timeout(STORE_ANSWER, store.stored_offsets(topics)).await };
+            match runtime.block_on(query) {
+                Ok(Ok(rows)) => Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("the stored offsets query timed out".to_owned()),
+            }
+        })
     }
 
     /// Set every partition of `assigned` to start where the store says. When the store cannot

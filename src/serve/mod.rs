@@ -199,7 +199,7 @@ async fn run_pipeline(
         records.push(receiver);
     }
     let context = rebalance::LaneContext::new(inboxes).with_store_positions(
-        stored_positions(&store),
+        kafka_offsets::StoredPositions::from_store(&store),
         metrics.kafka_commit_failures.clone(),
     );
     let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
@@ -300,24 +300,6 @@ async fn run_pipeline(
         let _ = sampler.await;
     }
     Ok(stored?)
-}
-
-/// The store's answer to "where do these topics' partitions stand", for the consumer's rebalance
-/// callback: it runs on the consumer thread (inside `poll`, outside the runtime), so it blocks on
-/// the query, bounded so a database outage cannot hold the group's rebalance.
-fn stored_positions(store: &Store) -> kafka_offsets::StoredPositions {
-    let (store, runtime) = (store.clone(), tokio::runtime::Handle::current());
-    kafka_offsets::StoredPositions::new(move |topics| {
-        // The timer is made inside the runtime (`timeout` needs its context to be created).
-        let query = async {
-            tokio::time::timeout(Duration::from_secs(10), store.stored_offsets(topics)).await
-        };
-        match runtime.block_on(query) {
-            Ok(Ok(rows)) => Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("the stored offsets query timed out".to_owned()),
-        }
-    })
 }
 
 /// The binary's entry: serve until SIGTERM/SIGINT, then drain, checkpoint and exit.
