@@ -2,7 +2,7 @@
 //!
 //! | variable | overrides |
 //! |---|---|
-//! | `PARITYGATE_KAFKA_BROKERS`, `_GROUP_ID`, `_ASSIGNMENT`, `_REPLICA_INDEX`, `_REPLICAS` | `[kafka]` |
+//! | `PARITYGATE_KAFKA_BROKERS`, `_GROUP_ID`, `_ASSIGNMENT`, `_REPLICA_INDEX`, `_REPLICAS`, `_COMMIT_OFFSETS` | `[kafka]` |
 //! | `PARITYGATE_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` (lower case, `_` → `.`), e.g. `…_SASL_PASSWORD` → `sasl.password` |
 //! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
 //! | `PARITYGATE_HTTP_LISTEN` | `[http] listen` |
@@ -19,6 +19,7 @@ pub const ENV_VARS: &[&str] = &[
     "PARITYGATE_KAFKA_ASSIGNMENT",
     "PARITYGATE_KAFKA_REPLICA_INDEX",
     "PARITYGATE_KAFKA_REPLICAS",
+    "PARITYGATE_KAFKA_COMMIT_OFFSETS",
     "PARITYGATE_STORE_URL",
     "PARITYGATE_HTTP_LISTEN",
     "PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS",
@@ -111,6 +112,7 @@ pub fn apply(
             }
             "KAFKA_REPLICA_INDEX" => file.kafka.replica_index = parse(&name, &value)?,
             "KAFKA_REPLICAS" => file.kafka.replicas = parse(&name, &value)?,
+            "KAFKA_COMMIT_OFFSETS" => file.kafka.commit_offsets = parse(&name, &value)?,
             "STORE_URL" => file.store.url = Some(value),
             "HTTP_LISTEN" => file.http.listen = value,
             "SERVE_CHECKPOINT_INTERVAL_MS" => {
@@ -152,6 +154,7 @@ mod tests {
             ("PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD", "hunter2"),
             ("PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS", "250"),
             ("PARITYGATE_KAFKA_ASSIGNMENT", "manual"),
+            ("PARITYGATE_KAFKA_COMMIT_OFFSETS", "false"),
             ("HOME", "/root"),
         ];
         apply(
@@ -163,6 +166,11 @@ mod tests {
         assert_eq!(f.kafka.properties["sasl.password"], "hunter2");
         assert_eq!(f.serve.checkpoint_interval_ms, 250);
         assert_eq!(f.kafka.assignment, Assignment::Manual);
+        assert!(!f.kafka.commit_offsets);
+        assert!(
+            file("").kafka.commit_offsets,
+            "committed to Kafka by default"
+        );
         assert_eq!(f.http.listen, "0.0.0.0:1");
     }
 
@@ -185,6 +193,8 @@ mod tests {
             let mut f = file("");
             let value = if name.ends_with("ASSIGNMENT") {
                 "manual"
+            } else if name.ends_with("COMMIT_OFFSETS") {
+                "false" // the default is true
             } else {
                 "7"
             };

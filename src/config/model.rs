@@ -60,6 +60,11 @@ pub struct KafkaConfig {
     /// Larger messages are not compared: counted as `too_large` and sampled.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
+    /// Commit the stored offsets to Kafka after each checkpoint, for consumer-group lag tools
+    /// (`serve::kafka_offsets`; never read back). Off where the principal may not commit for the
+    /// group, so failed commits do not accumulate.
+    #[serde(default = "yes")]
+    pub commit_offsets: bool,
 }
 
 impl Default for KafkaConfig {
@@ -72,6 +77,7 @@ impl Default for KafkaConfig {
             replicas: 1,
             properties: Default::default(),
             max_message_bytes: default_max_message_bytes(),
+            commit_offsets: true,
         }
     }
 }
@@ -161,6 +167,9 @@ impl Default for ServeConfig {
     }
 }
 
+fn yes() -> bool {
+    true
+}
 fn default_brokers() -> String {
     "127.0.0.1:9092".into()
 }

@@ -262,7 +262,10 @@ async fn run_pipeline(
                 status: status.clone(),
                 metrics: metrics.clone(),
                 positions: positions.clone(),
-                kafka: Some(kafka_offsets::KafkaCommits::new(weak_consumer.clone())),
+                kafka: config
+                    .kafka
+                    .commit_offsets
+                    .then(|| kafka_offsets::KafkaCommits::new(weak_consumer.clone())),
                 cancel: cancel.clone(),
             };
             tokio::spawn(checkpointer.run(received))

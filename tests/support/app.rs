@@ -33,6 +33,8 @@ pub struct AppConfig {
     pub idle_partition_ms: u64,
     /// `[kafka.properties]` passed to librdkafka.
     pub kafka_properties: Vec<(String, String)>,
+    /// `[kafka] commit_offsets` (`None`: the default).
+    pub commit_offsets: Option<bool>,
 }
 
 impl AppConfig {
@@ -58,6 +60,7 @@ impl AppConfig {
             evaluation_interval_ms: 200,
             idle_partition_ms: 1000,
             kafka_properties: Vec::new(),
+            commit_offsets: None,
         }
     }
 
@@ -71,6 +74,12 @@ impl AppConfig {
     /// Partitions assigned by the consumer-group protocol (replicas share `group_id`).
     pub fn group(mut self) -> AppConfig {
         self.assignment = "group";
+        self
+    }
+
+    /// `[kafka] commit_offsets`.
+    pub fn commit_offsets(mut self, commit: bool) -> AppConfig {
+        self.commit_offsets = Some(commit);
         self
     }
 
@@ -95,6 +104,9 @@ impl AppConfig {
         ));
         if let Some(bytes) = self.max_message_bytes {
             text.push_str(&format!("max_message_bytes = {bytes}\n"));
+        }
+        if let Some(commit) = self.commit_offsets {
+            text.push_str(&format!("commit_offsets = {commit}\n"));
         }
         if !self.kafka_properties.is_empty() {
             text.push_str("\n[kafka.properties]\n");
