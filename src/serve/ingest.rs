@@ -8,6 +8,7 @@
 //! below it are skipped all the same. Kafka receives a copy of the offsets after each checkpoint
 //! (`super::kafka_offsets`) for lag tools, and it is never read back.
 
+use super::kafka_offsets::start_positions;
 use super::rebalance::LaneContext;
 use super::record::{OwnedRecord, Routed};
 use super::status::SharedStatus;
@@ -16,7 +17,7 @@ use crate::config::{Config, Side};
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,16 +160,17 @@ impl Ingest {
     }
 
     /// Load stored offsets and assign (manual) or subscribe (group). False: retry later.
+    /// Under the group the offsets are read again at each assignment (`super::rebalance`); loading
+    /// them here first still makes a replica join only once its database answers, so its first
+    /// assignment does not fall back to reading every partition from the beginning.
     fn start(&self, topics: &[String]) -> bool {
         let stored = match self.runtime.block_on(self.store.stored_offsets(topics)) {
-            Ok(rows) => rows,
+            Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load stored offsets yet");
                 return false;
             }
         };
-        let stored: HashMap<(String, i32), i64> =
-            stored.into_iter().map(|(t, p, n)| ((t, p), n)).collect();
         match self.config.kafka.assignment {
             Assignment::Group => {
                 let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -187,7 +189,7 @@ impl Ingest {
             self.config.kafka.replica_index,
             self.config.kafka.replicas.max(1),
         );
-        let mut tpl = TopicPartitionList::new();
+        let mut mine: Vec<(String, i32)> = Vec::new();
         for topic in topics {
             let metadata = match self
                 .consumer
@@ -208,18 +210,17 @@ impl Ingest {
                 tracing::warn!(%topic, "topic has no partitions yet");
                 return false;
             };
-            for p in t
-                .partitions()
-                .iter()
-                .filter(|p| (p.id() as u32) % replicas == index)
-            {
-                let offset = match stored.get(&(topic.clone(), p.id())) {
-                    Some(n) => Offset::Offset(*n),
-                    None => Offset::Beginning,
-                };
-                if tpl.add_partition_offset(topic, p.id(), offset).is_err() {
-                    return false;
-                }
+            mine.extend(
+                t.partitions()
+                    .iter()
+                    .filter(|p| (p.id() as u32) % replicas == index)
+                    .map(|p| (topic.clone(), p.id())),
+            );
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, offset) in start_positions(&mine, stored) {
+            if tpl.add_partition_offset(&topic, partition, offset).is_err() {
+                return false;
             }
         }
         let assigned = self.consumer.assign(&tpl).is_ok();

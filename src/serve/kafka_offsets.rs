@@ -53,7 +53,7 @@ impl StoredPositions {
             let query =
                 async { tokio::time::timeout(STORE_ANSWER, store.stored_offsets(topics)).await };
             match runtime.block_on(query) {
-                Ok(Ok(rows)) => Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect()),
+                Ok(Ok(stored)) => Ok(stored),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("the stored offsets query timed out".to_owned()),
             }
@@ -91,7 +91,8 @@ pub fn partition_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
         .collect()
 }
 
-/// Each partition's start: its stored next offset, or the beginning when it has none.
+/// Each partition's start: its stored next offset, or the beginning when it has none (manual
+/// assignment and the group's assignments alike).
 pub fn start_positions(
     assigned: &[(String, i32)],
     stored: &HashMap<(String, i32), i64>,

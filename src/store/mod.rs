@@ -106,17 +106,18 @@ impl Store {
             .copied()
     }
 
-    /// Stored next offsets of these topics' partitions: (topic, partition, next_offset).
+    /// Stored next offsets of these topics' partitions, by (topic, partition).
     pub async fn stored_offsets(
         &self,
         topics: &[String],
-    ) -> Result<Vec<(String, i32, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+    ) -> Result<std::collections::HashMap<(String, i32), i64>, StoreError> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
             "SELECT topic, partition, next_offset FROM partitions WHERE topic = ANY($1)",
         )
         .bind(topics)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect())
     }
 
     pub async fn stored_offset(
