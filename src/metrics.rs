@@ -23,6 +23,8 @@ pub struct Metrics {
     pub duplicates: IntCounterVec,
     /// Messages that could not be compared, per reason.
     pub unparseable: IntCounterVec,
+    /// Times a partition's log went back (topic recreated or truncated), per service and side.
+    pub log_resets: IntCounterVec,
     /// Mismatching keys by kind and state (settled drift vs in flight).
     pub mismatched_keys: IntGaugeVec,
     /// Settled windows whose counts and fingerprints match, or not.
@@ -163,6 +165,12 @@ impl Metrics {
                 "Messages that could not be compared, by reason",
                 &["service", "side", "reason"],
             )?,
+            log_resets: counter(
+                &r,
+                "log_resets_total",
+                "Times a consumed partition's log went back (topic recreated or truncated)",
+                &["service", "side"],
+            )?,
             mismatched_keys: gauge(
                 &r,
                 "mismatched_keys",
@@ -302,7 +310,7 @@ impl Metrics {
     }
 
     /// Create at 0 the series of the counters that alerts watch with `increase()`: unparseable
-    /// messages for every configured service, side and reason, and checkpoint failures. A series
+    /// messages for every configured service, side and reason, log resets, and checkpoint failures. A series
     /// born at its first increment hides that increment from `increase()`/`rate()`, so a single
     /// burst of bad messages would never alert.
     pub fn init_services<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
@@ -319,6 +327,7 @@ impl Metrics {
                 for reason in reasons {
                     self.unparseable.with_label_values(&[service, side, reason]);
                 }
+                self.log_resets.with_label_values(&[service, side]);
             }
         }
         self.checkpoint_failures.with_label_values(&["database"]);

@@ -30,7 +30,7 @@ const NOT_PER_SERVICE: [&str; 9] = [
 ];
 
 /// The alerts the dual run pages or tickets on.
-const ALERTS: [&str; 11] = [
+const ALERTS: [&str; 12] = [
     "ParitygateDriftDetected",
     "ParitygateGateFailed",
     "ParitygateSignedOffServiceFailing",
@@ -39,6 +39,7 @@ const ALERTS: [&str; 11] = [
     "ParitygateCandidateDelayRegression",
     "ParitygateRowDiffRatioHigh",
     "ParitygateUnparseableMessages",
+    "ParitygateKafkaLogReset",
     "ParitygateDown",
     "ParitygateNotReady",
     "ParitygateCheckpointsFailing",

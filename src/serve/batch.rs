@@ -273,6 +273,15 @@ impl Batch {
         }
     }
 
+    /// The partition's log went back to `offset` (see `super::cursor`): the next offset this batch
+    /// stores is counted from there, not kept at the highest offset seen before.
+    pub fn rewind(&mut self, topic: &str, partition: i32, offset: i64) {
+        let key = self.probe.of(topic, partition);
+        if let Some(p) = self.partitions.get_mut(key) {
+            p.next_offset = offset;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.records == 0 && self.partitions.is_empty()
     }

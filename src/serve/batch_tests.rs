@@ -101,3 +101,17 @@ fn partitions_advance_past_the_highest_offset() {
         (Some(4), 7, Some(10), Some(5))
     );
 }
+
+#[test]
+fn a_rewound_partition_stores_the_new_logs_offset_against_the_old_stored_one() {
+    let mut b = Batch::default();
+    b.advance(("t", 0, 40), (0, Side::Baseline), Some(40), None);
+    b.advance(("t", 0, 41), (0, Side::Baseline), Some(40), None);
+    // The log went back (topic recreated): offsets restart at 0.
+    b.rewind("t", 0, 0);
+    b.advance(("t", 0, 0), (0, Side::Baseline), Some(40), None);
+    b.advance(("t", 0, 1), (0, Side::Baseline), Some(40), None);
+    let p = &b.partitions[&("t".to_owned(), 0)];
+    // Compare-and-set against the stored 40, then store 2: a restart resumes in the new log.
+    assert_eq!((p.expected, p.next_offset), (Some(40), 2));
+}

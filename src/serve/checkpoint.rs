@@ -130,6 +130,12 @@ fn record(
                     .with_label_values(&[service_name, side, name])
                     .inc_by(*n as u64);
             }
+            "log_resets" => {
+                metrics
+                    .log_resets
+                    .with_label_values(&[service_name, side])
+                    .inc_by(*n as u64);
+            }
             _ => {}
         }
     }

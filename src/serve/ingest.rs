@@ -8,6 +8,7 @@
 //! below it are skipped all the same. Kafka receives a copy of the offsets after each checkpoint
 //! (`super::kafka_offsets`) for lag tools, and it is never read back.
 
+use super::cursor::Starts;
 use super::kafka_offsets::start_positions;
 use super::rebalance::LaneContext;
 use super::record::{OwnedRecord, Routed};
@@ -71,6 +72,8 @@ pub struct Ingest {
     pub store: Store,
     pub runtime: Handle,
     pub status: SharedStatus,
+    /// Manual assignment notes its explicit starts here for the lanes (`super::cursor`).
+    pub starts: Starts,
     pub cancel: CancellationToken,
 }
 
@@ -218,11 +221,16 @@ impl Ingest {
             );
         }
         let mut tpl = TopicPartitionList::new();
-        for (topic, partition, offset) in start_positions(&mine, stored) {
-            if tpl.add_partition_offset(&topic, partition, offset).is_err() {
+        let positions = start_positions(&mine, stored);
+        for (topic, partition, offset) in &positions {
+            if tpl
+                .add_partition_offset(topic, *partition, *offset)
+                .is_err()
+            {
                 return false;
             }
         }
+        self.starts.record(&positions);
         let assigned = self.consumer.assign(&tpl).is_ok();
         self.set_broker(assigned, None);
         assigned

@@ -11,6 +11,7 @@
 //! neither skip history nor count anything twice; Kafka's offsets only ever inform.
 
 use super::batch::Batch;
+use super::cursor::Starts;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
@@ -24,8 +25,12 @@ const STORE_ANSWER: Duration = Duration::from_secs(10);
 /// Looks the stored `next_offset` of partitions up (`Err`: the store cannot answer now).
 type Lookup = dyn Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String> + Send + Sync;
 
-/// Where assigned partitions start: the store's answer, held by the consumer's context.
-pub struct StoredPositions(Box<Lookup>);
+/// Where assigned partitions start: the store's answer, held by the consumer's context. The
+/// explicit starts are also noted for the lanes (`Starts`), which tell a log reset by them.
+pub struct StoredPositions {
+    lookup: Box<Lookup>,
+    starts: Starts,
+}
 
 impl std::fmt::Debug for StoredPositions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,7 +45,16 @@ impl StoredPositions {
             + Sync
             + 'static,
     ) -> StoredPositions {
-        StoredPositions(Box::new(lookup))
+        StoredPositions {
+            lookup: Box::new(lookup),
+            starts: Starts::default(),
+        }
+    }
+
+    /// Note the starts of every assignment in `starts` (shared with the lanes).
+    pub fn noting_starts_in(mut self, starts: Starts) -> StoredPositions {
+        self.starts = starts;
+        self
     }
 
     /// The store's answer, for the consumer's rebalance callback: it runs on the consumer thread
@@ -71,15 +85,17 @@ impl StoredPositions {
             .collect();
         topics.sort();
         topics.dedup();
-        let stored = (self.0)(&topics).unwrap_or_else(|e| {
+        let stored = (self.lookup)(&topics).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "stored offsets unavailable: assigned partitions start at the beginning");
             HashMap::new()
         });
-        for (topic, partition, offset) in start_positions(&partition_pairs(assigned), &stored) {
-            if let Err(e) = assigned.set_partition_offset(&topic, partition, offset) {
+        let positions = start_positions(&partition_pairs(assigned), &stored);
+        for (topic, partition, offset) in &positions {
+            if let Err(e) = assigned.set_partition_offset(topic, *partition, *offset) {
                 tracing::warn!(%topic, partition, error = %e, "cannot set the start offset");
             }
         }
+        self.starts.record(&positions);
     }
 }
 
@@ -192,6 +208,8 @@ mod tests {
             assert_eq!(topics, ["a", "b"]);
             Ok(HashMap::from([(("a".to_owned(), 1), 7)]))
         });
+        let starts = Starts::default();
+        let positions = positions.noting_starts_in(starts.clone());
         let mut list = TopicPartitionList::new();
         list.add_partition_offset("b", 0, Offset::Offset(500))
             .unwrap();
@@ -209,6 +227,8 @@ mod tests {
                 ("a".to_owned(), 1, Offset::Offset(7))
             ]
         );
+        // The lanes learn the explicit start (a log reset is told by it).
+        assert_eq!((starts.of("a", 1), starts.of("b", 0)), (Some(7), None));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod backlog;
 pub mod batch;
 pub mod checkpoint;
+pub mod cursor;
 pub mod dedupe;
 pub mod evaluate;
 mod flush;
@@ -189,6 +190,7 @@ async fn run_pipeline(
     let (batches, received): (Vec<_>, Vec<_>) =
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
+    let starts = cursor::Starts::default();
     let positions =
         backlog::Positions::new(Duration::from_millis(config.serve.checkpoint_interval_ms));
     let mut inboxes = Vec::with_capacity(lanes);
@@ -199,7 +201,7 @@ async fn run_pipeline(
         records.push(receiver);
     }
     let context = rebalance::LaneContext::new(inboxes).with_store_positions(
-        kafka_offsets::StoredPositions::from_store(&store),
+        kafka_offsets::StoredPositions::from_store(&store).noting_starts_in(starts.clone()),
         metrics.kafka_commit_failures.clone(),
     );
     let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
@@ -214,6 +216,7 @@ async fn run_pipeline(
             records,
             batches,
             end_offsets: ends.clone(),
+            starts: starts.clone(),
             cancel: cancel.clone(),
         };
         threads.push(
@@ -230,6 +233,7 @@ async fn run_pipeline(
         store: store.clone(),
         runtime: tokio::runtime::Handle::current(),
         status: status.clone(),
+        starts,
         cancel: cancel.clone(),
     };
     threads.push(

@@ -52,6 +52,9 @@ pub struct SideStatus {
     pub flagged: BTreeMap<String, u64>,
     /// Records on this side's error (dead-letter) topics; compared with `records` by `error_parity`.
     pub errors: u64,
+    /// Times one of this side's partitions' log went back (topic deleted and recreated, or
+    /// truncated): its new records were read from the new log's start (see the warning logged).
+    pub log_resets: u64,
     /// Event-time watermark: every partition of this side has passed it (idle ones excepted).
     pub watermark_ms: Option<i64>,
     pub lag: i64,

@@ -3,11 +3,13 @@
 //! lane's checkpointer. Extraction is the CPU-heavy part of the service, so the lanes run on
 //! threads of their own and the consumer thread only polls and routes (see docs/architecture.md).
 //!
-//! Everything a partition needs is here: where its stored offsets stand (records below them are
-//! already in the state and skipped), the identities of the events it already counted (loaded from
-//! the store before its first record, `super::dedupe`), and the batch being built.
+//! Everything a partition needs is here: where it stands (`super::cursor`: records below its stored
+//! offset are already in the state and skipped, unless its log went back), the identities of the
+//! events it already counted (loaded from the store before its first record, `super::dedupe`), and
+//! the batch being built.
 
 use super::batch::{Batch, BatchEvent, PartitionProbe};
+use super::cursor::{Cursor, Starts, Step};
 use super::dedupe::{event_identity, Seen};
 use super::flush::{flush_due, INPUT_QUIET};
 use super::ingest::EndOffsets;
@@ -19,7 +21,7 @@ use crate::core::record::RecordView;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Offset;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +38,8 @@ pub struct Worker {
     pub records: Receiver<Input>,
     pub batches: mpsc::Sender<Batch>,
     pub end_offsets: EndOffsets,
+    /// Where the assignments explicitly started each partition (a log reset is told by it).
+    pub starts: Starts,
     pub cancel: CancellationToken,
 }
 
@@ -48,9 +52,8 @@ impl std::fmt::Debug for Worker {
 /// A lane's state between two checkpoints.
 #[derive(Debug, Default)]
 pub struct Lane {
-    /// Next offset per partition after the last batch handed to the checkpointer (`None`: no row).
-    next: FxHashMap<(String, i32), Option<i64>>,
-    sought: FxHashSet<(String, i32)>,
+    /// Where each partition stands: its stored offset as of the last batch handed over.
+    cursors: FxHashMap<(String, i32), Cursor>,
     probe: PartitionProbe,
     /// Identities of the events already counted on this lane's partitions.
     seen: Seen,
@@ -111,9 +114,7 @@ impl Worker {
             }
         }
         for (topic, partition) in partitions {
-            let tp = (topic.clone(), *partition);
-            state.next.remove(&tp);
-            state.sought.remove(&tp);
+            state.cursors.remove(&(topic.clone(), *partition));
             state.seen.forget(topic, *partition);
         }
     }
@@ -123,22 +124,27 @@ impl Worker {
         let (service, side) = (routed.service, routed.side);
         let (topic, partition, offset) = (&*owned.topic, owned.partition, owned.offset);
         let key = state.probe.of(topic, partition);
-        let expected = match state.next.get(key) {
-            Some(n) => *n,
+        let cursor = match state.cursors.get_mut(key) {
+            Some(cursor) => cursor,
             None => {
                 // First record of this partition here: ask the store where it stands.
                 let Some(stored) = self.retry(|| self.store.stored_offset(topic, partition)) else {
                     return; // cancelled: nothing consumed
                 };
-                state.next.insert(key.clone(), stored);
-                stored
+                let started_at = self.starts.of(topic, partition);
+                state
+                    .cursors
+                    .entry(key.clone())
+                    .or_insert(Cursor::new(stored, started_at))
             }
         };
-        if let Some(next) = expected {
-            if offset < next {
-                // Already in the state: skip; far behind (the partition was assigned while the store
-                // could not say where it stands, so it started at the beginning), seek once.
-                if next - offset > 1000 && state.sought.insert(key.clone()) {
+        let expected = cursor.stored;
+        match cursor.observe(offset) {
+            Step::Take => {}
+            Step::Skip { seek_to } => {
+                // Already in the state. Far behind (the partition was assigned while the store
+                // could not say where it stands, so it started at the beginning): seek, once.
+                if let Some(next) = seek_to {
                     let _ = self.consumer.seek(
                         topic,
                         partition,
@@ -147,6 +153,18 @@ impl Worker {
                     );
                 }
                 return;
+            }
+            Step::LogReset { after } => {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    after,
+                    offset,
+                    "the partition's log went back (topic recreated or truncated): its new records \
+                     are read from here, and events already counted are recognized by identity"
+                );
+                state.batch.rewind(topic, partition, offset);
+                state.batch.tally(service, side, "log_resets", "log_reset");
             }
         }
         if state.seen.needs_load(topic, partition) {
@@ -318,9 +336,9 @@ impl Worker {
         batch.committed = committed;
         for ((topic, partition), p) in batch.partitions.iter_mut() {
             p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
-            state
-                .next
-                .insert((topic.clone(), *partition), Some(p.next_offset));
+            if let Some(cursor) = state.cursors.get_mut(&(topic.clone(), *partition)) {
+                cursor.handed_over(p.next_offset);
+            }
         }
         if self.batches.blocking_send(batch).is_err() {
             tracing::error!("checkpointer is gone; stopping ingestion");
@@ -328,3 +346,7 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

@@ -61,6 +61,8 @@ pub struct SideCounts {
     pub flagged: BTreeMap<String, u64>,
     /// Records on the side's error (dead-letter) topics.
     pub errors: u64,
+    /// Times one of the side's partitions' log went back (`serve::cursor`).
+    pub log_resets: u64,
 }
 
 impl SideCounts {
@@ -75,6 +77,7 @@ impl SideCounts {
         side.skipped = self.skipped;
         side.flagged = self.flagged;
         side.errors = self.errors;
+        side.log_resets = self.log_resets;
     }
 }
 
@@ -94,8 +97,8 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
         };
         let (records, events) = (count(records), count(events));
         // `flagged` remarks concern records already counted as events (e.g. a non-JSON payload,
-        // still compared as bytes): not records of their own.
-        if kind != "flagged" && kind != "errors" {
+        // still compared as bytes), `log_resets` partitions: not records of their own.
+        if !matches!(kind.as_str(), "flagged" | "errors" | "log_resets") {
             counts.records += records;
         }
         match kind.as_str() {
@@ -109,6 +112,7 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
             "unparseable" => counts.unparseable += records,
             "flagged" => *counts.flagged.entry(name).or_default() += records,
             "errors" => counts.errors += records,
+            "log_resets" => counts.log_resets += records,
             _ => {}
         }
     }

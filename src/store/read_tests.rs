@@ -310,6 +310,8 @@ async fn side_counts_fold_tallies() {
         tally(&pool, id, BASELINE, "skipped", "transaction_marker", 1, 0).await;
         tally(&pool, id, BASELINE, "unparseable", "invalid_json", 2, 0).await;
         tally(&pool, id, CANDIDATE, "operation", "insert", 4, 4).await;
+        // A partition's log went back twice: remarks, not records.
+        tally(&pool, id, CANDIDATE, "log_resets", "log_reset", 2, 0).await;
 
         let [b, c] = side_counts(&pool, id).await.unwrap();
         assert_eq!(
@@ -325,7 +327,16 @@ async fn side_counts_fold_tallies() {
             b.skipped,
             BTreeMap::from([("transaction_marker".into(), 1)])
         );
-        assert_eq!((c.records, c.events, c.duplicates), (4, 4, 0));
+        assert_eq!(
+            (
+                c.records,
+                c.events,
+                c.duplicates,
+                c.log_resets,
+                b.log_resets
+            ),
+            (4, 4, 0, 2, 0)
+        );
 
         let mut status = SideStatus {
             lag: 9,

@@ -1,0 +1,209 @@
+//! Where one partition stands on its lane, and the one thing offsets can say about the log itself:
+//! that it went back.
+//!
+//! Pure bookkeeping for `super::worker`. A cursor holds the stored `next_offset` the partition's
+//! next checkpoint compares-and-sets, the offset below which records are already in the state
+//! (skipped), and the last offset delivered. Within one assignment Kafka delivers a partition's
+//! offsets in increasing order; paritygate itself only ever moves a partition forward. So a record
+//! below the last one delivered, or below the offset the partition was explicitly started at, means
+//! the log was replaced: the topic was deleted and recreated (offsets restart at 0), or truncated.
+//! The consumer's `auto.offset.reset` then moved it to the new log's start, and skipping "already
+//! counted" offsets would silently drop every record of the new log up to the old position.
+//! After a reset nothing is skipped: the new log's records are read, and events already counted are
+//! still recognized by their identities (`super::dedupe`).
+
+use rdkafka::Offset;
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, Mutex};
+
+/// A partition this far behind its stored offset is moved there by a seek (once) instead of
+/// reading and skipping every record up to it.
+const SEEK_BEHIND: i64 = 1000;
+
+/// What to do with a delivered record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Already in the state; `seek_to`: move the consumer there first (far behind, once).
+    Skip { seek_to: Option<i64> },
+    /// Process it.
+    Take,
+    /// The log went back from `after` to this record's offset: process it, and everything after.
+    LogReset { after: i64 },
+}
+
+/// One partition on its lane (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The stored `next_offset` the next checkpoint builds on (`None`: no row yet).
+    pub stored: Option<i64>,
+    /// Records below this are already in the state.
+    skip_below: Option<i64>,
+    /// The offset the consumer was explicitly started at in this assignment, if any.
+    started_at: Option<i64>,
+    last: Option<i64>,
+    sought: bool,
+}
+
+impl Cursor {
+    /// A partition's first record on this lane in this assignment: `stored` from the store,
+    /// `started_at` the explicit start the assignment set (`None`: the beginning).
+    pub fn new(stored: Option<i64>, started_at: Option<i64>) -> Cursor {
+        Cursor {
+            stored,
+            skip_below: stored,
+            started_at,
+            last: None,
+            sought: false,
+        }
+    }
+
+    /// Decide about the record at `offset`.
+    pub fn observe(&mut self, offset: i64) -> Step {
+        let went_back_from = match self.last {
+            Some(last) if offset < last => Some(last),
+            None => self.started_at.filter(|start| offset < *start),
+            _ => None,
+        };
+        self.last = Some(offset);
+        if let Some(after) = went_back_from {
+            self.skip_below = None;
+            return Step::LogReset { after };
+        }
+        match self.skip_below {
+            Some(next) if offset < next => {
+                let far = next - offset > SEEK_BEHIND && !self.sought;
+                self.sought |= far;
+                Step::Skip {
+                    seek_to: far.then_some(next),
+                }
+            }
+            _ => Step::Take,
+        }
+    }
+
+    /// A batch holding this partition was handed to the checkpointer: it stores `next`.
+    pub fn handed_over(&mut self, next: i64) {
+        self.stored = Some(next);
+        self.skip_below = Some(next);
+    }
+}
+
+/// The explicit start offsets of the partitions assigned to this replica, written where
+/// partitions are assigned (the consumer thread) and read by the lanes at a partition's first
+/// record. A partition started at the beginning has no entry.
+#[derive(Debug, Clone, Default)]
+pub struct Starts(Arc<Mutex<FxHashMap<(String, i32), i64>>>);
+
+impl Starts {
+    /// Note an assignment's start positions.
+    pub fn record(&self, positions: &[(String, i32, Offset)]) {
+        let mut starts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (topic, partition, offset) in positions {
+            let key = (topic.clone(), *partition);
+            match offset {
+                Offset::Offset(n) => starts.insert(key, *n),
+                _ => starts.remove(&key),
+            };
+        }
+    }
+
+    /// Where `topic`/`partition` was explicitly started, if it was.
+    pub fn of(&self, topic: &str, partition: i32) -> Option<i64> {
+        let starts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        starts.get(&(topic.to_owned(), partition)).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(cursor: &mut Cursor, offsets: &[i64]) -> Vec<Step> {
+        offsets.iter().map(|o| cursor.observe(*o)).collect()
+    }
+
+    #[test]
+    fn records_below_the_stored_offset_are_skipped_and_the_rest_taken() {
+        let mut c = Cursor::new(Some(5), None);
+        let skip = Step::Skip { seek_to: None };
+        assert_eq!(
+            steps(&mut c, &[3, 4, 5, 6]),
+            [skip, skip, Step::Take, Step::Take]
+        );
+    }
+
+    #[test]
+    fn far_behind_seeks_once() {
+        let mut c = Cursor::new(Some(5000), None);
+        assert_eq!(
+            c.observe(0),
+            Step::Skip {
+                seek_to: Some(5000)
+            }
+        );
+        assert_eq!(c.observe(1), Step::Skip { seek_to: None });
+        assert_eq!(c.observe(5000), Step::Take);
+    }
+
+    #[test]
+    fn a_first_record_below_the_explicit_start_is_a_log_reset() {
+        // Started at the stored 500; the recreated topic's log starts at 0.
+        let mut c = Cursor::new(Some(500), Some(500));
+        assert_eq!(c.observe(0), Step::LogReset { after: 500 });
+        assert_eq!(steps(&mut c, &[1, 2]), [Step::Take, Step::Take]);
+    }
+
+    #[test]
+    fn started_at_the_beginning_a_low_first_record_is_no_reset() {
+        // The store could not answer at assignment: reading from the beginning, skipping.
+        let mut c = Cursor::new(Some(500), None);
+        assert_eq!(c.observe(0), Step::Skip { seek_to: None });
+    }
+
+    #[test]
+    fn offsets_going_back_within_an_assignment_are_a_log_reset() {
+        let mut c = Cursor::new(Some(10), Some(10));
+        assert_eq!(steps(&mut c, &[10, 11]), [Step::Take, Step::Take]);
+        c.handed_over(12);
+        assert_eq!(c.observe(0), Step::LogReset { after: 11 });
+        // Nothing of the new log is skipped, though it is below the stored 12.
+        assert_eq!(steps(&mut c, &[1, 11, 12]), [Step::Take; 3]);
+        c.handed_over(13);
+        assert_eq!(c.stored, Some(13));
+        assert_eq!(c.observe(5), Step::LogReset { after: 12 });
+    }
+
+    #[test]
+    fn a_seek_that_lands_out_of_range_is_a_log_reset() {
+        // Started at the beginning, sought forward to 5000, which the recreated log lacks: the
+        // consumer's reset moves it back to 0 after records 0..=2 were already delivered.
+        let mut c = Cursor::new(Some(5000), None);
+        assert_eq!(
+            c.observe(0),
+            Step::Skip {
+                seek_to: Some(5000)
+            }
+        );
+        assert_eq!(c.observe(2), Step::Skip { seek_to: None });
+        assert_eq!(c.observe(0), Step::LogReset { after: 2 });
+        assert_eq!(c.observe(1), Step::Take);
+    }
+
+    #[test]
+    fn starts_keep_explicit_offsets_only() {
+        let starts = Starts::default();
+        starts.record(&[
+            ("a".to_owned(), 0, Offset::Offset(7)),
+            ("a".to_owned(), 1, Offset::Beginning),
+        ]);
+        assert_eq!((starts.of("a", 0), starts.of("a", 1)), (Some(7), None));
+        starts.record(&[("a".to_owned(), 0, Offset::Beginning)]);
+        assert_eq!(starts.of("a", 0), None);
+    }
+}
