@@ -18,6 +18,9 @@ pub struct BatchEvent {
     pub key_hash: u128,
     /// Source position, or 0 when the service has none (the digest identifies the event).
     pub position: u128,
+    /// What orders the key's events for its final state: the position, or the arrival (the Kafka
+    /// offset) when the service has none, as `diff` orders them (`core::compare::final_state`).
+    pub sequence: u128,
     pub operation: Operation,
     pub digest: u128,
     /// `dedupe::event_identity` of the event.
@@ -181,7 +184,7 @@ impl Batch {
         key.last_event_ms = key.last_event_ms.max(e.event_ms);
         key.partition = e.partition;
         key.candidates.push(FinalCandidate {
-            order: (e.position, e.operation, e.arrival),
+            order: (e.sequence, e.operation, e.arrival),
             digest: e.digest,
             content,
         });

@@ -8,6 +8,7 @@ fn ev(position: u128, operation: Operation, arrival: i64, event_ms: i64) -> Batc
         side: Side::Baseline,
         key_hash: 7,
         position,
+        sequence: position,
         operation,
         digest: position * 10 + operation as u128,
         identity: position,
@@ -49,6 +50,22 @@ fn final_state_is_the_greatest_new_event_and_never_a_before_image() {
         2
     );
     assert_eq!(b.records, 4);
+}
+
+#[test]
+fn without_positions_the_final_state_is_the_last_arrival_whatever_its_operation() {
+    // A service with operations but no position: deleted, then inserted again. The insert arrived
+    // last and is the final state (as `diff` decides), though a delete orders after an insert.
+    let mut b = Batch::default();
+    let unpositioned = |operation, arrival| BatchEvent {
+        position: 0,
+        sequence: arrival as u128,
+        ..ev(0, operation, arrival, 1)
+    };
+    b.add_event(unpositioned(Operation::Delete, 5), b"7", None);
+    b.add_event(unpositioned(Operation::Insert, 9), b"7", plain());
+    let k = &b.keys[&(0, Side::Baseline, 7)];
+    assert_eq!(k.final_state().map(|c| c.order.1), Some(Operation::Insert));
 }
 
 #[test]

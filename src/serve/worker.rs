@@ -281,11 +281,19 @@ impl Worker {
                     lane.add_duplicate(service, side, event.operation);
                     return Some(event_ms);
                 }
+                // Without positions, arrival order decides a key's final state (as in `diff`):
+                // the operation must not, or a delete would outrank a later re-insert.
+                let sequence = if plan.has_position {
+                    position
+                } else {
+                    u128::try_from(record.offset).unwrap_or(0)
+                };
                 let e = BatchEvent {
                     service,
                     side,
                     key_hash,
                     position,
+                    sequence,
                     operation: event.operation,
                     digest: event.digest,
                     identity,
