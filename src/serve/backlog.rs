@@ -135,6 +135,7 @@ mod tests {
                     max_event_ms: None,
                     min_event_ms: None,
                     end_offset: None,
+                    arrival_base: None,
                 },
             );
         }

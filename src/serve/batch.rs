@@ -25,7 +25,8 @@ pub struct BatchEvent {
     pub digest: u128,
     /// `dedupe::event_identity` of the event.
     pub identity: u128,
-    /// Arrival order within the partition (the Kafka offset): final state without positions.
+    /// Arrival order within the partition (its arrival base plus the Kafka offset, see
+    /// `super::cursor`): final state without positions.
     pub arrival: i64,
     pub event_ms: i64,
     pub window_start_ms: i64,
@@ -74,6 +75,9 @@ pub struct PartitionProgress {
     pub max_event_ms: Option<i64>,
     pub min_event_ms: Option<i64>,
     pub end_offset: Option<i64>,
+    /// Set when the partition's log went back in this batch: the base its arrivals continue from
+    /// (stored as `partitions.arrival_base`; `None` leaves the stored one).
+    pub arrival_base: Option<i64>,
 }
 
 impl PartitionProgress {
@@ -270,6 +274,7 @@ impl Batch {
                 max_event_ms: None,
                 min_event_ms: None,
                 end_offset: None,
+                arrival_base: None,
             };
             p.advance(offset, event_ms);
             self.partitions.insert(key.clone(), p);
@@ -277,12 +282,34 @@ impl Batch {
     }
 
     /// The partition's log went back to `offset` (see `super::cursor`): the next offset this batch
-    /// stores is counted from there, not kept at the highest offset seen before.
-    pub fn rewind(&mut self, topic: &str, partition: i32, offset: i64) {
+    /// stores is counted from there, not kept at the highest offset seen before, and its arrivals
+    /// continue from `arrival_base`.
+    pub fn rewind(
+        &mut self,
+        (topic, partition, offset): (&str, i32, i64),
+        (service, side): (usize, Side),
+        expected: Option<i64>,
+        arrival_base: i64,
+    ) {
         let key = self.probe.of(topic, partition);
-        if let Some(p) = self.partitions.get_mut(key) {
-            p.next_offset = offset;
-        }
+        let p = match self.partitions.get_mut(key) {
+            Some(p) => p,
+            None => self
+                .partitions
+                .entry(key.clone())
+                .or_insert(PartitionProgress {
+                    service,
+                    side,
+                    expected,
+                    next_offset: offset,
+                    max_event_ms: None,
+                    min_event_ms: None,
+                    end_offset: None,
+                    arrival_base: None,
+                }),
+        };
+        p.next_offset = offset;
+        p.arrival_base = Some(arrival_base);
     }
 
     pub fn is_empty(&self) -> bool {

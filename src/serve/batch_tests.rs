@@ -125,10 +125,23 @@ fn a_rewound_partition_stores_the_new_logs_offset_against_the_old_stored_one() {
     b.advance(("t", 0, 40), (0, Side::Baseline), Some(40), None);
     b.advance(("t", 0, 41), (0, Side::Baseline), Some(40), None);
     // The log went back (topic recreated): offsets restart at 0.
-    b.rewind("t", 0, 0);
+    b.rewind(("t", 0, 0), (0, Side::Baseline), Some(40), 42);
     b.advance(("t", 0, 0), (0, Side::Baseline), Some(40), None);
     b.advance(("t", 0, 1), (0, Side::Baseline), Some(40), None);
     let p = &b.partitions[&("t".to_owned(), 0)];
-    // Compare-and-set against the stored 40, then store 2: a restart resumes in the new log.
-    assert_eq!((p.expected, p.next_offset), (Some(40), 2));
+    // Compare-and-set against the stored 40, then store 2: a restart resumes in the new log, its
+    // arrivals counted from 42.
+    assert_eq!(
+        (p.expected, p.next_offset, p.arrival_base),
+        (Some(40), 2, Some(42))
+    );
+    // A reset at a batch's first record of the partition.
+    let mut first = Batch::default();
+    first.rewind(("t", 1, 0), (0, Side::Baseline), Some(9), 10);
+    first.advance(("t", 1, 0), (0, Side::Baseline), Some(9), None);
+    let p = &first.partitions[&("t".to_owned(), 1)];
+    assert_eq!(
+        (p.expected, p.next_offset, p.arrival_base),
+        (Some(9), 1, Some(10))
+    );
 }

@@ -10,7 +10,9 @@
 //! The consumer's `auto.offset.reset` then moved it to the new log's start, and skipping "already
 //! counted" offsets would silently drop every record of the new log up to the old position.
 //! After a reset nothing is skipped: the new log's records are read, and events already counted are
-//! still recognized by their identities (`super::dedupe`).
+//! still recognized by their identities (`super::dedupe`). Arrival order (what orders a key's final
+//! state when its service has no positions) is the partition's arrival base plus the offset; a reset
+//! raises the base past every arrival of the old log, so the new log's changes outrank the old's.
 
 use rdkafka::Offset;
 use rustc_hash::FxHashMap;
@@ -36,6 +38,8 @@ pub enum Step {
 pub struct Cursor {
     /// The stored `next_offset` the next checkpoint builds on (`None`: no row yet).
     pub stored: Option<i64>,
+    /// Added to offsets to give arrival order (see the module doc).
+    pub arrival_base: i64,
     /// Records below this are already in the state.
     skip_below: Option<i64>,
     /// The offset the consumer was explicitly started at in this assignment, if any.
@@ -45,16 +49,22 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// A partition's first record on this lane in this assignment: `stored` from the store,
-    /// `started_at` the explicit start the assignment set (`None`: the beginning).
-    pub fn new(stored: Option<i64>, started_at: Option<i64>) -> Cursor {
+    /// A partition's first record on this lane in this assignment: `stored` offset and arrival base
+    /// from the store, `started_at` the explicit start the assignment set (`None`: the beginning).
+    pub fn new(stored: Option<i64>, arrival_base: i64, started_at: Option<i64>) -> Cursor {
         Cursor {
             stored,
+            arrival_base,
             skip_below: stored,
             started_at,
             last: None,
             sought: false,
         }
+    }
+
+    /// The arrival order of the record at `offset` (after [`Cursor::observe`] saw it).
+    pub fn arrival(&self, offset: i64) -> i64 {
+        self.arrival_base.saturating_add(offset)
     }
 
     /// Decide about the record at `offset`.
@@ -67,6 +77,8 @@ impl Cursor {
         self.last = Some(offset);
         if let Some(after) = went_back_from {
             self.skip_below = None;
+            // Every arrival of the old log was at most `arrival_base + after`.
+            self.arrival_base = self.arrival_base.saturating_add(after).saturating_add(1);
             return Step::LogReset { after };
         }
         match self.skip_below {
@@ -130,7 +142,7 @@ mod tests {
 
     #[test]
     fn records_below_the_stored_offset_are_skipped_and_the_rest_taken() {
-        let mut c = Cursor::new(Some(5), None);
+        let mut c = Cursor::new(Some(5), 0, None);
         let skip = Step::Skip { seek_to: None };
         assert_eq!(
             steps(&mut c, &[3, 4, 5, 6]),
@@ -140,7 +152,7 @@ mod tests {
 
     #[test]
     fn far_behind_seeks_once() {
-        let mut c = Cursor::new(Some(5000), None);
+        let mut c = Cursor::new(Some(5000), 0, None);
         assert_eq!(
             c.observe(0),
             Step::Skip {
@@ -154,7 +166,7 @@ mod tests {
     #[test]
     fn a_first_record_below_the_explicit_start_is_a_log_reset() {
         // Started at the stored 500; the recreated topic's log starts at 0.
-        let mut c = Cursor::new(Some(500), Some(500));
+        let mut c = Cursor::new(Some(500), 0, Some(500));
         assert_eq!(c.observe(0), Step::LogReset { after: 500 });
         assert_eq!(steps(&mut c, &[1, 2]), [Step::Take, Step::Take]);
     }
@@ -162,16 +174,19 @@ mod tests {
     #[test]
     fn started_at_the_beginning_a_low_first_record_is_no_reset() {
         // The store could not answer at assignment: reading from the beginning, skipping.
-        let mut c = Cursor::new(Some(500), None);
+        let mut c = Cursor::new(Some(500), 0, None);
         assert_eq!(c.observe(0), Step::Skip { seek_to: None });
     }
 
     #[test]
     fn offsets_going_back_within_an_assignment_are_a_log_reset() {
-        let mut c = Cursor::new(Some(10), Some(10));
+        let mut c = Cursor::new(Some(10), 7, Some(10));
         assert_eq!(steps(&mut c, &[10, 11]), [Step::Take, Step::Take]);
+        assert_eq!(c.arrival(11), 18);
         c.handed_over(12);
         assert_eq!(c.observe(0), Step::LogReset { after: 11 });
+        // The new log's first record arrives after the old log's last.
+        assert_eq!(c.arrival(0), 19);
         // Nothing of the new log is skipped, though it is below the stored 12.
         assert_eq!(steps(&mut c, &[1, 11, 12]), [Step::Take; 3]);
         c.handed_over(13);
@@ -183,7 +198,7 @@ mod tests {
     fn a_seek_that_lands_out_of_range_is_a_log_reset() {
         // Started at the beginning, sought forward to 5000, which the recreated log lacks: the
         // consumer's reset moves it back to 0 after records 0..=2 were already delivered.
-        let mut c = Cursor::new(Some(5000), None);
+        let mut c = Cursor::new(Some(5000), 0, None);
         assert_eq!(
             c.observe(0),
             Step::Skip {

@@ -128,18 +128,20 @@ impl Worker {
             Some(cursor) => cursor,
             None => {
                 // First record of this partition here: ask the store where it stands.
-                let Some(stored) = self.retry(|| self.store.stored_offset(topic, partition)) else {
+                let Some(stored) = self.retry(|| self.store.stored_partition(topic, partition))
+                else {
                     return; // cancelled: nothing consumed
                 };
                 let started_at = self.starts.of(topic, partition);
-                state
-                    .cursors
-                    .entry(key.clone())
-                    .or_insert(Cursor::new(stored, started_at))
+                let cursor =
+                    Cursor::new(stored.map(|s| s.0), stored.map_or(0, |s| s.1), started_at);
+                state.cursors.entry(key.clone()).or_insert(cursor)
             }
         };
         let expected = cursor.stored;
-        match cursor.observe(offset) {
+        let step = cursor.observe(offset);
+        let arrival = cursor.arrival(offset);
+        match step {
             Step::Take => {}
             Step::Skip { seek_to } => {
                 // Already in the state. Far behind (the partition was assigned while the store
@@ -163,7 +165,9 @@ impl Worker {
                     "the partition's log went back (topic recreated or truncated): its new records \
                      are read from here, and events already counted are recognized by identity"
                 );
-                state.batch.rewind(topic, partition, offset);
+                let base = arrival - offset;
+                let at = (topic, partition, offset);
+                state.batch.rewind(at, (service, side), expected, base);
                 state.batch.tally(service, side, "log_resets", "log_reset");
             }
         }
@@ -191,7 +195,7 @@ impl Worker {
                 .add_other(service, side, "errors", "error_topic", None);
             None
         } else {
-            self.process(state, service, side, &record)
+            self.process(state, (service, side), &record, arrival)
         };
         state.batch.advance(
             (topic, partition, offset),
@@ -221,13 +225,14 @@ impl Worker {
         None
     }
 
-    /// Extract and add one record to the batch; returns its event time when it became an event.
+    /// Extract and add one record (arriving `arrival`-th on its partition, see `super::cursor`) to
+    /// the batch; returns its event time when it became an event.
     fn process(
         &self,
         state: &mut Lane,
-        service: usize,
-        side: Side,
+        (service, side): (usize, Side),
         record: &RecordView<'_>,
+        arrival: i64,
     ) -> Option<i64> {
         let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
         let sample = |r: &RecordView<'_>| {
@@ -286,7 +291,7 @@ impl Worker {
                 let sequence = if plan.has_position {
                     position
                 } else {
-                    u128::try_from(record.offset).unwrap_or(0)
+                    u128::try_from(arrival).unwrap_or(0)
                 };
                 let e = BatchEvent {
                     service,
@@ -297,7 +302,7 @@ impl Worker {
                     operation: event.operation,
                     digest: event.digest,
                     identity,
-                    arrival: record.offset,
+                    arrival,
                     event_ms,
                     window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
                     partition: record.partition,

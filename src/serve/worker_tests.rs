@@ -108,15 +108,24 @@ async fn a_log_that_went_back_is_read_and_stored_from_its_new_start() {
             (candidate.records, candidate.events, candidate.log_resets),
             (3, 3, 1)
         );
-        let next: i64 = sqlx::query_scalar(
-            "SELECT next_offset FROM partitions WHERE topic = $1 AND partition = 0 AND side = $2",
+        // Its arrivals continue above the old log's (500 + 1 + offset): the new log's changes
+        // order after the old log's for keys without positions.
+        let stored: (i64, i64) = sqlx::query_as(
+            "SELECT next_offset, arrival_base FROM partitions \
+             WHERE topic = $1 AND partition = 0 AND side = $2",
         )
         .bind(TOPIC)
         .bind(CANDIDATE)
         .fetch_one(&store.pool)
         .await
         .unwrap();
-        assert_eq!(next, 3);
+        assert_eq!(stored, (3, 501));
+        let arrivals: Vec<i64> =
+            sqlx::query_scalar("SELECT final_arrival FROM keys ORDER BY final_arrival")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert!(arrivals.iter().all(|a| *a >= 501), "{arrivals:?}");
     })
     .await;
 }

@@ -120,13 +120,14 @@ impl Store {
         Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect())
     }
 
-    pub async fn stored_offset(
+    /// A partition's stored `next_offset` and `arrival_base` (`None`: no row yet).
+    pub async fn stored_partition(
         &self,
         topic: &str,
         partition: i32,
-    ) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT next_offset FROM partitions WHERE topic = $1 AND partition = $2",
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT next_offset, arrival_base FROM partitions WHERE topic = $1 AND partition = $2",
         )
         .bind(topic)
         .bind(partition)
