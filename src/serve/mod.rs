@@ -14,6 +14,7 @@ pub mod dedupe;
 pub mod evaluate;
 mod flush;
 pub mod ingest;
+pub mod intake;
 pub mod kafka_offsets;
 pub mod publish;
 pub mod rebalance;

@@ -8,16 +8,15 @@
 //! events it already counted (loaded from the store before its first record, `super::dedupe`), and
 //! the batch being built.
 
-use super::batch::{Batch, BatchEvent, PartitionProbe};
+use super::batch::{Batch, PartitionProbe};
 use super::cursor::{Cursor, Starts, Step};
-use super::dedupe::{event_identity, Seen};
+use super::dedupe::Seen;
 use super::flush::{flush_due, INPUT_QUIET};
 use super::ingest::EndOffsets;
+use super::intake;
 use super::rebalance::LaneContext;
 use super::record::{Input, Routed};
-use crate::config::{Config, Side};
-use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
-use crate::core::record::RecordView;
+use crate::config::Config;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Offset;
@@ -140,7 +139,7 @@ impl Worker {
         };
         let expected = cursor.stored;
         let step = cursor.observe(offset);
-        let arrival = cursor.arrival(offset);
+        let (arrival_base, arrival) = (cursor.arrival_base, cursor.arrival(offset));
         match step {
             Step::Take => {}
             Step::Skip { seek_to } => {
@@ -165,9 +164,10 @@ impl Worker {
                     "the partition's log went back (topic recreated or truncated): its new records \
                      are read from here, and events already counted are recognized by identity"
                 );
-                let base = arrival - offset;
                 let at = (topic, partition, offset);
-                state.batch.rewind(at, (service, side), expected, base);
+                state
+                    .batch
+                    .rewind(at, (service, side), expected, arrival_base);
                 state.batch.tally(service, side, "log_resets", "log_reset");
             }
         }
@@ -195,7 +195,13 @@ impl Worker {
                 .add_other(service, side, "errors", "error_topic", None);
             None
         } else {
-            self.process(state, (service, side), &record, arrival)
+            intake::admit(
+                &self.config,
+                (&mut state.batch, &mut state.seen),
+                (service, side),
+                &record,
+                arrival,
+            )
         };
         state.batch.advance(
             (topic, partition, offset),
@@ -223,114 +229,6 @@ impl Worker {
             }
         }
         None
-    }
-
-    /// Extract and add one record (arriving `arrival`-th on its partition, see `super::cursor`) to
-    /// the batch; returns its event time when it became an event.
-    fn process(
-        &self,
-        state: &mut Lane,
-        (service, side): (usize, Side),
-        record: &RecordView<'_>,
-        arrival: i64,
-    ) -> Option<i64> {
-        let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
-        let sample = |r: &RecordView<'_>| {
-            let bytes: &[u8] = r.payload.as_deref().unwrap_or_default();
-            (
-                r.topic.as_ref().to_owned(),
-                r.partition,
-                r.offset,
-                bytes.to_vec(),
-            )
-        };
-        if payload_len > self.config.kafka.max_message_bytes {
-            let (t, p, o, b) = sample(record);
-            state.batch.add_other(
-                service,
-                side,
-                "unparseable",
-                "too_large",
-                Some((&t, p, o, &b)),
-            );
-            return None;
-        }
-        let plan = &self.config.plans[service];
-        let side_plan = plan.side(side);
-        match extract(side_plan, record, Keep::Canonical) {
-            Outcome::Event(mut event) => {
-                if event.shape == Shape::Bytes {
-                    // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
-                    let (t, p, o, b) = sample(record);
-                    state
-                        .batch
-                        .note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
-                }
-                let event_ms = event
-                    .event_time_ms
-                    .or(record.timestamp_ms)
-                    .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-                let window_ms = (self.config.services[service].window_seconds as i64)
-                    .saturating_mul(1000)
-                    .max(1);
-                let key_hash = key_hash(&event.key);
-                let position = if plan.has_position {
-                    event.position.unwrap_or(0)
-                } else {
-                    0
-                };
-                let identity =
-                    event_identity(key_hash, position, event.operation as u8, event.digest);
-                if !state.seen.insert(service, side, identity) {
-                    let lane = &mut state.batch;
-                    lane.add_duplicate(service, side, event.operation);
-                    return Some(event_ms);
-                }
-                // Without positions, arrival order decides a key's final state (as in `diff`):
-                // the operation must not, or a delete would outrank a later re-insert.
-                let sequence = if plan.has_position {
-                    position
-                } else {
-                    u128::try_from(arrival).unwrap_or(0)
-                };
-                let e = BatchEvent {
-                    service,
-                    side,
-                    key_hash,
-                    position,
-                    sequence,
-                    operation: event.operation,
-                    digest: event.digest,
-                    identity,
-                    arrival,
-                    event_ms,
-                    window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
-                    partition: record.partition,
-                    record_ms: record.timestamp_ms,
-                };
-                let lane = &mut state.batch;
-                lane.add_event(e, &event.key, event.canonical.take());
-                lane.remember(&record.topic, record.partition, identity);
-                Some(event_ms)
-            }
-            Outcome::Rejected(reason) => {
-                let (t, p, o, b) = sample(record);
-                state.batch.add_other(
-                    service,
-                    side,
-                    "rejected",
-                    reason.as_str(),
-                    Some((&t, p, o, &b)),
-                );
-                None
-            }
-            Outcome::Skipped(skip) => {
-                state
-                    .batch
-                    .add_other(service, side, "skipped", skip.as_str(), None);
-                None
-            }
-        }
     }
 
     /// Hand the lane's batch to its checkpointer (blocking while the channel is full: backpressure);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::capture::format::parse_line;
+use crate::config::Side;
 use crate::serve::record::OwnedRecord;
 use crate::store::read::{key_summary, side_counts};
 use crate::store::test_db::with_store;

@@ -1,0 +1,207 @@
+//! One consumed record into its lane's batch: extraction with the pure core (the same `extract`
+//! as `diff`), deduplication against the identities already counted, and the tallies and samples
+//! of whatever it became (event, duplicate, rejected, skipped, too large). No IO (the clock only
+//! as the last fallback for an event time): the worker (`super::worker`) owns where partitions
+//! stand and when batches are stored.
+
+use super::batch::{Batch, BatchEvent};
+use super::dedupe::{event_identity, Seen};
+use crate::config::{Config, Side};
+use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
+use crate::core::record::RecordView;
+
+/// Extract one record (arriving `arrival`-th on its partition, see `super::cursor`) and add what
+/// it became to `batch`; `seen` holds the identities already counted. Returns its event time when
+/// it became an event (new or a duplicate).
+pub fn admit(
+    config: &Config,
+    (batch, seen): (&mut Batch, &mut Seen),
+    (service, side): (usize, Side),
+    record: &RecordView<'_>,
+    arrival: i64,
+) -> Option<i64> {
+    let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
+    let sample = |r: &RecordView<'_>| {
+        let bytes: &[u8] = r.payload.as_deref().unwrap_or_default();
+        (
+            r.topic.as_ref().to_owned(),
+            r.partition,
+            r.offset,
+            bytes.to_vec(),
+        )
+    };
+    if payload_len > config.kafka.max_message_bytes {
+        let (t, p, o, b) = sample(record);
+        batch.add_other(
+            service,
+            side,
+            "unparseable",
+            "too_large",
+            Some((&t, p, o, &b)),
+        );
+        return None;
+    }
+    let plan = &config.plans[service];
+    let side_plan = plan.side(side);
+    match extract(side_plan, record, Keep::Canonical) {
+        Outcome::Event(mut event) => {
+            if event.shape == Shape::Bytes {
+                // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
+                let (t, p, o, b) = sample(record);
+                batch.note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
+            }
+            let event_ms = event
+                .event_time_ms
+                .or(record.timestamp_ms)
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            let window_ms = (config.services[service].window_seconds as i64)
+                .saturating_mul(1000)
+                .max(1);
+            let key_hash = key_hash(&event.key);
+            let position = if plan.has_position {
+                event.position.unwrap_or(0)
+            } else {
+                0
+            };
+            let identity = event_identity(key_hash, position, event.operation as u8, event.digest);
+            if !seen.insert(service, side, identity) {
+                let lane = &mut *batch;
+                lane.add_duplicate(service, side, event.operation);
+                return Some(event_ms);
+            }
+            // Without positions, arrival order decides a key's final state (as in `diff`):
+            // the operation must not, or a delete would outrank a later re-insert.
+            let sequence = if plan.has_position {
+                position
+            } else {
+                u128::try_from(arrival).unwrap_or(0)
+            };
+            let e = BatchEvent {
+                service,
+                side,
+                key_hash,
+                position,
+                sequence,
+                operation: event.operation,
+                digest: event.digest,
+                identity,
+                arrival,
+                event_ms,
+                window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
+                partition: record.partition,
+                record_ms: record.timestamp_ms,
+            };
+            let lane = &mut *batch;
+            lane.add_event(e, &event.key, event.canonical.take());
+            lane.remember(&record.topic, record.partition, identity);
+            Some(event_ms)
+        }
+        Outcome::Rejected(reason) => {
+            let (t, p, o, b) = sample(record);
+            batch.add_other(
+                service,
+                side,
+                "rejected",
+                reason.as_str(),
+                Some((&t, p, o, &b)),
+            );
+            None
+        }
+        Outcome::Skipped(skip) => {
+            batch.add_other(service, side, "skipped", skip.as_str(), None);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+    use std::path::Path;
+
+    fn config(max_message_bytes: usize) -> Config {
+        let toml = format!(
+            r#"
+[kafka]
+max_message_bytes = {max_message_bytes}
+
+[[services]]
+name = "stock"
+baseline_topics = ["stock"]
+candidate_topics = ["bento.stock"]
+key = {{ from = "message_key" }}
+"#
+        );
+        Config::parse(Path::new("stock.toml"), &toml).unwrap()
+    }
+
+    fn record(payload: &[u8], offset: i64) -> RecordView<'_> {
+        RecordView {
+            topic: Cow::Borrowed("stock"),
+            partition: 0,
+            offset,
+            timestamp_ms: Some(1_000),
+            headers: Vec::new(),
+            key: Some(Cow::Borrowed(b"1")),
+            payload: Some(Cow::Borrowed(payload)),
+        }
+    }
+
+    fn tally(batch: &Batch, kind: &'static str, name: &'static str) -> i64 {
+        batch
+            .tallies
+            .get(&(0, Side::Baseline, kind, name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_repeated_event_is_a_duplicate_and_a_new_one_an_event() {
+        let config = config(1024);
+        let (mut batch, mut seen) = (Batch::default(), Seen::default());
+        for (offset, payload) in [
+            (0, &br#"{"q":1}"#[..]),
+            (1, br#"{"q":1}"#),
+            (2, br#"{"q":2}"#),
+        ] {
+            let at = admit(
+                &config,
+                (&mut batch, &mut seen),
+                (0, Side::Baseline),
+                &record(payload, offset),
+                offset,
+            );
+            assert_eq!(at, Some(1_000), "event time from the record timestamp");
+        }
+        assert_eq!((batch.records, batch.events.len()), (3, 2));
+        assert_eq!(tally(&batch, "operation", "change"), 3);
+    }
+
+    #[test]
+    fn too_large_is_sampled_and_not_json_is_compared_as_bytes_but_flagged() {
+        let config = config(8);
+        let (mut batch, mut seen) = (Batch::default(), Seen::default());
+        let big = admit(
+            &config,
+            (&mut batch, &mut seen),
+            (0, Side::Baseline),
+            &record(br#"{"q":"123456789"}"#, 0),
+            0,
+        );
+        assert_eq!(big, None);
+        assert_eq!(tally(&batch, "unparseable", "too_large"), 1);
+        let bytes = admit(
+            &config,
+            (&mut batch, &mut seen),
+            (0, Side::Baseline),
+            &record(b"not json", 1),
+            1,
+        );
+        assert!(bytes.is_some());
+        assert_eq!(tally(&batch, "flagged", "not_json"), 1);
+        assert_eq!(batch.events.len(), 1);
+        let reasons: Vec<_> = batch.samples.iter().map(|s| (s.reason, s.offset)).collect();
+        assert_eq!(reasons, [("too_large", 0), ("not_json", 1)]);
+    }
+}
