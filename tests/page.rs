@@ -105,6 +105,11 @@ async fn the_page_shows_what_the_api_serves_escapes_html_and_its_forms_sign_off_
         status["baseline"]["records"], status["candidate"]["records"]
     );
     assert!(orders.contains(&counts), "{counts}");
+    let resets = format!(
+        "<tr><th>log resets (topic recreated)</th><td>{}</td><td>{}</td></tr>",
+        status["baseline"]["log_resets"], status["candidate"]["log_resets"]
+    );
+    assert!(orders.contains(&resets), "{resets}");
 
     // The HTML key and value are shown as text, never as markup.
     assert!(!html.contains("<script"), "unescaped script element");

@@ -77,13 +77,14 @@ fn counts(s: &ServiceStatus) -> String {
     let mut out = String::from(
         "<h4>Counts</h4><table class=\"counts\"><tr><th></th><th>Baseline</th><th>Candidate</th></tr>",
     );
-    let rows: [(&str, SideCount); 7] = [
+    let rows: [(&str, SideCount); 8] = [
         ("records", |x| x.records),
         ("events", |x| x.events),
         ("duplicates", |x| x.duplicates),
         ("unparseable", |x| x.unparseable),
         ("rejected", |x| x.rejected.values().sum()),
         ("error-topic records", |x| x.errors),
+        ("log resets (topic recreated)", |x| x.log_resets),
         ("lag", |x| u64::try_from(x.lag).unwrap_or(0)),
     ];
     for (name, get) in rows {
