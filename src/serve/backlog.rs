@@ -136,6 +136,7 @@ mod tests {
                     min_event_ms: None,
                     end_offset: None,
                     arrival_base: None,
+                    last_record: None,
                 },
             );
         }

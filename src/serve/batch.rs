@@ -78,12 +78,16 @@ pub struct PartitionProgress {
     /// Set when the partition's log went back in this batch: the base its arrivals continue from
     /// (stored as `partitions.arrival_base`; `None` leaves the stored one).
     pub arrival_base: Option<i64>,
+    /// Fingerprint of the record at `next_offset - 1` (`OwnedRecord::fingerprint`), when known.
+    pub last_record: Option<u128>,
 }
 
 impl PartitionProgress {
-    /// Past `offset`, whose event time (if it made an event) widens the batch's range.
+    /// Past `offset`, whose event time (if it made an event) widens the batch's range. The last
+    /// record's fingerprint is unknown again until noted (`Batch::note_last_record`).
     fn advance(&mut self, offset: i64, event_ms: Option<i64>) {
         self.next_offset = self.next_offset.max(offset + 1);
+        self.last_record = None;
         self.max_event_ms = self.max_event_ms.max(event_ms);
         self.min_event_ms = match (self.min_event_ms, event_ms) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -275,6 +279,7 @@ impl Batch {
                 min_event_ms: None,
                 end_offset: None,
                 arrival_base: None,
+                last_record: None,
             };
             p.advance(offset, event_ms);
             self.partitions.insert(key.clone(), p);
@@ -306,10 +311,29 @@ impl Batch {
                     min_event_ms: None,
                     end_offset: None,
                     arrival_base: None,
+                    last_record: None,
                 }),
         };
         p.next_offset = offset;
         p.arrival_base = Some(arrival_base);
+        p.last_record = None;
+    }
+
+    /// `fingerprint` is of the record at `offset`: kept if the partition's next offset is just past
+    /// it (so a stored fingerprint always belongs to the record before the stored offset).
+    pub fn note_last_record(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        fingerprint: u128,
+    ) {
+        let key = self.probe.of(topic, partition);
+        if let Some(p) = self.partitions.get_mut(key) {
+            if p.next_offset == offset + 1 {
+                p.last_record = Some(fingerprint);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {

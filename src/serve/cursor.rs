@@ -42,21 +42,21 @@ pub struct Cursor {
     pub arrival_base: i64,
     /// Records below this are already in the state.
     skip_below: Option<i64>,
-    /// The offset the consumer was explicitly started at in this assignment, if any.
-    started_at: Option<i64>,
+    /// How the assignment explicitly started the partition, if it did.
+    start: Option<Start>,
     last: Option<i64>,
     sought: bool,
 }
 
 impl Cursor {
     /// A partition's first record on this lane in this assignment: `stored` offset and arrival base
-    /// from the store, `started_at` the explicit start the assignment set (`None`: the beginning).
-    pub fn new(stored: Option<i64>, arrival_base: i64, started_at: Option<i64>) -> Cursor {
+    /// from the store, `start` how the assignment started it (`None`: at the beginning).
+    pub fn new(stored: Option<i64>, arrival_base: i64, start: Option<Start>) -> Cursor {
         Cursor {
             stored,
             arrival_base,
             skip_below: stored,
-            started_at,
+            start,
             last: None,
             sought: false,
         }
@@ -69,9 +69,11 @@ impl Cursor {
 
     /// Decide about the record at `offset`.
     pub fn observe(&mut self, offset: i64) -> Step {
-        let went_back_from = match self.last {
-            Some(last) if offset < last => Some(last),
-            None => self.started_at.filter(|start| offset < *start),
+        let went_back_from = match (self.last, self.start) {
+            (Some(last), _) if offset < last => Some(last),
+            (None, Some(Start::At(start))) if offset < start => Some(start),
+            // Found replaced at assignment: whatever comes first is the new log's.
+            (None, Some(Start::Replaced { stored })) => Some(stored.saturating_sub(1).max(offset)),
             _ => None,
         };
         self.last = Some(offset);
@@ -100,11 +102,21 @@ impl Cursor {
     }
 }
 
+/// How an assignment started a partition, when not simply at the beginning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At this offset (the stored one).
+    At(i64),
+    /// At the beginning, because the log was found replaced (`super::verify`); `stored` was the
+    /// offset stored for the old log.
+    Replaced { stored: i64 },
+}
+
 /// The explicit start offsets of the partitions assigned to this replica, written where
 /// partitions are assigned (the consumer thread) and read by the lanes at a partition's first
 /// record. A partition started at the beginning has no entry.
 #[derive(Debug, Clone, Default)]
-pub struct Starts(Arc<Mutex<FxHashMap<(String, i32), i64>>>);
+pub struct Starts(Arc<Mutex<FxHashMap<(String, i32), Start>>>);
 
 impl Starts {
     /// Note an assignment's start positions.
@@ -116,14 +128,23 @@ impl Starts {
         for (topic, partition, offset) in positions {
             let key = (topic.clone(), *partition);
             match offset {
-                Offset::Offset(n) => starts.insert(key, *n),
+                Offset::Offset(n) => starts.insert(key, Start::At(*n)),
                 _ => starts.remove(&key),
             };
         }
     }
 
-    /// Where `topic`/`partition` was explicitly started, if it was.
-    pub fn of(&self, topic: &str, partition: i32) -> Option<i64> {
+    /// `topic`/`partition` starts at the beginning because its log was replaced.
+    pub fn mark_replaced(&self, topic: &str, partition: i32, stored: i64) {
+        let mut starts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        starts.insert((topic.to_owned(), partition), Start::Replaced { stored });
+    }
+
+    /// How `topic`/`partition` was explicitly started, if it was.
+    pub fn of(&self, topic: &str, partition: i32) -> Option<Start> {
         let starts = self
             .0
             .lock()
@@ -166,7 +187,7 @@ mod tests {
     #[test]
     fn a_first_record_below_the_explicit_start_is_a_log_reset() {
         // Started at the stored 500; the recreated topic's log starts at 0.
-        let mut c = Cursor::new(Some(500), 0, Some(500));
+        let mut c = Cursor::new(Some(500), 0, Some(Start::At(500)));
         assert_eq!(c.observe(0), Step::LogReset { after: 500 });
         assert_eq!(steps(&mut c, &[1, 2]), [Step::Take, Step::Take]);
     }
@@ -180,7 +201,7 @@ mod tests {
 
     #[test]
     fn offsets_going_back_within_an_assignment_are_a_log_reset() {
-        let mut c = Cursor::new(Some(10), 7, Some(10));
+        let mut c = Cursor::new(Some(10), 7, Some(Start::At(10)));
         assert_eq!(steps(&mut c, &[10, 11]), [Step::Take, Step::Take]);
         assert_eq!(c.arrival(11), 18);
         c.handed_over(12);
@@ -211,14 +232,29 @@ mod tests {
     }
 
     #[test]
+    fn a_log_found_replaced_at_assignment_is_read_from_its_first_record() {
+        // 900 were stored for the old log; the new one is longer, read from 0.
+        let mut c = Cursor::new(Some(900), 4, Some(Start::Replaced { stored: 900 }));
+        assert_eq!(c.observe(0), Step::LogReset { after: 899 });
+        assert_eq!(steps(&mut c, &[1, 899, 900]), [Step::Take; 3]);
+        // Arrivals continue past every arrival of the old log (at most 4 + 899).
+        assert_eq!(c.arrival(0), 904);
+    }
+
+    #[test]
     fn starts_keep_explicit_offsets_only() {
         let starts = Starts::default();
         starts.record(&[
             ("a".to_owned(), 0, Offset::Offset(7)),
             ("a".to_owned(), 1, Offset::Beginning),
         ]);
-        assert_eq!((starts.of("a", 0), starts.of("a", 1)), (Some(7), None));
+        assert_eq!(
+            (starts.of("a", 0), starts.of("a", 1)),
+            (Some(Start::At(7)), None)
+        );
         starts.record(&[("a".to_owned(), 0, Offset::Beginning)]);
         assert_eq!(starts.of("a", 0), None);
+        starts.mark_replaced("a", 0, 7);
+        assert_eq!(starts.of("a", 0), Some(Start::Replaced { stored: 7 }));
     }
 }

@@ -13,6 +13,7 @@ use super::kafka_offsets::start_positions;
 use super::rebalance::LaneContext;
 use super::record::{OwnedRecord, Routed};
 use super::status::SharedStatus;
+use super::verify::LogCheck;
 use crate::config::model::Assignment;
 use crate::config::{Config, Side};
 use crate::store::Store;
@@ -74,6 +75,8 @@ pub struct Ingest {
     pub status: SharedStatus,
     /// Manual assignment notes its explicit starts here for the lanes (`super::cursor`).
     pub starts: Starts,
+    /// Checks each partition's log against the record counted last before assigning it.
+    pub check: LogCheck,
     pub cancel: CancellationToken,
 }
 
@@ -221,7 +224,8 @@ impl Ingest {
             );
         }
         let mut tpl = TopicPartitionList::new();
-        let positions = start_positions(&mine, stored);
+        let mut positions = start_positions(&mine, stored);
+        self.check.apply(&mut positions, &self.starts);
         for (topic, partition, offset) in &positions {
             if tpl
                 .add_partition_offset(topic, *partition, *offset)
@@ -230,7 +234,6 @@ impl Ingest {
                 return false;
             }
         }
-        self.starts.record(&positions);
         let assigned = self.consumer.assign(&tpl).is_ok();
         self.set_broker(assigned, None);
         assigned

@@ -12,6 +12,7 @@
 
 use super::batch::Batch;
 use super::cursor::Starts;
+use super::verify::LogCheck;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
@@ -30,6 +31,8 @@ type Lookup = dyn Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String> +
 pub struct StoredPositions {
     lookup: Box<Lookup>,
     starts: Starts,
+    /// Whether each partition's log still holds the record counted last (`None`: not checked).
+    check: Option<LogCheck>,
 }
 
 impl std::fmt::Debug for StoredPositions {
@@ -48,7 +51,14 @@ impl StoredPositions {
         StoredPositions {
             lookup: Box::new(lookup),
             starts: Starts::default(),
+            check: None,
         }
+    }
+
+    /// Check each assigned partition's log against the record counted last (`super::verify`).
+    pub fn checking_logs(mut self, check: LogCheck) -> StoredPositions {
+        self.check = Some(check);
+        self
     }
 
     /// Note the starts of every assignment in `starts` (shared with the lanes).
@@ -89,13 +99,16 @@ impl StoredPositions {
             tracing::warn!(error = %e, "stored offsets unavailable: assigned partitions start at the beginning");
             HashMap::new()
         });
-        let positions = start_positions(&partition_pairs(assigned), &stored);
+        let mut positions = start_positions(&partition_pairs(assigned), &stored);
+        match &self.check {
+            Some(check) => check.apply(&mut positions, &self.starts),
+            None => self.starts.record(&positions),
+        }
         for (topic, partition, offset) in &positions {
             if let Err(e) = assigned.set_partition_offset(topic, *partition, *offset) {
                 tracing::warn!(%topic, partition, error = %e, "cannot set the start offset");
             }
         }
-        self.starts.record(&positions);
     }
 }
 
@@ -178,6 +191,7 @@ impl<C: ConsumerContext + 'static> KafkaCommits<C> {
 mod tests {
     use super::*;
     use crate::config::Side;
+    use crate::serve::cursor::Start;
 
     #[test]
     fn assigned_partitions_start_at_the_stored_offset_or_at_the_beginning() {
@@ -228,7 +242,10 @@ mod tests {
             ]
         );
         // The lanes learn the explicit start (a log reset is told by it).
-        assert_eq!((starts.of("a", 1), starts.of("b", 0)), (Some(7), None));
+        assert_eq!(
+            (starts.of("a", 1), starts.of("b", 0)),
+            (Some(Start::At(7)), None)
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod rows;
 pub mod rows_gate;
 pub mod status;
 pub mod verdict;
+pub mod verify;
 pub mod watermark;
 pub mod worker;
 
@@ -192,6 +193,7 @@ async fn run_pipeline(
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
     let starts = cursor::Starts::default();
+    let check = verify::LogCheck::new(config.clone(), store.clone());
     let positions =
         backlog::Positions::new(Duration::from_millis(config.serve.checkpoint_interval_ms));
     let mut inboxes = Vec::with_capacity(lanes);
@@ -202,7 +204,9 @@ async fn run_pipeline(
         records.push(receiver);
     }
     let context = rebalance::LaneContext::new(inboxes).with_store_positions(
-        kafka_offsets::StoredPositions::from_store(&store).noting_starts_in(starts.clone()),
+        kafka_offsets::StoredPositions::from_store(&store)
+            .noting_starts_in(starts.clone())
+            .checking_logs(check.clone()),
         metrics.kafka_commit_failures.clone(),
     );
     let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
@@ -235,6 +239,7 @@ async fn run_pipeline(
         runtime: tokio::runtime::Handle::current(),
         status: status.clone(),
         starts,
+        check,
         cancel: cancel.clone(),
     };
     threads.push(

@@ -82,6 +82,29 @@ impl OwnedRecord {
         }
     }
 
+    /// 128 bits of BLAKE3 over the record's key, payload, headers and timestamp: what tells the
+    /// record stored as a partition's last from another at the same offset (`super::verify`).
+    pub fn fingerprint(&self) -> u128 {
+        let mut h = blake3::Hasher::new();
+        h.update(b"paritygate-record/1");
+        h.update(&self.timestamp_ms.unwrap_or(i64::MIN).to_be_bytes());
+        h.update(&(self.key_end as u64).to_be_bytes());
+        h.update(
+            &self
+                .payload_end
+                .map_or(u64::MAX, |e| e as u64)
+                .to_be_bytes(),
+        );
+        for end in &self.headers {
+            h.update(&(end.name as u64).to_be_bytes());
+            h.update(&end.value.map_or(u64::MAX, |e| e as u64).to_be_bytes());
+        }
+        h.update(&self.bytes);
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        u128::from_be_bytes(first)
+    }
+
     /// The comparison core's view, borrowing from this record (as `kafka_tools::record_view` does
     /// from a librdkafka message): an empty key counts as none, a header name that is not UTF-8
     /// (librdkafka's API cannot produce one) as empty.

@@ -70,9 +70,10 @@ impl Worker {
             let mut quiet = false;
             match self.records.recv_timeout(INPUT_QUIET) {
                 Ok(Input::Records(chunk)) => {
-                    for routed in chunk {
-                        self.handle(&mut lane, &routed);
+                    for routed in &chunk {
+                        self.handle(&mut lane, routed);
                     }
+                    note_last_records(&mut lane.batch, &chunk);
                 }
                 Ok(Input::Revoke { partitions, done }) => {
                     self.release(&mut lane, &partitions);
@@ -131,9 +132,8 @@ impl Worker {
                 else {
                     return; // cancelled: nothing consumed
                 };
-                let started_at = self.starts.of(topic, partition);
-                let cursor =
-                    Cursor::new(stored.map(|s| s.0), stored.map_or(0, |s| s.1), started_at);
+                let start = self.starts.of(topic, partition);
+                let cursor = Cursor::new(stored.map(|s| s.0), stored.map_or(0, |s| s.1), start);
                 state.cursors.entry(key.clone()).or_insert(cursor)
             }
         };
@@ -255,6 +255,21 @@ impl Worker {
             tracing::error!("checkpointer is gone; stopping ingestion");
             self.cancel.cancel();
         }
+    }
+}
+
+/// Fingerprint each partition's last record of a chunk, the one a checkpoint then stores as the
+/// record before the partition's next offset (`super::verify` checks it at the next assignment).
+/// Once per partition and chunk, not per record: hashing every record would cost ~3 % of a lane.
+fn note_last_records(batch: &mut Batch, chunk: &[Routed]) {
+    let mut done: Vec<(&str, i32)> = Vec::new();
+    for routed in chunk.iter().rev() {
+        let r = &routed.record;
+        if done.contains(&(&*r.topic, r.partition)) {
+            continue;
+        }
+        done.push((&*r.topic, r.partition));
+        batch.note_last_record(&r.topic, r.partition, r.offset, r.fingerprint());
     }
 }
 

@@ -120,6 +120,28 @@ impl Store {
         Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect())
     }
 
+    /// Per partition of `topics` whose last record is known: its `next_offset` and the fingerprint
+    /// of the record before it (`serve::verify`).
+    pub async fn last_records(
+        &self,
+        topics: &[String],
+    ) -> Result<std::collections::HashMap<(String, i32), (i64, u128)>, StoreError> {
+        let rows: Vec<(String, i32, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT topic, partition, next_offset, last_record FROM partitions
+             WHERE topic = ANY($1) AND last_record IS NOT NULL",
+        )
+        .bind(topics)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(t, p, next, bytes)| {
+                let fingerprint = u128::from_be_bytes(bytes.try_into().ok()?);
+                Some(((t, p), (next, fingerprint)))
+            })
+            .collect())
+    }
+
     /// A partition's stored `next_offset` and `arrival_base` (`None`: no row yet).
     pub async fn stored_partition(
         &self,

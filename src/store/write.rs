@@ -82,17 +82,20 @@ impl Store {
                 Some(expected) => sqlx::query(
                     "UPDATE partitions SET next_offset = $3, max_event_ms = greatest(max_event_ms, $4),
                        end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now(),
-                       min_event_ms = least(min_event_ms, $7), arrival_base = coalesce($8, arrival_base)
+                       min_event_ms = least(min_event_ms, $7), arrival_base = coalesce($8, arrival_base),
+                       last_record = $9
                      WHERE topic = $1 AND partition = $2 AND next_offset = $6",
                 )
                 .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected).bind(p.min_event_ms).bind(p.arrival_base)
+                .bind(p.last_record.map(|f| f.to_be_bytes().to_vec()))
                 .execute(&mut *tx).await?.rows_affected(),
                 None => sqlx::query(
-                    "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms, arrival_base)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, coalesce($9, 0)) ON CONFLICT DO NOTHING",
+                    "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms, arrival_base, last_record)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, coalesce($9, 0), $10) ON CONFLICT DO NOTHING",
                 )
                 .bind(topic).bind(partition).bind(id(ids, p.service)).bind(side_code(p.side))
                 .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(p.min_event_ms).bind(p.arrival_base)
+                .bind(p.last_record.map(|f| f.to_be_bytes().to_vec()))
                 .execute(&mut *tx).await?.rows_affected(),
             };
             if advanced != 1 {
