@@ -262,13 +262,16 @@ impl Worker {
 /// record before the partition's next offset (`super::verify` checks it at the next assignment).
 /// Once per partition and chunk, not per record: hashing every record would cost ~3 % of a lane.
 fn note_last_records(batch: &mut Batch, chunk: &[Routed]) {
-    let mut done: Vec<(&str, i32)> = Vec::new();
+    // Records of one topic share the routing table's name (one `Arc`): its address identifies the
+    // topic, so this scan compares integers, not names.
+    let mut done: Vec<(*const u8, i32)> = Vec::new();
     for routed in chunk.iter().rev() {
         let r = &routed.record;
-        if done.contains(&(&*r.topic, r.partition)) {
+        let id = (Arc::as_ptr(&r.topic).cast::<u8>(), r.partition);
+        if done.contains(&id) {
             continue;
         }
-        done.push((&*r.topic, r.partition));
+        done.push(id);
         batch.note_last_record(&r.topic, r.partition, r.offset, r.fingerprint());
     }
 }
