@@ -10,6 +10,9 @@ use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+mod progress;
+pub use progress::{PartitionProbe, PartitionProgress};
+
 /// A distinct event, new to the service (duplicates were recognized in memory, `super::dedupe`).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchEvent {
@@ -64,38 +67,6 @@ impl KeyBatch {
     }
 }
 
-/// Progress of one partition within the batch.
-#[derive(Debug, Clone)]
-pub struct PartitionProgress {
-    pub service: usize,
-    pub side: Side,
-    /// The stored `next_offset` this batch starts from (`None`: no row yet).
-    pub expected: Option<i64>,
-    pub next_offset: i64,
-    pub max_event_ms: Option<i64>,
-    pub min_event_ms: Option<i64>,
-    pub end_offset: Option<i64>,
-    /// Set when the partition's log went back in this batch: the base its arrivals continue from
-    /// (stored as `partitions.arrival_base`; `None` leaves the stored one).
-    pub arrival_base: Option<i64>,
-    /// Fingerprint of the record at `next_offset - 1` (`OwnedRecord::fingerprint`), when known.
-    pub last_record: Option<u128>,
-}
-
-impl PartitionProgress {
-    /// Past `offset`, whose event time (if it made an event) widens the batch's range. The last
-    /// record's fingerprint is unknown again until noted (`Batch::note_last_record`).
-    fn advance(&mut self, offset: i64, event_ms: Option<i64>) {
-        self.next_offset = self.next_offset.max(offset + 1);
-        self.last_record = None;
-        self.max_event_ms = self.max_event_ms.max(event_ms);
-        self.min_event_ms = match (self.min_event_ms, event_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-}
-
 /// A sampled message that could not be compared.
 #[derive(Debug, Clone)]
 pub struct BadSample {
@@ -129,23 +100,6 @@ pub struct Batch {
     /// Told once this batch's transaction committed (a revocation waits for it).
     pub committed: Option<std::sync::mpsc::SyncSender<()>>,
     probe: PartitionProbe,
-}
-
-/// A (topic, partition) map key rewritten in place for each record, so looking a partition up
-/// costs no allocation; a copy is made only when a partition is inserted.
-#[derive(Debug, Default)]
-pub struct PartitionProbe {
-    key: (String, i32),
-}
-
-impl PartitionProbe {
-    /// The key for `topic`/`partition`.
-    pub fn of(&mut self, topic: &str, partition: i32) -> &(String, i32) {
-        self.key.0.clear();
-        self.key.0.push_str(topic);
-        self.key.1 = partition;
-        &self.key
-    }
 }
 
 impl Batch {
@@ -254,84 +208,6 @@ impl Batch {
                     offset,
                     sample: String::from_utf8_lossy(&bytes[..end]).into_owned(),
                 });
-            }
-        }
-    }
-
-    /// Advance a partition past `offset`; `expected` is the stored offset this batch builds on.
-    pub fn advance(
-        &mut self,
-        (topic, partition, offset): (&str, i32, i64),
-        (service, side): (usize, Side),
-        expected: Option<i64>,
-        event_ms: Option<i64>,
-    ) {
-        let key = self.probe.of(topic, partition);
-        if let Some(p) = self.partitions.get_mut(key) {
-            p.advance(offset, event_ms);
-        } else {
-            let mut p = PartitionProgress {
-                service,
-                side,
-                expected,
-                next_offset: offset + 1,
-                max_event_ms: None,
-                min_event_ms: None,
-                end_offset: None,
-                arrival_base: None,
-                last_record: None,
-            };
-            p.advance(offset, event_ms);
-            self.partitions.insert(key.clone(), p);
-        }
-    }
-
-    /// The partition's log went back to `offset` (see `super::cursor`): the next offset this batch
-    /// stores is counted from there, not kept at the highest offset seen before, and its arrivals
-    /// continue from `arrival_base`.
-    pub fn rewind(
-        &mut self,
-        (topic, partition, offset): (&str, i32, i64),
-        (service, side): (usize, Side),
-        expected: Option<i64>,
-        arrival_base: i64,
-    ) {
-        let key = self.probe.of(topic, partition);
-        let p = match self.partitions.get_mut(key) {
-            Some(p) => p,
-            None => self
-                .partitions
-                .entry(key.clone())
-                .or_insert(PartitionProgress {
-                    service,
-                    side,
-                    expected,
-                    next_offset: offset,
-                    max_event_ms: None,
-                    min_event_ms: None,
-                    end_offset: None,
-                    arrival_base: None,
-                    last_record: None,
-                }),
-        };
-        p.next_offset = offset;
-        p.arrival_base = Some(arrival_base);
-        p.last_record = None;
-    }
-
-    /// `fingerprint` is of the record at `offset`: kept if the partition's next offset is just past
-    /// it (so a stored fingerprint always belongs to the record before the stored offset).
-    pub fn note_last_record(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        fingerprint: u128,
-    ) {
-        let key = self.probe.of(topic, partition);
-        if let Some(p) = self.partitions.get_mut(key) {
-            if p.next_offset == offset + 1 {
-                p.last_record = Some(fingerprint);
             }
         }
     }
