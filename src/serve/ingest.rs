@@ -9,7 +9,7 @@
 //! (`super::kafka_offsets`) for lag tools, and it is never read back.
 
 use super::cursor::Starts;
-use super::kafka_offsets::start_positions;
+use super::kafka_offsets::{assignment_starts, Stored};
 use super::rebalance::LaneContext;
 use super::record::{OwnedRecord, Routed};
 use super::status::SharedStatus;
@@ -190,7 +190,7 @@ impl Ingest {
         }
     }
 
-    fn assign_manually(&self, topics: &[String], stored: &HashMap<(String, i32), i64>) -> bool {
+    fn assign_manually(&self, topics: &[String], stored: &Stored) -> bool {
         let (index, replicas) = (
             self.config.kafka.replica_index,
             self.config.kafka.replicas.max(1),
@@ -224,8 +224,7 @@ impl Ingest {
             );
         }
         let mut tpl = TopicPartitionList::new();
-        let mut positions = start_positions(&mine, stored);
-        self.check.apply(&mut positions, &self.starts);
+        let positions = assignment_starts(&mine, stored, Some(&self.check), &self.starts);
         for (topic, partition, offset) in &positions {
             if tpl
                 .add_partition_offset(topic, *partition, *offset)

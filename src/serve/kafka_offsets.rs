@@ -13,7 +13,7 @@
 use super::batch::Batch;
 use super::cursor::Starts;
 use super::verify::LogCheck;
-use crate::store::Store;
+use crate::store::{Store, StoredOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
@@ -23,8 +23,11 @@ use std::time::Duration;
 /// How long an assignment waits for the stored offsets before starting at the beginning.
 const STORE_ANSWER: Duration = Duration::from_secs(10);
 
-/// Looks the stored `next_offset` of partitions up (`Err`: the store cannot answer now).
-type Lookup = dyn Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String> + Send + Sync;
+/// The stored progress of partitions, by (topic, partition).
+pub type Stored = HashMap<(String, i32), StoredOffset>;
+
+/// Looks the stored offsets of partitions up (`Err`: the store cannot answer now).
+type Lookup = dyn Fn(&[String]) -> Result<Stored, String> + Send + Sync;
 
 /// Where assigned partitions start: the store's answer, held by the consumer's context. The
 /// explicit starts are also noted for the lanes (`Starts`), which tell a log reset by them.
@@ -43,10 +46,7 @@ impl std::fmt::Debug for StoredPositions {
 
 impl StoredPositions {
     pub fn new(
-        lookup: impl Fn(&[String]) -> Result<HashMap<(String, i32), i64>, String>
-            + Send
-            + Sync
-            + 'static,
+        lookup: impl Fn(&[String]) -> Result<Stored, String> + Send + Sync + 'static,
     ) -> StoredPositions {
         StoredPositions {
             lookup: Box::new(lookup),
@@ -99,11 +99,12 @@ impl StoredPositions {
             tracing::warn!(error = %e, "stored offsets unavailable: assigned partitions start at the beginning");
             HashMap::new()
         });
-        let mut positions = start_positions(&partition_pairs(assigned), &stored);
-        match &self.check {
-            Some(check) => check.apply(&mut positions, &self.starts),
-            None => self.starts.record(&positions),
-        }
+        let positions = assignment_starts(
+            &partition_pairs(assigned),
+            &stored,
+            self.check.as_ref(),
+            &self.starts,
+        );
         for (topic, partition, offset) in &positions {
             if let Err(e) = assigned.set_partition_offset(topic, *partition, *offset) {
                 tracing::warn!(%topic, partition, error = %e, "cannot set the start offset");
@@ -120,18 +121,31 @@ pub fn partition_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
         .collect()
 }
 
-/// Each partition's start: its stored next offset, or the beginning when it has none (manual
-/// assignment and the group's assignments alike).
-pub fn start_positions(
+/// An assignment's starts, manual and the group's alike: each partition's stored offset, or the
+/// beginning; with `check`, the beginning too where the log was found replaced
+/// (`super::verify`); all noted in `starts` for the lanes (`super::cursor`).
+pub fn assignment_starts(
     assigned: &[(String, i32)],
-    stored: &HashMap<(String, i32), i64>,
+    stored: &Stored,
+    check: Option<&LogCheck>,
+    starts: &Starts,
 ) -> Vec<(String, i32, Offset)> {
+    let mut positions = start_positions(assigned, stored);
+    match check {
+        Some(check) => check.apply(&mut positions, stored, starts),
+        None => starts.record(&positions),
+    }
+    positions
+}
+
+/// Each partition's start: its stored next offset, or the beginning when it has none.
+fn start_positions(assigned: &[(String, i32)], stored: &Stored) -> Vec<(String, i32, Offset)> {
     assigned
         .iter()
         .map(|(topic, partition)| {
             let offset = stored
                 .get(&(topic.clone(), *partition))
-                .map_or(Offset::Beginning, |n| Offset::Offset(*n));
+                .map_or(Offset::Beginning, |s| Offset::Offset(s.next));
             (topic.clone(), *partition, offset)
         })
         .collect()
@@ -193,11 +207,19 @@ mod tests {
     use crate::config::Side;
     use crate::serve::cursor::Start;
 
+    /// Stored at `next`, the last record unknown.
+    fn at(next: i64) -> StoredOffset {
+        StoredOffset {
+            next,
+            last_record: None,
+        }
+    }
+
     #[test]
     fn assigned_partitions_start_at_the_stored_offset_or_at_the_beginning() {
         let stored = HashMap::from([
-            (("orders".to_owned(), 0), 42),
-            (("orders".to_owned(), 2), 0),
+            (("orders".to_owned(), 0), at(42)),
+            (("orders".to_owned(), 2), at(0)),
         ]);
         let assigned = [
             ("orders".to_owned(), 0),
@@ -220,7 +242,7 @@ mod tests {
     fn applying_overrides_whatever_offset_the_group_proposed() {
         let positions = StoredPositions::new(|topics| {
             assert_eq!(topics, ["a", "b"]);
-            Ok(HashMap::from([(("a".to_owned(), 1), 7)]))
+            Ok(HashMap::from([(("a".to_owned(), 1), at(7))]))
         });
         let starts = Starts::default();
         let positions = positions.noting_starts_in(starts.clone());

@@ -193,7 +193,7 @@ async fn run_pipeline(
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
     let ends = ingest::EndOffsets::default();
     let starts = cursor::Starts::default();
-    let check = verify::LogCheck::new(config.clone(), store.clone());
+    let check = verify::LogCheck::new(config.clone());
     let positions =
         backlog::Positions::new(Duration::from_millis(config.serve.checkpoint_interval_ms));
     let mut inboxes = Vec::with_capacity(lanes);

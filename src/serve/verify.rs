@@ -13,14 +13,13 @@
 use super::cursor::Starts;
 use super::record::OwnedRecord;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::StoredOffset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::runtime::Handle;
 
 /// How long an assignment waits for the records it checks (it delays only that assignment).
 pub const WAIT: Duration = Duration::from_secs(3);
@@ -51,9 +50,8 @@ pub fn judge(stored: u128, at: i64, found: Option<(i64, u128)>) -> Finding {
 /// Checks assigned partitions' logs against the stored fingerprints.
 #[derive(Clone)]
 pub struct LogCheck {
+    /// The consumer's settings (brokers, security) for the client that fetches the records.
     config: Arc<Config>,
-    store: Store,
-    runtime: Handle,
 }
 
 impl std::fmt::Debug for LogCheck {
@@ -63,25 +61,25 @@ impl std::fmt::Debug for LogCheck {
 }
 
 impl LogCheck {
-    /// Must be made inside the runtime whose handle it keeps (it blocks on the store from the
-    /// consumer thread).
-    pub fn new(config: Arc<Config>, store: Store) -> LogCheck {
-        LogCheck {
-            config,
-            store,
-            runtime: Handle::current(),
-        }
+    pub fn new(config: Arc<Config>) -> LogCheck {
+        LogCheck { config }
     }
 
-    /// Of `positions` (an assignment's starts), set those whose log was replaced to start at the
-    /// beginning, and note them in `starts` as replaced (with every other start).
-    pub fn apply(&self, positions: &mut [(String, i32, Offset)], starts: &Starts) {
-        let replaced = self.replaced(positions);
+    /// Of `positions` (an assignment's starts, from `stored`), set those whose log was replaced to
+    /// start at the beginning, and note them in `starts` as replaced (with every other start).
+    pub fn apply(
+        &self,
+        positions: &mut [(String, i32, Offset)],
+        stored: &HashMap<(String, i32), StoredOffset>,
+        starts: &Starts,
+    ) {
+        let replaced = self.replaced(positions, stored);
         starts.record(positions);
         for (topic, partition, offset) in positions.iter_mut() {
-            if let (Offset::Offset(stored), true) =
-                (*offset, replaced.contains(&(topic.clone(), *partition)))
-            {
+            let Offset::Offset(stored) = *offset else {
+                continue;
+            };
+            if replaced.iter().any(|(t, p)| t == topic && p == partition) {
                 tracing::warn!(
                     %topic,
                     partition,
@@ -95,21 +93,13 @@ impl LogCheck {
         }
     }
 
-    /// The partitions of `positions` whose record before the explicit start is another one.
-    fn replaced(&self, positions: &[(String, i32, Offset)]) -> Vec<(String, i32)> {
-        let mut topics: Vec<String> = positions.iter().map(|(t, _, _)| t.clone()).collect();
-        topics.sort();
-        topics.dedup();
-        let query = async { tokio::time::timeout(WAIT, self.store.last_records(&topics)).await };
-        let stored = match self.runtime.block_on(query) {
-            Ok(Ok(stored)) => stored,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read the stored last records: not checked");
-                return Vec::new();
-            }
-            Err(_) => return Vec::new(),
-        };
-        // Only where the stored fingerprint belongs to the record before this start.
+    /// The partitions of `positions` whose record before the explicit start is another one than
+    /// the one `stored` has a fingerprint of.
+    fn replaced(
+        &self,
+        positions: &[(String, i32, Offset)],
+        stored: &HashMap<(String, i32), StoredOffset>,
+    ) -> Vec<(String, i32)> {
         let wanted: Records = positions
             .iter()
             .filter_map(|(topic, partition, offset)| {
@@ -117,8 +107,8 @@ impl LogCheck {
                     return None;
                 };
                 let key = (topic.clone(), *partition);
-                let (next, fingerprint) = stored.get(&key)?;
-                (*next == *start && *start > 0).then(|| (key, (start - 1, *fingerprint)))
+                let fingerprint = stored.get(&key)?.last_record?;
+                (*start > 0).then(|| (key, (start - 1, fingerprint)))
             })
             .collect();
         if wanted.is_empty() {

@@ -50,6 +50,14 @@ pub struct Store {
     service_ids: Arc<RwLock<HashMap<String, i16>>>,
 }
 
+/// A partition's stored `next_offset`, and the fingerprint of the record before it when known
+/// (`serve::verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredOffset {
+    pub next: i64,
+    pub last_record: Option<u128>,
+}
+
 impl Store {
     /// A lazily connecting pool: the service starts (and reports not-ready) while the database is down.
     pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -106,38 +114,25 @@ impl Store {
             .copied()
     }
 
-    /// Stored next offsets of these topics' partitions, by (topic, partition).
+    /// Stored progress of these topics' partitions, by (topic, partition).
     pub async fn stored_offsets(
         &self,
         topics: &[String],
-    ) -> Result<std::collections::HashMap<(String, i32), i64>, StoreError> {
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
-            "SELECT topic, partition, next_offset FROM partitions WHERE topic = ANY($1)",
-        )
-        .bind(topics)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect())
-    }
-
-    /// Per partition of `topics` whose last record is known: its `next_offset` and the fingerprint
-    /// of the record before it (`serve::verify`).
-    pub async fn last_records(
-        &self,
-        topics: &[String],
-    ) -> Result<std::collections::HashMap<(String, i32), (i64, u128)>, StoreError> {
-        let rows: Vec<(String, i32, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT topic, partition, next_offset, last_record FROM partitions
-             WHERE topic = ANY($1) AND last_record IS NOT NULL",
+    ) -> Result<std::collections::HashMap<(String, i32), StoredOffset>, StoreError> {
+        let rows: Vec<(String, i32, i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT topic, partition, next_offset, last_record FROM partitions WHERE topic = ANY($1)",
         )
         .bind(topics)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(t, p, next, bytes)| {
-                let fingerprint = u128::from_be_bytes(bytes.try_into().ok()?);
-                Some(((t, p), (next, fingerprint)))
+            .map(|(t, p, next, last)| {
+                // A malformed fingerprint is treated as unknown: nothing is checked against it.
+                let last_record = last
+                    .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+                    .map(u128::from_be_bytes);
+                ((t, p), StoredOffset { next, last_record })
             })
             .collect())
     }

@@ -24,6 +24,22 @@ pub struct PartitionProgress {
 }
 
 impl PartitionProgress {
+    /// A partition's first record of the batch is at `offset`; `expected` is the stored offset
+    /// this batch builds on.
+    fn starting((service, side): (usize, Side), expected: Option<i64>, offset: i64) -> Self {
+        PartitionProgress {
+            service,
+            side,
+            expected,
+            next_offset: offset,
+            max_event_ms: None,
+            min_event_ms: None,
+            end_offset: None,
+            arrival_base: None,
+            last_record: None,
+        }
+    }
+
     /// Past `offset`, whose event time (if it made an event) widens the batch's range. The last
     /// record's fingerprint is unknown again until noted (`Batch::note_last_record`).
     fn advance(&mut self, offset: i64, event_ms: Option<i64>) {
@@ -59,25 +75,17 @@ impl Batch {
     pub fn advance(
         &mut self,
         (topic, partition, offset): (&str, i32, i64),
-        (service, side): (usize, Side),
+        ids: (usize, Side),
         expected: Option<i64>,
         event_ms: Option<i64>,
     ) {
+        // Looked up through the probe first: this runs for every record, and inserting needs an
+        // owned key.
         let key = self.probe.of(topic, partition);
         if let Some(p) = self.partitions.get_mut(key) {
             p.advance(offset, event_ms);
         } else {
-            let mut p = PartitionProgress {
-                service,
-                side,
-                expected,
-                next_offset: offset + 1,
-                max_event_ms: None,
-                min_event_ms: None,
-                end_offset: None,
-                arrival_base: None,
-                last_record: None,
-            };
+            let mut p = PartitionProgress::starting(ids, expected, offset);
             p.advance(offset, event_ms);
             self.partitions.insert(key.clone(), p);
         }
@@ -89,28 +97,14 @@ impl Batch {
     pub fn rewind(
         &mut self,
         (topic, partition, offset): (&str, i32, i64),
-        (service, side): (usize, Side),
+        ids: (usize, Side),
         expected: Option<i64>,
         arrival_base: i64,
     ) {
-        let key = self.probe.of(topic, partition);
-        let p = match self.partitions.get_mut(key) {
-            Some(p) => p,
-            None => self
-                .partitions
-                .entry(key.clone())
-                .or_insert(PartitionProgress {
-                    service,
-                    side,
-                    expected,
-                    next_offset: offset,
-                    max_event_ms: None,
-                    min_event_ms: None,
-                    end_offset: None,
-                    arrival_base: None,
-                    last_record: None,
-                }),
-        };
+        let p = self
+            .partitions
+            .entry((topic.to_owned(), partition))
+            .or_insert_with(|| PartitionProgress::starting(ids, expected, offset));
         p.next_offset = offset;
         p.arrival_base = Some(arrival_base);
         p.last_record = None;
