@@ -2,8 +2,8 @@
 //!
 //! [`spawn`] builds everything (zero2prod's "startup"): the HTTP server first, so `/healthz` and
 //! `/readyz` answer while dependencies are still away; then, once the database is reachable and
-//! migrated, the ingest thread, the checkpointer, the evaluation loop and the row samplers of
-//! services with `[services.targets]` (`rows`). Shutdown is a
+//! migrated, the pipeline (`pipeline`: the ingest thread, the lanes and their checkpointers, the
+//! evaluation loop and the row samplers of services with `[services.targets]`). Shutdown is a
 //! [`CancellationToken`] passed in, so tests control it; SIGTERM cancels it in the binary.
 
 pub mod backlog;
@@ -16,6 +16,7 @@ mod flush;
 pub mod ingest;
 pub mod intake;
 pub mod kafka_offsets;
+mod pipeline;
 pub mod publish;
 pub mod rebalance;
 pub mod record;
@@ -34,7 +35,6 @@ use crate::store::{Store, StoreError};
 use status::SharedStatus;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -116,7 +116,7 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
     });
     let shared = status.clone();
     let join = tokio::spawn(async move {
-        let result = run_pipeline(config, store, status, metrics, cancel.clone()).await;
+        let result = pipeline::run_pipeline(config, store, status, metrics, cancel.clone()).await;
         cancel.cancel();
         match http.await {
             Ok(Ok(())) => {}
@@ -130,189 +130,6 @@ pub async fn spawn(config: Config, cancel: CancellationToken) -> Result<ServeHan
         status: shared,
         join,
     })
-}
-
-/// Migrate and register services, retrying with backoff while the database is away.
-async fn bootstrap(
-    config: &Config,
-    store: &Store,
-    status: &SharedStatus,
-    cancel: &CancellationToken,
-) -> bool {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = async {
-            store.migrate().await?;
-            let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
-            store.register_services(&names).await
-        };
-        match attempt.await {
-            Ok(()) => {
-                status.write(|s| {
-                    s.readiness.database = true;
-                    s.readiness.migrations = true;
-                });
-                return true;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "database not ready; retrying");
-                status.write(|s| {
-                    s.readiness.database = false;
-                    s.readiness.last_error = Some(e.to_string());
-                });
-            }
-        }
-        tokio::select! {
-            () = cancel.cancelled() => return false,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
-}
-
-/// Chunks of records queued per worker before the consumer thread waits for it. Deep enough that
-/// one lane momentarily behind (a checkpoint, a burst) does not starve the other: with 8 the
-/// consumer thread spent over half its time blocked and the machine sat 20-30 % idle.
-const WORKER_CHUNKS_QUEUED: usize = 64;
-
-async fn run_pipeline(
-    config: Arc<Config>,
-    store: Store,
-    status: SharedStatus,
-    metrics: Metrics,
-    cancel: CancellationToken,
-) -> Result<(), ServeError> {
-    if !bootstrap(&config, &store, &status, &cancel).await {
-        return Ok(());
-    }
-    // Per lane: a worker thread (extraction, deduplication, batching) fed by the consumer thread,
-    // and a checkpointer. Batch channels have capacity 1: a worker builds the next batch while one
-    // is stored, and waits (backpressure) beyond that.
-    let lanes = config.serve.checkpoint_lanes.max(1);
-    let (batches, received): (Vec<_>, Vec<_>) =
-        (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
-    let ends = ingest::EndOffsets::default();
-    let starts = cursor::Starts::default();
-    let check = verify::LogCheck::new(config.clone());
-    let positions =
-        backlog::Positions::new(Duration::from_millis(config.serve.checkpoint_interval_ms));
-    let mut inboxes = Vec::with_capacity(lanes);
-    let mut records = Vec::with_capacity(lanes);
-    for _ in 0..lanes {
-        let (inbox, receiver) = std::sync::mpsc::sync_channel(WORKER_CHUNKS_QUEUED);
-        inboxes.push(inbox);
-        records.push(receiver);
-    }
-    let context = rebalance::LaneContext::new(inboxes).with_store_positions(
-        kafka_offsets::StoredPositions::from_store(&store)
-            .noting_starts_in(starts.clone())
-            .checking_logs(check.clone()),
-        metrics.kafka_commit_failures.clone(),
-    );
-    let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
-    let weak_consumer = Arc::downgrade(&consumer);
-    let mut threads = Vec::with_capacity(lanes + 1);
-    for (lane, (batches, records)) in batches.into_iter().zip(records).enumerate() {
-        let worker = worker::Worker {
-            consumer: consumer.clone(),
-            config: config.clone(),
-            store: store.clone(),
-            runtime: tokio::runtime::Handle::current(),
-            records,
-            batches,
-            end_offsets: ends.clone(),
-            starts: starts.clone(),
-            cancel: cancel.clone(),
-        };
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("paritygate-lane-{lane}"))
-                .spawn(move || worker.run())
-                .map_err(|e| ServeError::Task(e.to_string()))?,
-        );
-    }
-    let ingest = ingest::Ingest {
-        consumer,
-        assigned: metrics.assigned_partitions.clone(),
-        config: config.clone(),
-        store: store.clone(),
-        runtime: tokio::runtime::Handle::current(),
-        status: status.clone(),
-        starts,
-        check,
-        cancel: cancel.clone(),
-    };
-    threads.push(
-        std::thread::Builder::new()
-            .name("paritygate-ingest".into())
-            .spawn(move || ingest.run())
-            .map_err(|e| ServeError::Task(e.to_string()))?,
-    );
-    // Row samplers read the sink tables, not Kafka: independent of ingest, one per service.
-    let samplers: Vec<_> = config
-        .services
-        .iter()
-        .filter(|s| s.targets.is_some())
-        .map(|s| {
-            tokio::spawn(rows::run(
-                s.clone(),
-                store.clone(),
-                metrics.clone(),
-                cancel.clone(),
-            ))
-        })
-        .collect();
-    let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
-    let checkpointers: Vec<_> = received
-        .into_iter()
-        .map(|received| {
-            let checkpointer = checkpoint::Checkpointer {
-                store: store.clone(),
-                names: names.clone(),
-                status: status.clone(),
-                metrics: metrics.clone(),
-                positions: positions.clone(),
-                kafka: config
-                    .kafka
-                    .commit_offsets
-                    .then(|| kafka_offsets::KafkaCommits::new(weak_consumer.clone())),
-                cancel: cancel.clone(),
-            };
-            tokio::spawn(checkpointer.run(received))
-        })
-        .collect();
-    let evaluator = tokio::spawn(evaluate::run(
-        config,
-        store,
-        status,
-        metrics,
-        ends,
-        positions,
-        cancel.clone(),
-    ));
-    // Checkpointers end when the workers, told by the cancelled consumer thread, have handed over
-    // their last batches.
-    let mut stored = Ok(());
-    for checkpointer in checkpointers {
-        let result = checkpointer
-            .await
-            .map_err(|e| ServeError::Task(e.to_string()))?;
-        if stored.is_ok() {
-            stored = result;
-        }
-    }
-    let _ = tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            let _ = thread.join();
-        }
-    })
-    .await;
-    cancel.cancel();
-    let _ = evaluator.await;
-    for sampler in samplers {
-        let _ = sampler.await;
-    }
-    Ok(stored?)
 }
 
 /// The binary's entry: serve until SIGTERM/SIGINT, then drain, checkpoint and exit.
