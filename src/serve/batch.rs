@@ -47,23 +47,31 @@ pub struct FinalCandidate {
     pub content: Option<String>,
 }
 
-/// A key's new events in this batch, among which the checkpoint chooses its final state.
+/// A key's new events in this batch, folded as they come into the one that is its final state.
 #[derive(Debug, Clone, Default)]
 pub struct KeyBatch {
     pub key_text: String,
     pub last_event_ms: i64,
     pub partition: i32,
-    pub candidates: Vec<FinalCandidate>,
+    /// The final state so far. Only the winner is kept: a key with many events in one batch
+    /// holds one content, not one per event, until the checkpoint.
+    best: Option<FinalCandidate>,
 }
 
 impl KeyBatch {
-    /// The latest candidate, never a before-image unless that is all there is.
+    /// The latest event, never a before-image unless that is all there is.
     pub fn final_state(&self) -> Option<&FinalCandidate> {
-        self.candidates
-            .iter()
-            .filter(|c| c.order.1 != Operation::UpdateBefore)
-            .max_by_key(|c| c.order)
-            .or_else(|| self.candidates.iter().max_by_key(|c| c.order))
+        self.best.as_ref()
+    }
+
+    /// Whether an event ordered `order` becomes the final state: it ranks by (not a
+    /// before-image, order), and a tie goes to the later one, as `max_by_key` over all the
+    /// events would decide.
+    fn is_overtaken_by(&self, order: (u128, Operation, i64)) -> bool {
+        let rank = |o: (u128, Operation, i64)| (o.1 != Operation::UpdateBefore, o);
+        self.best
+            .as_ref()
+            .is_none_or(|best| rank(order) >= rank(best.order))
     }
 }
 
@@ -130,10 +138,13 @@ impl Batch {
         self.tally(e.service, e.side, "operation", e.operation.as_str());
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
-        let content = canonical.filter(|_| !deleted).map(|bytes| {
-            String::from_utf8(bytes)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-        });
+        // Built only for an event that becomes the final state.
+        let content = || {
+            canonical.filter(|_| !deleted).map(|bytes| {
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            })
+        };
         let key = self
             .keys
             .entry((e.service, e.side, e.key_hash))
@@ -141,15 +152,18 @@ impl Batch {
                 key_text: String::from_utf8_lossy(key_text).into_owned(),
                 last_event_ms: e.event_ms,
                 partition: e.partition,
-                candidates: Vec::new(),
+                best: None,
             });
         key.last_event_ms = key.last_event_ms.max(e.event_ms);
         key.partition = e.partition;
-        key.candidates.push(FinalCandidate {
-            order: (e.sequence, e.operation, e.arrival),
-            digest: e.digest,
-            content,
-        });
+        let order = (e.sequence, e.operation, e.arrival);
+        if key.is_overtaken_by(order) {
+            key.best = Some(FinalCandidate {
+                order,
+                digest: e.digest,
+                content: content(),
+            });
+        }
     }
 
     /// A record whose event was already counted (a re-delivery): counted as a record only.

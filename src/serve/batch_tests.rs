@@ -86,11 +86,18 @@ fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
 #[test]
 fn deletes_have_no_content_and_samples_are_bounded() {
     let mut b = Batch::default();
-    b.add_event(ev(9, Operation::Delete, 1, 1), b"7", plain());
-    b.add_event(ev(8, Operation::Insert, 2, 1), b"7", plain());
-    let candidates = &b.keys[&(0, Side::Baseline, 7)].candidates;
-    assert_eq!(candidates[0].content, None);
-    assert_eq!(candidates[1].content.as_deref(), Some(r#"{"id":7}"#));
+    b.add_event(ev(8, Operation::Insert, 1, 1), b"7", plain());
+    let final_content = |b: &Batch| {
+        b.keys[&(0, Side::Baseline, 7)]
+            .final_state()
+            .map(|c| (c.order.1, c.content.clone()))
+    };
+    assert_eq!(
+        final_content(&b),
+        Some((Operation::Insert, Some(r#"{"id":7}"#.to_owned())))
+    );
+    b.add_event(ev(9, Operation::Delete, 2, 1), b"7", plain());
+    assert_eq!(final_content(&b), Some((Operation::Delete, None)));
     for i in 0..20 {
         b.add_other(
             0,
@@ -144,4 +151,41 @@ fn a_rewound_partition_stores_the_new_logs_offset_against_the_old_stored_one() {
         (p.expected, p.next_offset, p.arrival_base),
         (Some(9), 1, Some(10))
     );
+}
+
+proptest::proptest! {
+    /// Folding events into the final state as they come chooses what choosing among all of them
+    /// at the checkpoint did: the greatest order that is not a before-image, else the greatest,
+    /// the later event on a tie, and its digest and content with it.
+    #[test]
+    fn the_folded_final_state_is_the_greatest_event_chosen_at_the_end(
+        events in proptest::collection::vec((0u128..4, 0u8..7, 0i64..4), 1..12)
+    ) {
+        let operations = [
+            Operation::UpdateBefore, Operation::Change, Operation::Read, Operation::Insert,
+            Operation::Update, Operation::UpdateAfter, Operation::Delete,
+        ];
+        let mut b = Batch::default();
+        let mut all = Vec::new();
+        for (i, (sequence, op, arrival)) in events.into_iter().enumerate() {
+            let operation = operations[usize::from(op)];
+            let e = BatchEvent {
+                sequence,
+                digest: i as u128,
+                ..ev(sequence, operation, arrival, 1)
+            };
+            b.add_event(e, b"7", plain());
+            all.push(((sequence, operation, arrival), i as u128));
+        }
+        let chosen = all
+            .iter()
+            .filter(|(o, _)| o.1 != Operation::UpdateBefore)
+            .max_by_key(|(o, _)| *o)
+            .or_else(|| all.iter().max_by_key(|(o, _)| *o))
+            .copied();
+        let folded = b.keys[&(0, Side::Baseline, 7)]
+            .final_state()
+            .map(|c| (c.order, c.digest));
+        proptest::prop_assert_eq!(folded, chosen);
+    }
 }
