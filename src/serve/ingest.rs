@@ -26,10 +26,13 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-/// A partly filled chunk is handed over after this long (quiet topics still flow).
+/// A partly filled chunk is handed over after this long (quiet topics still flow); checked at
+/// every clock read (see `CLOCK_EVERY`), so under steady traffic up to 64 records later.
 const CHUNK_LINGER: Duration = Duration::from_millis(20);
 /// How often the assigned-partitions gauge is refreshed.
 const ASSIGNMENT_REFRESH: Duration = Duration::from_secs(1);
+/// Records polled between two reads of the clock (at 700,000 records/s, ~0.1 ms).
+const CLOCK_EVERY: u32 = 64;
 
 /// End offsets per partition as last fetched from the broker (shared with the evaluator).
 pub type EndOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
@@ -117,14 +120,29 @@ impl Ingest {
         let lanes = self.consumer.context().lanes();
         let mut last_handover = Instant::now();
         let mut last_assignment = None::<Instant>;
+        // The clock is read once per CLOCK_EVERY records, and after every empty poll: two reads
+        // per record were ~4 % of this thread's CPU.
+        let mut polls_since_clock = CLOCK_EVERY;
         while !self.cancel.is_cancelled() {
-            // Rebalances change it under the group protocol; reading it is a copy of the list.
-            if last_assignment.is_none_or(|t| t.elapsed() >= ASSIGNMENT_REFRESH) {
-                last_assignment = Some(Instant::now());
-                if let Ok(list) = self.consumer.assignment() {
-                    self.assigned.set(list.count() as i64);
+            if polls_since_clock >= CLOCK_EVERY {
+                polls_since_clock = 0;
+                let now = Instant::now();
+                // Rebalances change it under the group protocol; reading it is a copy of the list.
+                if last_assignment.is_none_or(|t| now.duration_since(t) >= ASSIGNMENT_REFRESH) {
+                    last_assignment = Some(now);
+                    if let Ok(list) = self.consumer.assignment() {
+                        self.assigned.set(list.count() as i64);
+                    }
+                }
+                if now.duration_since(last_handover) >= CHUNK_LINGER {
+                    last_handover = now;
+                    if !self.consumer.context().hand_over_all() {
+                        self.worker_gone();
+                        break;
+                    }
                 }
             }
+            polls_since_clock += 1;
             match self.consumer.poll(Duration::from_millis(10)) {
                 Some(Ok(message)) => {
                     let Some((topic, service, side, is_error)) = routes.get(message.topic()) else {
@@ -147,14 +165,7 @@ impl Ingest {
                     self.status
                         .write(|s| s.readiness.last_error = Some(format!("kafka: {e}")));
                 }
-                None => {}
-            }
-            if last_handover.elapsed() >= CHUNK_LINGER {
-                last_handover = Instant::now();
-                if !self.consumer.context().hand_over_all() {
-                    self.worker_gone();
-                    break;
-                }
+                None => polls_since_clock = CLOCK_EVERY,
             }
         }
         self.consumer.context().stop_all();
