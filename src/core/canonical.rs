@@ -6,7 +6,7 @@
 //!    `decimals = "numeric"`), timestamps into UTC instants (`timestamps = "instant"`) and drops
 //!    null object members (`null_equals_missing`); 5. compact JSON with object keys sorted.
 
-use super::instant::canonical_instant;
+use super::instant::{canonical_instant, is_canonical_spelling};
 use super::number::{canonical_float32, canonical_number, is_decimal_string};
 use super::pointer::PointerPattern;
 use super::tree::Node;
@@ -95,6 +95,10 @@ fn walk(node: &mut Node<'_>, rules: &Rules) {
         }
         Node::String(s) => {
             if rules.timestamps_instant {
+                // Already canonical (or no instant at all): nothing to parse or render.
+                if is_canonical_spelling(s) {
+                    return;
+                }
                 if let Some(instant) = canonical_instant(s) {
                     *s = Cow::Owned(instant);
                     return;

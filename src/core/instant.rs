@@ -25,6 +25,39 @@ pub fn canonical_instant(text: &str) -> Option<String> {
     Some(render(&utc))
 }
 
+/// Whether `text` needs no normalization as an instant: spelled `YYYY-MM-DDTHH:MM:SS[.f]Z` with
+/// hour, minute and second in range and a fraction of 1 to 9 digits not ending in `0`. Such a text
+/// is either exactly what [`canonical_instant`] renders, or no date at all (month 13, day 31 of a
+/// short month), which stays as it is too; so normalization may keep it without parsing and
+/// rendering it (a property test holds it to that). Most timestamps a runtime writes in UTC are
+/// spelled so.
+pub fn is_canonical_spelling(text: &str) -> bool {
+    let b = text.as_bytes();
+    let two = |at: usize| u32::from(b[at] - b'0') * 10 + u32::from(b[at + 1] - b'0');
+    let shape = b.len() >= 20
+        && b[b.len() - 1] == b'Z'
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape || two(11) > 23 || two(14) > 59 || two(17) > 59 {
+        return false;
+    }
+    match &b[19..b.len() - 1] {
+        [] => true,
+        [b'.', fraction @ ..] => {
+            (1..=9).contains(&fraction.len())
+                && fraction.iter().all(u8::is_ascii_digit)
+                && fraction.last() != Some(&b'0')
+        }
+        _ => false,
+    }
+}
+
 /// The spelling nearly every CDC timestamp has, read without chrono's format interpreter:
 /// `YYYY-MM-DD(T| )HH:MM:SS[.f{1,9}][Z|±HH:MM]`. `None` means "not this exact form", not "not a
 /// timestamp": the caller then tries every accepted form ([`parse`]), so this only ever speeds up
@@ -231,6 +264,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_canonical_spelling_is_left_unchanged_or_is_no_instant(
+            // Mostly real dates (months 01-12, days up to 28 or 31), some impossible ones.
+            text in "[0-9]{4}-(0[1-9]|1[0-2]|[0-9]{2})-(0[1-9]|1[0-9]|2[0-8]|3[01]|[0-9]{2})T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,8}[0-9])?Z"
+        ) {
+            if is_canonical_spelling(&text) {
+                let canonical = canonical_instant(&text);
+                prop_assert!(canonical.is_none() || canonical.as_deref() == Some(text.as_str()));
+            }
+        }
+
+        #[test]
+        fn every_rendered_instant_is_a_canonical_spelling(
+            secs in -62_000_000_000i64..253_000_000_000, nanos in 0u32..1_000_000_000
+        ) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            prop_assert!(is_canonical_spelling(&render(&t)), "{}", render(&t));
+        }
+
         #[test]
         fn offset_and_fraction_length_do_not_change_the_instant(
             secs in 0i64..4_000_000_000, nanos in 0u32..1_000_000_000, offset_min in -720i32..=840

@@ -18,6 +18,10 @@ pub fn canonical_number(text: &str) -> Option<String> {
 /// Exponents, `+` signs and leading zeros (`"007"`, a postcode) are not decimals.
 pub fn is_decimal_string(text: &str) -> bool {
     let digits = text.strip_prefix('-').unwrap_or(text);
+    // Most strings in a payload are words: they fail at their first byte.
+    if !digits.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
     let (int, frac) = match digits.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (digits, None),
