@@ -286,3 +286,26 @@ pub fn fetch_end_offsets(
     }
     Ok(ends)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetching_resumes_soon_after_a_full_queue_unless_the_config_says_otherwise() {
+        let path = std::path::Path::new("fixtures/demo/paritygate.toml");
+        let mut config = Config::load(path).expect("the demo config loads");
+        assert_eq!(
+            client_config(&config).get("fetch.queue.backoff.ms"),
+            Some(FETCH_QUEUE_BACKOFF_MS)
+        );
+        config
+            .kafka
+            .properties
+            .insert("fetch.queue.backoff.ms".into(), "500".into());
+        assert_eq!(
+            client_config(&config).get("fetch.queue.backoff.ms"),
+            Some("500")
+        );
+    }
+}
