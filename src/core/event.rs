@@ -137,7 +137,9 @@ pub fn key_hash(key: &[u8]) -> u128 {
     truncate(blake3::hash(key))
 }
 
-fn truncate(hash: blake3::Hash) -> u128 {
+/// The first 128 bits of a BLAKE3 hash, big-endian: how digests, key hashes and record
+/// fingerprints are truncated.
+pub fn truncate(hash: blake3::Hash) -> u128 {
     let mut first = [0u8; 16];
     first.copy_from_slice(&hash.as_bytes()[..16]);
     u128::from_be_bytes(first)

@@ -119,12 +119,16 @@ pub enum Start {
 pub struct Starts(Arc<Mutex<FxHashMap<(String, i32), Start>>>);
 
 impl Starts {
+    /// The map, also after a thread panicked holding it (each write leaves it whole).
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<(String, i32), Start>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Note an assignment's start positions.
     pub fn record(&self, positions: &[(String, i32, Offset)]) {
-        let mut starts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut starts = self.lock();
         for (topic, partition, offset) in positions {
             let key = (topic.clone(), *partition);
             match offset {
@@ -136,19 +140,13 @@ impl Starts {
 
     /// `topic`/`partition` starts at the beginning because its log was replaced.
     pub fn mark_replaced(&self, topic: &str, partition: i32, stored: i64) {
-        let mut starts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut starts = self.lock();
         starts.insert((topic.to_owned(), partition), Start::Replaced { stored });
     }
 
     /// How `topic`/`partition` was explicitly started, if it was.
     pub fn of(&self, topic: &str, partition: i32) -> Option<Start> {
-        let starts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let starts = self.lock();
         starts.get(&(topic.to_owned(), partition)).copied()
     }
 }

@@ -65,8 +65,7 @@ pub fn admit(
             };
             let identity = event_identity(key_hash, position, event.operation as u8, event.digest);
             if !seen.insert(service, side, identity) {
-                let lane = &mut *batch;
-                lane.add_duplicate(service, side, event.operation);
+                batch.add_duplicate(service, side, event.operation);
                 return Some(event_ms);
             }
             // Without positions, arrival order decides a key's final state (as in `diff`):
@@ -91,9 +90,8 @@ pub fn admit(
                 partition: record.partition,
                 record_ms: record.timestamp_ms,
             };
-            let lane = &mut *batch;
-            lane.add_event(e, &event.key, event.canonical.take());
-            lane.remember(&record.topic, record.partition, identity);
+            batch.add_event(e, &event.key, event.canonical.take());
+            batch.remember(&record.topic, record.partition, identity);
             Some(event_ms)
         }
         Outcome::Rejected(reason) => {

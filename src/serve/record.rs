@@ -100,9 +100,7 @@ impl OwnedRecord {
             h.update(&end.value.map_or(u64::MAX, |e| e as u64).to_be_bytes());
         }
         h.update(&self.bytes);
-        let mut first = [0u8; 16];
-        first.copy_from_slice(&h.finalize().as_bytes()[..16]);
-        u128::from_be_bytes(first)
+        crate::core::event::truncate(h.finalize())
     }
 
     /// The comparison core's view, borrowing from this record (as `kafka_tools::record_view` does
