@@ -111,7 +111,7 @@ impl Outcome {
     /// One line saying what extraction made of a record: digest, key, operation, position, event
     /// time and the BLAKE3 of the canonical bytes (extract with [`Keep::Canonical`]), or the skip
     /// or rejection reason. The same lines from two builds mean the canonical form did not change
-    /// (`examples/extract_dump.rs`, `tests/canonical_pinned.rs`).
+    /// (`examples/extract_dump.rs`, `tests/it/cli/canonical_pinned.rs`).
     pub fn summary_line(&self) -> String {
         match self {
             Outcome::Event(e) => format!(

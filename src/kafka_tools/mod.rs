@@ -1,7 +1,7 @@
 //! Kafka tooling for benchmarks: a throwaway `tansu` broker, fast batched producing of capture
 //! files, and a bare consumer that only counts (the floor `serve` is measured against).
 //!
-//! The approach is the integration-test harness's (`tests/support/broker.rs`, `produce.rs`), as a
+//! The approach is the integration-test harness's (`tests/it/support/broker.rs`, `produce.rs`), as a
 //! library so `paritygate bench serve` can use it without test-only dependencies.
 //!
 //! tansu quirk: a partition's high watermark is the last *batch's* base offset + 1, so nothing

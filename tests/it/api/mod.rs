@@ -1,0 +1,6 @@
+mod browser;
+mod gates;
+mod guards;
+mod http;
+mod page;
+mod signoff;

@@ -1,0 +1,3 @@
+mod compose;
+mod dashboards;
+mod prometheus;

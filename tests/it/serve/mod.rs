@@ -1,0 +1,12 @@
+mod crash;
+mod e2e;
+mod errors;
+mod gates;
+mod group;
+mod harness;
+mod log_reset;
+mod offsets;
+mod replicas;
+mod robustness;
+mod rows;
+mod shutdown;
