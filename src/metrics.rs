@@ -29,8 +29,11 @@ pub struct Metrics {
     pub mismatched_keys: IntGaugeVec,
     /// Settled windows whose counts and fingerprints match, or not.
     pub windows_settled: IntGaugeVec,
-    /// Consumer lag per side, topic and partition (messages).
+    /// Consumer lag per side, topic and partition (messages); absent when unknown.
     pub consumer_lag: IntGaugeVec,
+    /// 1 while a side of a service is not being counted (checkpoints failing, a lane blocked, a
+    /// topic missing: `serve::status::IngestionFaults`).
+    pub ingestion_stalled: IntGaugeVec,
     /// Event-time watermark per side (Unix seconds).
     pub watermark_seconds: GaugeVec,
     /// Gate verdict per service, one series per verdict set to 1 for the current one.
@@ -186,8 +189,14 @@ impl Metrics {
             consumer_lag: gauge(
                 &r,
                 "consumer_lag_messages",
-                "Messages not yet consumed per partition",
+                "Messages not yet consumed per partition (absent while the broker's end is unknown)",
                 &["service", "side", "topic", "partition"],
+            )?,
+            ingestion_stalled: gauge(
+                &r,
+                "ingestion_stalled",
+                "1 while a side of a service is not being counted (checkpoints failing, a lane blocked, a topic missing)",
+                &["service", "side"],
             )?,
             watermark_seconds: watermark,
             gate_verdict: gauge(
@@ -317,6 +326,7 @@ impl Metrics {
         let reasons = [
             "too_large",
             "not_json",
+            "unstorable",
             Reject::MissingKey.as_str(),
             Reject::MissingPosition.as_str(),
             Reject::MissingOperation.as_str(),
@@ -328,6 +338,7 @@ impl Metrics {
                     self.unparseable.with_label_values(&[service, side, reason]);
                 }
                 self.log_resets.with_label_values(&[service, side]);
+                self.ingestion_stalled.with_label_values(&[service, side]);
             }
         }
         self.checkpoint_failures.with_label_values(&["database"]);

@@ -66,11 +66,17 @@ impl Fields {
         Ok(Fields { object })
     }
 
-    /// A required string that is not blank, trimmed, at most `max_chars` long.
+    /// A required string that is not blank, trimmed, at most `max_chars` long, without NUL.
+    ///
+    /// NUL (`\u0000`) is refused rather than stored: Postgres `text` cannot hold it, and a
+    /// sign-off comment or a waiver reason has no use for it (every other character is kept).
     pub fn text(&self, name: &str, max_chars: usize) -> Result<String, ApiError> {
         let bad = |why: &str| ApiError::BadRequest(format!("field `{name}`: {why}"));
         match self.object.get(name) {
             None | Some(Value::Null) => Err(bad("is required")),
+            Some(Value::String(s)) if s.contains('\0') => {
+                Err(bad("must not contain NUL (\\u0000)"))
+            }
             Some(Value::String(s)) if s.trim().is_empty() => Err(bad("must not be empty")),
             Some(Value::String(s)) if s.chars().count() > max_chars => {
                 Err(bad(&format!("at most {max_chars} characters")))
@@ -113,6 +119,11 @@ mod tests {
         assert_eq!(
             message(f.text("comment", 10).unwrap_err()),
             "field `comment`: must be a string"
+        );
+        let f = parse(r#"{"reason": "a\u0000b"}"#).unwrap();
+        assert_eq!(
+            message(f.text("reason", 10).unwrap_err()),
+            "field `reason`: must not contain NUL (\\u0000)"
         );
         let f = parse(r#"{"reason": " ok "}"#).unwrap();
         assert_eq!(f.text("reason", 10).unwrap(), "ok");

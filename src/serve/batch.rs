@@ -6,6 +6,7 @@
 
 use crate::config::Side;
 use crate::core::operation::Operation;
+use crate::core::record::RecordView;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -34,6 +35,8 @@ pub struct BatchEvent {
     pub event_ms: i64,
     pub window_start_ms: i64,
     pub partition: i32,
+    /// The Kafka offset of the record it came from (which record a sample names).
+    pub offset: i64,
     /// The Kafka record timestamp (delivery time): the latency guardrail compares the sides' deliveries.
     pub record_ms: Option<i64>,
 }
@@ -43,14 +46,16 @@ pub struct BatchEvent {
 pub struct FinalCandidate {
     pub order: (u128, Operation, i64),
     pub digest: u128,
-    /// The normalized content (canonical JSON), `None` for deletes and non-JSON payloads.
-    pub content: Option<String>,
+    /// The normalized content (canonical JSON, or the raw payload when it is not JSON), `None`
+    /// for deletes and tombstones. Bytes, not text: a payload may hold any bytes (NUL included).
+    pub content: Option<Vec<u8>>,
 }
 
 /// A key's new events in this batch, folded as they come into the one that is its final state.
 #[derive(Debug, Clone, Default)]
 pub struct KeyBatch {
-    pub key_text: String,
+    /// The key as the record carried it (any bytes; shown with `core::event::display_bytes`).
+    pub key: Vec<u8>,
     pub last_event_ms: i64,
     pub partition: i32,
     /// The final state so far. Only the winner is kept: a key with many events in one batch
@@ -84,13 +89,15 @@ pub struct BadSample {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
-    pub sample: String,
+    /// The record's key and the first [`SAMPLE_BYTES`] of its payload, as bytes (any bytes).
+    pub key: Option<Vec<u8>>,
+    pub sample: Vec<u8>,
 }
 
 /// Samples kept per (service, side, reason) and batch: enough to inspect, bounded under floods.
-const SAMPLES_PER_REASON: usize = 5;
-/// Bytes of a bad message kept as its sample.
-const SAMPLE_BYTES: usize = 2048;
+pub const SAMPLES_PER_REASON: usize = 5;
+/// Bytes of a bad message's payload (and of its key) kept as its sample.
+pub const SAMPLE_BYTES: usize = 2048;
 
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -133,23 +140,18 @@ impl Batch {
 
     /// Add a new event; `canonical` is its payload's canonical JSON (what extraction hashed), moved
     /// in to become the key's final content without a copy.
-    pub fn add_event(&mut self, e: BatchEvent, key_text: &[u8], canonical: Option<Vec<u8>>) {
+    pub fn add_event(&mut self, e: BatchEvent, key: &[u8], canonical: Option<Vec<u8>>) {
         self.touch();
         self.tally(e.service, e.side, "operation", e.operation.as_str());
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
         // Built only for an event that becomes the final state.
-        let content = || {
-            canonical.filter(|_| !deleted).map(|bytes| {
-                String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-            })
-        };
+        let content = || canonical.filter(|_| !deleted);
         let key = self
             .keys
             .entry((e.service, e.side, e.key_hash))
             .or_insert_with(|| KeyBatch {
-                key_text: String::from_utf8_lossy(key_text).into_owned(),
+                key: key.to_vec(),
                 last_event_ms: e.event_ms,
                 partition: e.partition,
                 best: None,
@@ -189,7 +191,7 @@ impl Batch {
         side: Side,
         kind: &'static str,
         reason: &'static str,
-        sample: Option<(&str, i32, i64, &[u8])>,
+        sample: Option<&RecordView<'_>>,
     ) {
         self.touch();
         self.note(service, side, kind, reason, sample);
@@ -202,25 +204,27 @@ impl Batch {
         side: Side,
         kind: &'static str,
         reason: &'static str,
-        sample: Option<(&str, i32, i64, &[u8])>,
+        sample: Option<&RecordView<'_>>,
     ) {
         self.tally(service, side, kind, reason);
-        if let Some((topic, partition, offset, bytes)) = sample {
+        if let Some(record) = sample {
             let kept = self
                 .samples
                 .iter()
                 .filter(|s| s.service == service && s.side == side && s.reason == reason)
                 .count();
             if kept < SAMPLES_PER_REASON {
-                let end = bytes.len().min(SAMPLE_BYTES);
+                let bytes = record.payload.as_deref().unwrap_or_default();
+                let cut = |b: &[u8]| b[..b.len().min(SAMPLE_BYTES)].to_vec();
                 self.samples.push(BadSample {
                     service,
                     side,
                     reason,
-                    topic: topic.to_owned(),
-                    partition,
-                    offset,
-                    sample: String::from_utf8_lossy(&bytes[..end]).into_owned(),
+                    topic: record.topic.as_ref().to_owned(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    key: record.key.as_deref().map(cut),
+                    sample: cut(bytes),
                 });
             }
         }

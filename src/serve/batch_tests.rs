@@ -16,6 +16,7 @@ fn ev(position: u128, operation: Operation, arrival: i64, event_ms: i64) -> Batc
         event_ms,
         window_start_ms: 0,
         partition: 1,
+        offset: arrival,
         record_ms: None,
     }
 }
@@ -94,20 +95,30 @@ fn deletes_have_no_content_and_samples_are_bounded() {
     };
     assert_eq!(
         final_content(&b),
-        Some((Operation::Insert, Some(r#"{"id":7}"#.to_owned())))
+        Some((Operation::Insert, Some(br#"{"id":7}"#.to_vec())))
     );
     b.add_event(ev(9, Operation::Delete, 2, 1), b"7", plain());
     assert_eq!(final_content(&b), Some((Operation::Delete, None)));
     for i in 0..20 {
+        let record = RecordView {
+            topic: "t".into(),
+            offset: i,
+            key: Some(b"\0k"[..].into()),
+            payload: Some(b"x\0x"[..].into()),
+            ..RecordView::default()
+        };
         b.add_other(
             0,
             Side::Candidate,
             "unparseable",
             "too_large",
-            Some(("t", 0, i, b"xx")),
+            Some(&record),
         );
     }
     assert_eq!(b.samples.len(), SAMPLES_PER_REASON);
+    // Any bytes are kept as they are, NUL included (Postgres `bytea`, not `text`).
+    assert_eq!(b.samples[0].sample, b"x\0x");
+    assert_eq!(b.samples[0].key.as_deref(), Some(&b"\0k"[..]));
     assert_eq!(
         b.tallies[&(0, Side::Candidate, "unparseable", "too_large")],
         20

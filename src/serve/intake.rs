@@ -21,24 +21,8 @@ pub fn admit(
     arrival: i64,
 ) -> Option<i64> {
     let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
-    let sample = |r: &RecordView<'_>| {
-        let bytes: &[u8] = r.payload.as_deref().unwrap_or_default();
-        (
-            r.topic.as_ref().to_owned(),
-            r.partition,
-            r.offset,
-            bytes.to_vec(),
-        )
-    };
     if payload_len > config.kafka.max_message_bytes {
-        let (t, p, o, b) = sample(record);
-        batch.add_other(
-            service,
-            side,
-            "unparseable",
-            "too_large",
-            Some((&t, p, o, &b)),
-        );
+        batch.add_other(service, side, "unparseable", "too_large", Some(record));
         return None;
     }
     let plan = &config.plans[service];
@@ -47,8 +31,7 @@ pub fn admit(
         Outcome::Event(mut event) => {
             if event.shape == Shape::Bytes {
                 // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
-                let (t, p, o, b) = sample(record);
-                batch.note(service, side, "flagged", "not_json", Some((&t, p, o, &b)));
+                batch.note(service, side, "flagged", "not_json", Some(record));
             }
             let event_ms = event
                 .event_time_ms
@@ -88,6 +71,7 @@ pub fn admit(
                 event_ms,
                 window_start_ms: event_ms.div_euclid(window_ms) * window_ms,
                 partition: record.partition,
+                offset: record.offset,
                 record_ms: record.timestamp_ms,
             };
             batch.add_event(e, &event.key, event.canonical.take());
@@ -95,14 +79,7 @@ pub fn admit(
             Some(event_ms)
         }
         Outcome::Rejected(reason) => {
-            let (t, p, o, b) = sample(record);
-            batch.add_other(
-                service,
-                side,
-                "rejected",
-                reason.as_str(),
-                Some((&t, p, o, &b)),
-            );
+            batch.add_other(service, side, "rejected", reason.as_str(), Some(record));
             None
         }
         Outcome::Skipped(skip) => {
@@ -203,3 +180,7 @@ key = {{ from = "message_key" }}
         assert_eq!(reasons, [("too_large", 0), ("not_json", 1)]);
     }
 }
+
+#[cfg(test)]
+#[path = "any_bytes_tests.rs"]
+mod any_bytes;

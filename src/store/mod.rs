@@ -36,6 +36,25 @@ pub enum StoreError {
         partition: i32,
         expected: i64,
     },
+    /// A configured service without a database id (never registered): nothing is written for it.
+    #[error("service `{0}` has no id in the store (not registered)")]
+    UnknownService(String),
+}
+
+impl StoreError {
+    /// A value the database refuses (SQLSTATE classes 22 data exception, 23 integrity constraint
+    /// violation, 54 program limit exceeded), or one the driver cannot encode: the same statement
+    /// would fail the same way again, so retrying it cannot help. Everything else (connections,
+    /// timeouts, serialization conflicts, permissions) may go away and is retried.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54"))),
+            StoreError::Database(sqlx::Error::Encode(_)) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Side encoding in the database.

@@ -53,6 +53,7 @@ pub struct SideCounts {
     /// Records that repeated an event already known (records − events of kind `operation`).
     pub duplicates: u64,
     pub unparseable: u64,
+    pub unparseable_by_reason: BTreeMap<String, u64>,
     /// Distinct events per operation.
     pub by_operation: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
@@ -72,6 +73,7 @@ impl SideCounts {
         side.events = self.events;
         side.duplicates = self.duplicates;
         side.unparseable = self.unparseable;
+        side.unparseable_by_reason = self.unparseable_by_reason;
         side.by_operation = self.by_operation;
         side.rejected = self.rejected;
         side.skipped = self.skipped;
@@ -109,7 +111,10 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
             }
             "rejected" => *counts.rejected.entry(name).or_default() += records,
             "skipped" => *counts.skipped.entry(name).or_default() += records,
-            "unparseable" => counts.unparseable += records,
+            "unparseable" => {
+                counts.unparseable += records;
+                *counts.unparseable_by_reason.entry(name).or_default() += records;
+            }
             "flagged" => *counts.flagged.entry(name).or_default() += records,
             "errors" => counts.errors += records,
             "log_resets" => counts.log_resets += records,

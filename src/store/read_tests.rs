@@ -43,7 +43,7 @@ impl Key<'_> {
 
     async fn insert(self, pool: &PgPool, service_id: i16) {
         sqlx::query(
-            "INSERT INTO keys (service_id, key_hash, side, key_text, events, fingerprint_sum, \
+            "INSERT INTO keys (service_id, key_hash, side, key_bytes, events, fingerprint_sum, \
              final_position, final_operation, final_arrival, final_digest, final_content, \
              last_event_ms, partition) \
              VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, 0, $9, $10, $11, 0)",
@@ -51,13 +51,13 @@ impl Key<'_> {
         .bind(service_id)
         .bind(Uuid::from_u128(self.hash))
         .bind(self.side)
-        .bind(format!("k{:02}", self.hash))
+        .bind(format!("k{:02}", self.hash).into_bytes())
         .bind(self.events)
         .bind(self.fingerprint)
         .bind(Uuid::nil())
         .bind(self.operation as i16)
         .bind(self.digest.map(Uuid::from_u128))
-        .bind(self.content.map(|c| c.to_string()))
+        .bind(self.content.map(|c| c.to_string().into_bytes()))
         .bind(self.last_event_ms)
         .execute(pool)
         .await
@@ -339,11 +339,11 @@ async fn side_counts_fold_tallies() {
         );
 
         let mut status = SideStatus {
-            lag: 9,
+            lag: Some(9),
             ..Default::default()
         };
         b.fill(&mut status);
-        assert_eq!((status.events, status.lag), (7, 9));
+        assert_eq!((status.events, status.lag), (7, Some(9)));
     })
     .await;
 }

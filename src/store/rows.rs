@@ -253,6 +253,15 @@ pub async fn latest_diffs(
         .collect())
 }
 
+/// Keys as texts for the row sampler, which maps them to key columns: a key that is not UTF-8
+/// cannot be written in a table's key columns as text, and is left out (it stays in the stream
+/// comparison).
+fn texts(keys: Vec<Vec<u8>>) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|k| String::from_utf8(k).ok())
+        .collect()
+}
+
 /// Key texts the stream comparison finds different (any kind, settled or not), most recently
 /// changed first: exactly the keys whose tables are most worth a look.
 pub async fn flagged_keys(
@@ -260,8 +269,9 @@ pub async fn flagged_keys(
     service_id: i16,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT coalesce(b.key_text, c.key_text) FROM \
+    Ok(texts(
+        sqlx::query_scalar(
+            "SELECT coalesce(b.key_bytes, c.key_bytes) FROM \
            (SELECT * FROM keys WHERE service_id = $1 AND side = 0) b \
            FULL JOIN (SELECT * FROM keys WHERE service_id = $1 AND side = 1) c \
              ON b.key_hash = c.key_hash \
@@ -269,11 +279,12 @@ pub async fn flagged_keys(
             OR b.fingerprint_sum <> c.fingerprint_sum \
             OR b.final_digest IS DISTINCT FROM c.final_digest \
          ORDER BY greatest(b.last_event_ms, c.last_event_ms) DESC LIMIT $2",
-    )
-    .bind(service_id)
-    .bind(limit.max(1))
-    .fetch_all(pool)
-    .await?)
+        )
+        .bind(service_id)
+        .bind(limit.max(1))
+        .fetch_all(pool)
+        .await?,
+    ))
 }
 
 /// The most recently changed key texts (either side), newest first. No index on `last_event_ms`
@@ -283,12 +294,14 @@ pub async fn recent_keys(
     service_id: i16,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT key_text FROM keys WHERE service_id = $1 \
-         GROUP BY key_text ORDER BY max(last_event_ms) DESC LIMIT $2",
-    )
-    .bind(service_id)
-    .bind(limit.max(1))
-    .fetch_all(pool)
-    .await?)
+    Ok(texts(
+        sqlx::query_scalar(
+            "SELECT key_bytes FROM keys WHERE service_id = $1 \
+         GROUP BY key_bytes ORDER BY max(last_event_ms) DESC LIMIT $2",
+        )
+        .bind(service_id)
+        .bind(limit.max(1))
+        .fetch_all(pool)
+        .await?,
+    ))
 }

@@ -2,21 +2,34 @@
 //! produced them, so a crash at any moment loses nothing and counts nothing twice.
 //!
 //! Order inside the transaction: compare-and-set every partition's `next_offset` (a replica that lost
-//! a partition cannot write for it), append the identities of the batch's new events per partition
-//! (what `serve::dedupe` reloads after a restart), then add the new events to keys, windows and
-//! tallies, keep the sampled delivery times and samples of bad messages. Every event in a batch is
-//! new: duplicates were recognized in memory by the partition's owner.
+//! a partition cannot write for it), add the new events to `keys`, append the identities of the
+//! batch's new events per partition (what `serve::dedupe` reloads after a restart), then windows and
+//! tallies, the sampled delivery times and samples of bad messages. Every event in a batch is new:
+//! duplicates were recognized in memory by the partition's owner.
+//!
+//! **A refusal that will not go away is isolated, not retried forever.** When the database refuses
+//! a batch for a value it holds (a data error, `StoreError::is_data_error`), retrying the same
+//! transaction would fail the same way and stop the lane, and with it every partition and service
+//! behind it. So the batch is written once more with each key's row under a savepoint (bisected:
+//! a few statements per refused key, not one per key): the keys the database refuses are left out,
+//! their events counted as `unparseable`/`unstorable` and sampled, and everything else is stored
+//! with the offsets as usual. Other failures (connection, permissions, timeouts) are retried by the
+//! checkpointer, which reports them (`/readyz`, the freshness criterion).
 
 use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::config::Side;
-use crate::serve::batch::Batch;
+use crate::serve::batch::{Batch, BatchEvent, SAMPLES_PER_REASON, SAMPLE_BYTES};
 use crate::serve::dedupe::{identity_parts, is_delivery_sample, pack};
 use keys::{KeyDelta, KeyId};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use sqlx::Connection;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 mod keys;
+
+/// The tally (kind, name) of events whose key row the database refused.
+pub const UNSTORABLE: (&str, &str) = ("unparseable", "unstorable");
 
 fn side_code(side: Side) -> i16 {
     match side {
@@ -34,6 +47,9 @@ pub fn fingerprint(key_hash: u128, position: u128, operation: u8, digest: u128) 
     i64::from_be_bytes(first)
 }
 
+/// (service index, side, kind, name) of a tally.
+pub type TallyId = (usize, Side, &'static str, &'static str);
+
 /// Counts of what a checkpoint stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
@@ -41,6 +57,11 @@ pub struct Stored {
     pub new_events: usize,
     /// New distinct events per (service index, side, operation), for metrics.
     pub new_by_operation: BTreeMap<(usize, Side, &'static str), u64>,
+    /// The records per tally as stored: the batch's, with refused keys' events moved to
+    /// [`UNSTORABLE`].
+    pub tallies: BTreeMap<TallyId, i64>,
+    /// Events left out because the database refused their key's row.
+    pub unstorable: usize,
 }
 
 const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids)
@@ -61,243 +82,449 @@ const UPSERT_TALLIES: &str =
  ON CONFLICT (service_id, side, kind, name) DO UPDATE SET
    records = t.records + excluded.records, events = t.events + excluded.events";
 
-/// The database id of a batch's service index (resolved once per checkpoint, see `checkpoint`).
-fn id(ids: &[i16], service: usize) -> i16 {
-    ids.get(service).copied().unwrap_or(0)
+const INSERT_SAMPLE: &str = "INSERT INTO bad_messages (service_id, side, reason, topic, partition, kafka_offset, key_bytes, sample)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Database ids of a batch's service indexes, resolved once per checkpoint (the lookups run for
+/// every event). A name without an id is an error: writing under a made-up id would mix services.
+#[derive(Debug)]
+struct ServiceIds(Vec<i16>);
+
+impl ServiceIds {
+    fn get(&self, service: usize) -> Result<i16, StoreError> {
+        self.0
+            .get(service)
+            .copied()
+            .ok_or(StoreError::UnknownService(format!("#{service}")))
+    }
+}
+
+/// Whether a checkpoint writes each key row under a savepoint to find the ones refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    Off,
+    On,
 }
 
 impl Store {
     /// Store a batch. `names` maps the batch's service indexes to configured names.
     pub async fn checkpoint(&self, names: &[String], batch: &Batch) -> Result<Stored, StoreError> {
-        // Name → id once per checkpoint, not per event: the lookups below run for every event
-        // (and O(n log n) times in the sort), and each would take the ids' lock and hash a name.
-        let ids: Vec<i16> = names
-            .iter()
-            .map(|n| self.service_id(n).unwrap_or(0))
-            .collect();
-        let ids = ids.as_slice();
-        let mut tx = self.pool.begin().await?;
-        for ((topic, partition), p) in &batch.partitions {
-            let advanced = match p.expected {
-                Some(expected) => sqlx::query(
-                    "UPDATE partitions SET next_offset = $3, max_event_ms = greatest(max_event_ms, $4),
-                       end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now(),
-                       min_event_ms = least(min_event_ms, $7), arrival_base = coalesce($8, arrival_base),
-                       last_record = $9
-                     WHERE topic = $1 AND partition = $2 AND next_offset = $6",
-                )
-                .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected).bind(p.min_event_ms).bind(p.arrival_base)
-                .bind(p.last_record.map(|f| f.to_be_bytes().to_vec()))
-                .execute(&mut *tx).await?.rows_affected(),
-                None => sqlx::query(
-                    "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms, arrival_base, last_record)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, coalesce($9, 0), $10) ON CONFLICT DO NOTHING",
-                )
-                .bind(topic).bind(partition).bind(id(ids, p.service)).bind(side_code(p.side))
-                .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(p.min_event_ms).bind(p.arrival_base)
-                .bind(p.last_record.map(|f| f.to_be_bytes().to_vec()))
-                .execute(&mut *tx).await?.rows_affected(),
-            };
-            if advanced != 1 {
-                return Err(StoreError::OwnershipLost {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    expected: p.expected.unwrap_or(-1),
-                });
+        let ids = ServiceIds(
+            names
+                .iter()
+                .map(|n| {
+                    self.service_id(n)
+                        .ok_or_else(|| StoreError::UnknownService(n.clone()))
+                })
+                .collect::<Result<_, _>>()?,
+        );
+        match self.write_batch(&ids, batch, Isolation::Off).await {
+            Err(e) if e.is_data_error() => {
+                tracing::warn!(error = %e, "the database refused a value of this checkpoint; storing its keys one by one to leave out the refused ones");
+                self.write_batch(&ids, batch, Isolation::On).await
             }
+            other => other,
         }
+    }
 
-        self.append_identities(&mut tx, batch).await?;
-        self.insert_deliveries(&mut tx, ids, batch).await?;
+    async fn write_batch(
+        &self,
+        ids: &ServiceIds,
+        batch: &Batch,
+        isolation: Isolation,
+    ) -> Result<Stored, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        advance_partitions(&mut tx, ids, batch).await?;
 
-        // Aggregate the new events per key and per window.
         let mut per_key: FxHashMap<KeyId, KeyDelta> =
             FxHashMap::with_capacity_and_hasher(batch.keys.len(), Default::default());
+        for x in &batch.events {
+            let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
+            k.0 += 1;
+            k.1 += i128::from(event_fingerprint(x));
+        }
+        let refused: FxHashSet<KeyId> = match isolation {
+            Isolation::Off => {
+                keys::upsert(&mut tx, &keys::rows(ids, batch, &per_key)?).await?;
+                FxHashSet::default()
+            }
+            Isolation::On => keys::upsert_isolating(&mut tx, &keys::rows(ids, batch, &per_key)?)
+                .await?
+                .into_iter()
+                .collect(),
+        };
+        let kept = |e: &BatchEvent| !refused.contains(&(e.service, e.side, e.key_hash));
+
+        append_identities(&mut tx, batch, &refused).await?;
+        insert_deliveries(&mut tx, ids, batch, &kept).await?;
         let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
         let mut stored = Stored {
             records: batch.records,
+            tallies: batch.tallies.clone(),
             ..Stored::default()
         };
         for x in &batch.events {
-            let fp = i128::from(fingerprint(
-                x.key_hash,
-                x.position,
-                x.operation as u8,
-                x.digest,
-            ));
-            let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
-            k.0 += 1;
-            k.1 += fp;
+            if !kept(x) {
+                // The record was tallied under its operation when it was admitted: it is
+                // counted once, under the reason it was not compared.
+                move_tally(
+                    &mut stored.tallies,
+                    (x.service, x.side, "operation", x.operation.as_str()),
+                    (x.service, x.side, UNSTORABLE.0, UNSTORABLE.1),
+                );
+                stored.unstorable += 1;
+                continue;
+            }
             let w = per_window
                 .entry((x.service, x.side, x.window_start_ms, x.operation as u8))
                 .or_default();
             w.0 += 1;
-            w.1 += fp;
+            w.1 += i128::from(event_fingerprint(x));
             *stored
                 .new_by_operation
                 .entry((x.service, x.side, x.operation.as_str()))
                 .or_default() += 1;
             stored.new_events += 1;
         }
-        self.upsert_keys(&mut tx, ids, batch, &per_key).await?;
-        self.upsert_windows(&mut tx, ids, &per_window).await?;
-        self.upsert_tallies(&mut tx, ids, batch, &stored).await?;
-        for s in &batch.samples {
-            sqlx::query("INSERT INTO bad_messages (service_id, side, reason, topic, partition, kafka_offset, sample) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(id(ids, s.service)).bind(side_code(s.side)).bind(s.reason).bind(&s.topic).bind(s.partition).bind(s.offset).bind(&s.sample)
-                .execute(&mut *tx).await?;
-        }
+        upsert_windows(&mut tx, ids, &per_window).await?;
+        upsert_tallies(&mut tx, ids, &stored).await?;
+        insert_samples(&mut tx, ids, batch, &refused, isolation).await?;
         tx.commit().await?;
         Ok(stored)
     }
+}
 
-    /// One packed row per partition: the identities `serve::dedupe` reloads after a restart.
-    async fn append_identities(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        batch: &Batch,
-    ) -> Result<(), StoreError> {
-        let rows: Vec<_> = batch
-            .identities
-            .iter()
-            .filter(|(_, ids)| !ids.is_empty())
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
+fn event_fingerprint(x: &BatchEvent) -> i64 {
+    fingerprint(x.key_hash, x.position, x.operation as u8, x.digest)
+}
+
+fn move_tally(tallies: &mut BTreeMap<TallyId, i64>, from: TallyId, to: TallyId) {
+    if let Some(n) = tallies.get_mut(&from) {
+        *n -= 1;
+        if *n == 0 {
+            tallies.remove(&from);
         }
-        sqlx::query(INSERT_IDENTITIES)
-            .bind(
-                rows.iter()
-                    .map(|((t, _), _)| t.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|((_, p), _)| *p).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, ids)| pack(ids)).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
     }
+    *tallies.entry(to).or_default() += 1;
+}
 
-    /// The sampled events' delivery times (latency evidence, see `serve::dedupe::is_delivery_sample`).
-    async fn insert_deliveries(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        ids: &[i16],
-        batch: &Batch,
-    ) -> Result<(), StoreError> {
-        let sampled: Vec<(&crate::serve::batch::BatchEvent, i64)> = batch
+/// Compare-and-set of every partition's offset (or its first row).
+async fn advance_partitions(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    batch: &Batch,
+) -> Result<(), StoreError> {
+    for ((topic, partition), p) in &batch.partitions {
+        let last_record = p.last_record.map(|f| f.to_be_bytes().to_vec());
+        let advanced = match p.expected {
+            Some(expected) => sqlx::query(
+                "UPDATE partitions SET next_offset = $3, max_event_ms = greatest(max_event_ms, $4),
+                   end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now(),
+                   min_event_ms = least(min_event_ms, $7), arrival_base = coalesce($8, arrival_base),
+                   last_record = $9
+                 WHERE topic = $1 AND partition = $2 AND next_offset = $6",
+            )
+            .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected).bind(p.min_event_ms).bind(p.arrival_base)
+            .bind(last_record)
+            .execute(&mut *tx).await?.rows_affected(),
+            None => sqlx::query(
+                "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms, arrival_base, last_record)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, coalesce($9, 0), $10) ON CONFLICT DO NOTHING",
+            )
+            .bind(topic).bind(partition).bind(ids.get(p.service)?).bind(side_code(p.side))
+            .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(p.min_event_ms).bind(p.arrival_base)
+            .bind(last_record)
+            .execute(&mut *tx).await?.rows_affected(),
+        };
+        if advanced != 1 {
+            return Err(StoreError::OwnershipLost {
+                topic: topic.clone(),
+                partition: *partition,
+                expected: p.expected.unwrap_or(-1),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One packed row per partition: the identities `serve::dedupe` reloads after a restart. The
+/// identities of refused keys' events are left out with them.
+async fn append_identities(
+    tx: &mut sqlx::PgConnection,
+    batch: &Batch,
+    refused: &FxHashSet<KeyId>,
+) -> Result<(), StoreError> {
+    let refused_ids: FxHashSet<u128> = batch
+        .events
+        .iter()
+        .filter(|e| refused.contains(&(e.service, e.side, e.key_hash)))
+        .map(|e| e.identity)
+        .collect();
+    let rows: Vec<(&(String, i32), Vec<u8>)> = batch
+        .identities
+        .iter()
+        .map(|(tp, ids)| {
+            let packed = if refused_ids.is_empty() {
+                pack(ids)
+            } else {
+                let kept: Vec<u128> = ids
+                    .iter()
+                    .copied()
+                    .filter(|i| !refused_ids.contains(i))
+                    .collect();
+                pack(&kept)
+            };
+            (tp, packed)
+        })
+        .filter(|(_, packed)| !packed.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(INSERT_IDENTITIES)
+        .bind(
+            rows.iter()
+                .map(|((t, _), _)| t.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|((_, p), _)| *p).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(_, ids)| ids.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The sampled events' delivery times (latency evidence, see `serve::dedupe::is_delivery_sample`).
+async fn insert_deliveries(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    batch: &Batch,
+    kept: &impl Fn(&BatchEvent) -> bool,
+) -> Result<(), StoreError> {
+    #[derive(Default)]
+    struct Columns {
+        service: Vec<i16>,
+        side: Vec<i16>,
+        event: Vec<Uuid>,
+        event_ms: Vec<i64>,
+        record_ms: Vec<i64>,
+    }
+    let mut c = Columns::default();
+    for e in batch.events.iter().filter(|e| kept(e)) {
+        let Some(record_ms) = e.record_ms.filter(|_| is_delivery_sample(e.identity)) else {
+            continue;
+        };
+        c.service.push(ids.get(e.service)?);
+        c.side.push(side_code(e.side));
+        c.event.push(Uuid::from_u128(e.identity));
+        c.event_ms.push(e.event_ms);
+        c.record_ms.push(record_ms);
+    }
+    if c.service.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(INSERT_DELIVERIES)
+        .bind(c.service)
+        .bind(c.side)
+        .bind(c.event)
+        .bind(c.event_ms)
+        .bind(c.record_ms)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_windows(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    per_window: &BTreeMap<(usize, Side, i64, u8), (i64, i128)>,
+) -> Result<(), StoreError> {
+    if per_window.is_empty() {
+        return Ok(());
+    }
+    #[derive(Default)]
+    struct Columns {
+        service: Vec<i16>,
+        side: Vec<i16>,
+        start: Vec<i64>,
+        operation: Vec<i16>,
+        events: Vec<i64>,
+        fingerprint: Vec<String>,
+    }
+    let mut c = Columns::default();
+    for ((service, side, start, op), (n, fp)) in per_window {
+        c.service.push(ids.get(*service)?);
+        c.side.push(side_code(*side));
+        c.start.push(*start);
+        c.operation.push(i16::from(*op));
+        c.events.push(*n);
+        c.fingerprint.push(fp.to_string());
+    }
+    sqlx::query(UPSERT_WINDOWS)
+        .bind(c.service)
+        .bind(c.side)
+        .bind(c.start)
+        .bind(c.operation)
+        .bind(c.events)
+        .bind(c.fingerprint)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_tallies(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    stored: &Stored,
+) -> Result<(), StoreError> {
+    if stored.tallies.is_empty() {
+        return Ok(());
+    }
+    #[derive(Default)]
+    struct Columns<'a> {
+        service: Vec<i16>,
+        side: Vec<i16>,
+        kind: Vec<&'a str>,
+        name: Vec<&'a str>,
+        records: Vec<i64>,
+        events: Vec<i64>,
+    }
+    let mut c = Columns::default();
+    for ((s, side, kind, name), records) in &stored.tallies {
+        let events = if *kind == "operation" {
+            stored
+                .new_by_operation
+                .get(&(*s, *side, *name))
+                .map_or(0, |n| *n as i64)
+        } else {
+            0
+        };
+        c.service.push(ids.get(*s)?);
+        c.side.push(side_code(*side));
+        c.kind.push(kind);
+        c.name.push(name);
+        c.records.push(*records);
+        c.events.push(events);
+    }
+    sqlx::query(UPSERT_TALLIES)
+        .bind(c.service)
+        .bind(c.side)
+        .bind(c.kind)
+        .bind(c.name)
+        .bind(c.records)
+        .bind(c.events)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Samples of bad messages, then one sample per refused key (its key and final content). With
+/// isolation each goes under a savepoint: a sample the database refuses is dropped, not the batch.
+async fn insert_samples(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    batch: &Batch,
+    refused: &FxHashSet<KeyId>,
+    isolation: Isolation,
+) -> Result<(), StoreError> {
+    let mut refused: Vec<&KeyId> = refused.iter().collect();
+    refused.sort();
+    let mut per_side: BTreeMap<(usize, Side), usize> = BTreeMap::new();
+    let refused_samples = refused.into_iter().filter_map(|id| {
+        let taken = per_side.entry((id.0, id.1)).or_default();
+        *taken += 1;
+        if *taken > SAMPLES_PER_REASON {
+            return None;
+        }
+        let key = batch.keys.get(id)?;
+        // The first of the key's events names the record (topic, partition, offset).
+        let first = batch
             .events
             .iter()
-            .filter(|e| is_delivery_sample(e.identity))
-            .filter_map(|e| Some((e, e.record_ms?)))
-            .collect();
-        if sampled.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(INSERT_DELIVERIES)
-            .bind(
-                sampled
-                    .iter()
-                    .map(|(e, _)| id(ids, e.service))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                sampled
-                    .iter()
-                    .map(|(e, _)| side_code(e.side))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                sampled
-                    .iter()
-                    .map(|(e, _)| Uuid::from_u128(e.identity))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(sampled.iter().map(|(e, _)| e.event_ms).collect::<Vec<_>>())
-            .bind(sampled.iter().map(|(_, r)| *r).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn upsert_windows(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        ids: &[i16],
-        per_window: &BTreeMap<(usize, Side, i64, u8), (i64, i128)>,
-    ) -> Result<(), StoreError> {
-        let w: Vec<_> = per_window.iter().collect();
-        sqlx::query(UPSERT_WINDOWS)
-            .bind(
-                w.iter()
-                    .map(|((s, _, _, _), _)| id(ids, *s))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                w.iter()
-                    .map(|((_, side, _, _), _)| side_code(*side))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                w.iter()
-                    .map(|((_, _, start, _), _)| *start)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                w.iter()
-                    .map(|((_, _, _, op), _)| i16::from(*op))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(w.iter().map(|(_, (n, _))| *n).collect::<Vec<_>>())
-            .bind(
-                w.iter()
-                    .map(|(_, (_, fp))| fp.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn upsert_tallies(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        ids: &[i16],
-        batch: &Batch,
-        stored: &Stored,
-    ) -> Result<(), StoreError> {
-        let rows: Vec<_> = batch
-            .tallies
+            .find(|e| (e.service, e.side, e.key_hash) == *id)?;
+        let topic = batch
+            .identities
             .iter()
-            .map(|((s, side, kind, name), records)| {
-                let events = if *kind == "operation" {
-                    stored
-                        .new_by_operation
-                        .iter()
-                        .find(|((ss, sd, op), _)| ss == s && sd == side && op == name)
-                        .map_or(0, |(_, n)| *n as i64)
-                } else {
-                    0
-                };
-                (
-                    id(ids, *s),
-                    side_code(*side),
-                    *kind,
-                    *name,
-                    *records,
-                    events,
-                )
-            })
-            .collect();
-        sqlx::query(UPSERT_TALLIES)
-            .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.4).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.5).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
+            .find(|((_, p), ids)| *p == first.partition && ids.contains(&first.identity))
+            .map(|((t, _), _)| t.as_str())?;
+        let content = key.final_state().and_then(|f| f.content.as_deref());
+        let sample = content.unwrap_or_default();
+        Some(Sample {
+            service: id.0,
+            side: id.1,
+            reason: UNSTORABLE.1,
+            topic,
+            partition: first.partition,
+            offset: first.offset,
+            key: Some(&key.key),
+            sample: &sample[..sample.len().min(SAMPLE_BYTES)],
+        })
+    });
+    let samples: Vec<Sample<'_>> = batch
+        .samples
+        .iter()
+        .map(|s| Sample {
+            service: s.service,
+            side: s.side,
+            reason: s.reason,
+            topic: &s.topic,
+            partition: s.partition,
+            offset: s.offset,
+            key: s.key.as_deref(),
+            sample: &s.sample,
+        })
+        .chain(refused_samples)
+        .collect();
+    for s in samples {
+        let query = sqlx::query(INSERT_SAMPLE)
+            .bind(ids.get(s.service)?)
+            .bind(side_code(s.side))
+            .bind(s.reason)
+            .bind(s.topic)
+            .bind(s.partition)
+            .bind(s.offset)
+            .bind(s.key)
+            .bind(s.sample);
+        match isolation {
+            Isolation::Off => {
+                query.execute(&mut *tx).await?;
+            }
+            Isolation::On => {
+                let mut savepoint = tx.begin().await?;
+                match query
+                    .execute(&mut *savepoint)
+                    .await
+                    .map_err(StoreError::from)
+                {
+                    Ok(_) => savepoint.commit().await?,
+                    Err(e) if e.is_data_error() => {
+                        savepoint.rollback().await?;
+                        tracing::warn!(topic = s.topic, partition = s.partition, offset = s.offset, reason = s.reason, "the database refused a bad-message sample; it is not kept (the record is counted)");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
     }
+    Ok(())
 }
+
+/// A bad-message sample as written (borrowed from the batch).
+struct Sample<'a> {
+    service: usize,
+    side: Side,
+    reason: &'static str,
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    sample: &'a [u8],
+}
+
+#[cfg(test)]
+#[path = "write_tests.rs"]
+mod tests;

@@ -3,7 +3,7 @@
 
 use super::{count, operation_name, parse_kind};
 use crate::core::compare::MismatchKind;
-use crate::core::event::Content;
+use crate::core::event::{display_bytes, Content};
 use crate::core::explain::diff_events;
 use crate::core::operation::Operation;
 use crate::serve::status::KeySummary;
@@ -25,7 +25,7 @@ macro_rules! joined_keys_sql {
                     AND ($3::uuid IS NULL OR key_hash > $3::uuid)), \
               j AS ( \
            SELECT coalesce(b.key_hash, c.key_hash) AS key_hash, \
-                  coalesce(b.key_text, c.key_text) AS key_text, \
+                  coalesce(b.key_bytes, c.key_bytes) AS key_bytes, \
                   CASE WHEN b.key_hash IS NULL THEN 'extra_in_candidate' \
                        WHEN c.key_hash IS NULL THEN 'missing_in_candidate' \
                        WHEN b.events = c.events AND b.fingerprint_sum = c.fingerprint_sum \
@@ -135,18 +135,18 @@ pub struct MismatchPage {
 #[derive(Debug, sqlx::FromRow)]
 struct MismatchRow {
     key_hash: Uuid,
-    key_text: String,
+    key_bytes: Vec<u8>,
     kind: String,
     settled: bool,
     b_events: Option<i64>,
     b_operation: Option<i16>,
     b_last_event_ms: Option<i64>,
-    /// Canonical JSON text (`keys.final_content`).
-    b_content: Option<String>,
+    /// Canonical JSON (`keys.final_content`), or the raw payload when it is not JSON.
+    b_content: Option<Vec<u8>>,
     c_events: Option<i64>,
     c_operation: Option<i16>,
     c_last_event_ms: Option<i64>,
-    c_content: Option<String>,
+    c_content: Option<Vec<u8>>,
 }
 
 fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Option<MismatchSide> {
@@ -163,7 +163,8 @@ fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Opt
 impl MismatchRow {
     fn into_item(self) -> Option<MismatchItem> {
         let kind = parse_kind(&self.kind)?;
-        let parse = |text: Option<String>| -> Option<Value> { serde_json::from_str(&text?).ok() };
+        let parse =
+            |bytes: Option<Vec<u8>>| -> Option<Value> { serde_json::from_slice(&bytes?).ok() };
         let fields = match (parse(self.b_content), parse(self.c_content)) {
             (Some(b), Some(c)) => {
                 diff_events(&(Content::Json(b), vec![]), &(Content::Json(c), vec![]))
@@ -178,7 +179,7 @@ impl MismatchRow {
             _ => Vec::new(),
         };
         Some(MismatchItem {
-            key: self.key_text,
+            key: display_bytes(&self.key_bytes),
             kind,
             state: if self.settled {
                 MismatchState::Settled

@@ -216,7 +216,7 @@ async fn key(
     last_ms: i64,
 ) {
     sqlx::query(
-        "INSERT INTO keys (service_id, key_hash, side, key_text, events, fingerprint_sum, \
+        "INSERT INTO keys (service_id, key_hash, side, key_bytes, events, fingerprint_sum, \
          final_position, final_operation, final_arrival, final_digest, final_content, \
          last_event_ms, partition) \
          VALUES ($1, $2, $3, $4, $5, 1, $6, $7, 0, $8, $9, $10, 0)",
@@ -224,13 +224,13 @@ async fn key(
     .bind(id)
     .bind(Uuid::from_u128(hash))
     .bind(side)
-    .bind(format!("order-{hash}"))
+    .bind(format!("order-{hash}").into_bytes())
     .bind(events)
     .bind(Uuid::nil())
     .bind(Operation::Update as i16)
     // The digest follows the content, as the writer's does: equal contents, equal digests.
     .bind(Uuid::from_slice(&blake3::hash(content.to_string().as_bytes()).as_bytes()[..16]).unwrap())
-    .bind(content.to_string())
+    .bind(content.to_string().into_bytes())
     .bind(last_ms)
     .execute(pool)
     .await
