@@ -212,26 +212,55 @@ fn freshness(i: &GateInputs, t: &GateThresholds) -> Criterion {
         .unwrap_or(i64::MAX)
         .saturating_mul(1000);
     let [b, c] = i.stalled_for_ms;
-    let stalled: Vec<String> = [("baseline", b), ("candidate", c)]
-        .into_iter()
-        .filter_map(|(side, s)| {
+    let sides = [
+        ("baseline", b, &i.ingestion_faults[0]),
+        ("candidate", c, &i.ingestion_faults[1]),
+    ];
+    let stalled: Vec<String> = sides
+        .iter()
+        .filter_map(|(side, s, _)| {
             s.filter(|ms| *ms > limit)
                 .map(|ms| format!("{side} stalled for {} s", ms / 1000))
         })
         .collect();
-    let observed = json!({"baseline_stalled_seconds": b.map(|x| x / 1000), "candidate_stalled_seconds": c.map(|x| x / 1000)});
-    let (status, why) = if stalled.is_empty() {
-        (
-            CriterionStatus::Pass,
-            "both sides are consuming (or caught up)".to_owned(),
-        )
-    } else {
+    let faulted: Vec<String> = sides
+        .iter()
+        .filter(|(_, _, faults)| !faults.is_empty())
+        .map(|(side, s, faults)| {
+            format!(
+                "{side} is not being counted ({}) for {} s",
+                faults.join("; "),
+                s.unwrap_or(0) / 1000
+            )
+        })
+        .collect();
+    let observed = json!({"baseline_stalled_seconds": b.map(|x| x / 1000), "candidate_stalled_seconds": c.map(|x| x / 1000),
+        "baseline_faults": i.ingestion_faults[0], "candidate_faults": i.ingestion_faults[1]});
+    let (status, why) = if !stalled.is_empty() {
+        let mut reasons = stalled;
+        reasons.extend(faulted);
         (
             CriterionStatus::Fail,
             format!(
                 "{}: a stalled consumer is not evidence of parity",
-                stalled.join(", ")
+                reasons.join(", ")
             ),
+        )
+    } else if !faulted.is_empty() {
+        // Counting has stopped: whatever the evidence says now, it is not current. Pending until
+        // the fault clears, failing once it outlasts `max_stall_seconds`.
+        (
+            CriterionStatus::Pending,
+            format!(
+                "{}; fails after {} s",
+                faulted.join(", "),
+                t.max_stall_seconds
+            ),
+        )
+    } else {
+        (
+            CriterionStatus::Pass,
+            "both sides are consuming (or caught up)".to_owned(),
         )
     };
     criterion(

@@ -105,8 +105,12 @@ pub struct GateInputs {
     /// Candidate delivery delay minus baseline's, p95 over events seen on both sides (ms), and the sample size.
     pub delay_regression_p95_ms: Option<(i64, u64)>,
     /// Per side: milliseconds since consumption last made progress while records were waiting
-    /// (`None`: caught up, or nothing to consume).
+    /// (lag positive or unknown), or since the earliest known fault (`None`: caught up, or
+    /// nothing to consume).
     pub stalled_for_ms: [Option<i64>; 2],
+    /// Per side: what this replica knows stops the side from being counted (checkpoints
+    /// failing, a topic missing, a lane blocked); empty when nothing does.
+    pub ingestion_faults: [Vec<String>; 2],
 }
 
 /// A waiver as the gate sees it.

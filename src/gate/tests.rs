@@ -349,6 +349,28 @@ fn latency_and_freshness_boundaries() {
         ),
         Pass
     );
+    // A known fault (checkpoints failing, a topic gone) stops counting: never a pass, pending
+    // until it outlasts the limit, then a fail.
+    let faulted = |ms| GateInputs {
+        stalled_for_ms: [Some(ms), None],
+        ingestion_faults: [
+            vec!["checkpoints failing: permission denied".into()],
+            vec![],
+        ],
+        ..passing()
+    };
+    assert_eq!(status(&faulted(1_000), &t, "freshness"), Pending);
+    assert_eq!(status(&faulted(60_001), &t, "freshness"), Fail);
+    let c = evaluate_criteria(&faulted(1_000), &t);
+    let freshness = c.iter().find(|c| c.name == "freshness").unwrap();
+    assert!(
+        freshness
+            .explanation
+            .contains("baseline is not being counted (checkpoints failing: permission denied)"),
+        "{}",
+        freshness.explanation
+    );
+    assert_eq!(raw_verdict(&c), Verdict::Pending);
 }
 
 #[test]

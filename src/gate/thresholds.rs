@@ -60,6 +60,7 @@ pub struct GateThresholdsOverride {
     pub min_sampled_rows: Option<u64>,
     pub max_error_rate_increase: Option<f64>,
     pub max_delay_regression_ms: Option<i64>,
+    pub max_stall_seconds: Option<u64>,
     pub consecutive_passes: Option<u32>,
 }
 
@@ -85,6 +86,9 @@ impl GateThresholds {
         t.max_delay_regression_ms = t
             .max_delay_regression_ms
             .min(o.max_delay_regression_ms.unwrap_or(i64::MAX));
+        t.max_stall_seconds = t
+            .max_stall_seconds
+            .min(o.max_stall_seconds.unwrap_or(u64::MAX));
         t.consecutive_passes = t.consecutive_passes.max(o.consecutive_passes.unwrap_or(0));
         t
     }

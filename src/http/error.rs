@@ -28,6 +28,15 @@ pub enum ApiError {
     /// The body exceeds [`super::MAX_BODY_BYTES`].
     #[error("request body too large: at most {0} bytes")]
     PayloadTooLarge(usize),
+    /// The path exists, but not with this method.
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
+    /// A request body that is not declared as `application/json`.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// Any other error status produced outside the handlers, kept as it is.
+    #[error("{0}")]
+    Status(StatusCode),
     /// A dependency (the database) cannot answer right now; retrying later may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -44,7 +53,8 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `not_found`, `bad_request`, `unauthorized`, `forbidden`,
-    /// `conflict`, `payload_too_large`, `unavailable`, `internal`.
+    /// `conflict`, `payload_too_large`, `method_not_allowed`, `unsupported_media_type`,
+    /// `unavailable`, `internal`.
     pub code: String,
     pub message: String,
 }
@@ -58,6 +68,9 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Status(s) => *s,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -71,6 +84,10 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Status(s) if s.is_server_error() => "internal",
+            Self::Status(_) => "bad_request",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -81,6 +98,7 @@ impl ApiError {
         match self {
             Self::Unavailable(_) => "service unavailable".into(),
             Self::Internal(_) => "internal error".into(),
+            Self::Status(s) if s.is_server_error() => "internal error".into(),
             other => other.to_string(),
         }
     }

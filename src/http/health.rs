@@ -26,14 +26,26 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: broker, database and migrations, as last checked by the service.
+/// Readiness: broker, database and migrations as last checked, and ingestion making progress
+/// (`stalled` names what stops it: checkpoints failing, a lane blocked, a topic missing).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Every dependency is reachable", body = Readiness),
-        (status = 503, description = "A dependency is not reachable", body = Readiness),
+        (status = 503, description = "A dependency is not reachable, or ingestion is stalled", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let readiness = state.status.read(|s| s.readiness.clone());
+    // Faults are described now, not at the last evaluation: a checkpoint that started failing a
+    // second ago already makes this 503.
+    let names: Vec<String> = state
+        .config
+        .services
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let readiness = state.status.read(|s| Readiness {
+        stalled: s.faults.describe(&names),
+        ..s.readiness.clone()
+    });
     let code = if readiness.ready() {
         StatusCode::OK
     } else {

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod body;
+mod contract;
 pub mod error;
 pub mod explore;
 pub mod flagger;
@@ -86,7 +87,10 @@ pub fn router(state: AppState) -> Router {
         ))
         // Unknown routes answer the same JSON error envelope as everything else.
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn(contract::json_bodies))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Outside the body limit: its 413 becomes the JSON envelope too.
+        .layer(axum::middleware::from_fn(contract::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

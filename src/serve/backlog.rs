@@ -64,9 +64,10 @@ impl Positions {
     }
 
     fn backlog_at(&self, ends: &EndOffsets, now: Instant) -> i64 {
-        let (Ok(stored), Ok(ends)) = (self.stored.lock(), ends.lock()) else {
+        let Ok(stored) = self.stored.lock() else {
             return 0;
         };
+        let ends = ends.snapshot().offsets;
         stored
             .iter()
             .filter(|(_, (_, at))| now.saturating_duration_since(*at) < self.forget_after)
@@ -144,13 +145,7 @@ mod tests {
     }
 
     fn ends(known: &[(&str, i32, i64)]) -> EndOffsets {
-        let ends = EndOffsets::default();
-        if let Ok(mut map) = ends.lock() {
-            for (topic, partition, end) in known {
-                map.insert(((*topic).to_owned(), *partition), *end);
-            }
-        }
-        ends
+        EndOffsets::with(known)
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::backlog::Positions;
 use super::batch::Batch;
 use super::kafka_offsets::KafkaCommits;
 use super::rebalance::LaneContext;
-use super::status::SharedStatus;
+use super::status::{Fault, SharedStatus};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use std::time::Duration;
@@ -59,7 +59,12 @@ impl Checkpointer {
                         }
                         record(&metrics, &names, &batch, &stored);
                         positions.record(&batch);
-                        status.write(|s| s.readiness.database = true);
+                        status.write(|s| {
+                            s.readiness.database = true;
+                            for key in sides(&batch) {
+                                s.faults.checkpoints.remove(&key);
+                            }
+                        });
                         break;
                     }
                     Err(e @ StoreError::OwnershipLost { .. }) => {
@@ -74,9 +79,19 @@ impl Checkpointer {
                             .with_label_values(&["database"])
                             .inc();
                         tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "checkpoint failed; retrying");
+                        // Counting of these sides has stopped until it commits: `/readyz` and the
+                        // freshness criterion say so (`IngestionFaults`).
+                        let now = chrono::Utc::now();
                         status.write(|s| {
                             s.readiness.database = false;
                             s.readiness.last_error = Some(e.to_string());
+                            for key in sides(&batch) {
+                                let fault = s.faults.checkpoints.entry(key).or_insert(Fault {
+                                    since: now,
+                                    detail: String::new(),
+                                });
+                                fault.detail = e.to_string();
+                            }
                         });
                         if cancel.is_cancelled() {
                             // Shutting down with the database away: the batch is dropped, its offsets were
@@ -93,13 +108,22 @@ impl Checkpointer {
     }
 }
 
+/// The (service, side) pairs whose partitions a batch carries.
+fn sides(batch: &Batch) -> std::collections::BTreeSet<(usize, crate::config::Side)> {
+    batch
+        .partitions
+        .values()
+        .map(|p| (p.service, p.side))
+        .collect()
+}
+
 fn record(
     metrics: &Metrics,
     names: &[String],
     batch: &Batch,
     stored: &crate::store::write::Stored,
 ) {
-    for ((service, side, kind, name), n) in &batch.tallies {
+    for ((service, side, kind, name), n) in &stored.tallies {
         let Some(service_name) = names.get(*service) else {
             continue;
         };

@@ -5,10 +5,13 @@
 use super::backlog::{evaluation_pause, resume_at, Positions};
 use super::ingest::EndOffsets;
 use super::publish::publish_metrics;
-use super::status::{EvidenceRange, GateVerdict, ServiceStatus, SharedStatus, SideStatus};
+use super::status::{
+    EvidenceRange, Fault, GateVerdict, Heartbeats, IngestionFaults, ServiceStatus, SharedStatus,
+    SideStatus,
+};
 use super::verdict::{decide, thresholds};
 use super::watermark::side_watermark;
-use crate::config::Config;
+use crate::config::{Config, Side};
 use crate::core::report::FieldCount;
 use crate::gate::{CriterionStatus, GateInputs, Hysteresis};
 use crate::metrics::Metrics;
@@ -25,9 +28,12 @@ pub async fn evaluate_service(
     index: usize,
     store: &Store,
     ends: &EndOffsets,
+    faults: &IngestionFaults,
 ) -> Result<ServiceStatus, StoreError> {
     let service = &config.services[index];
-    let id = store.service_id(&service.name).unwrap_or(0);
+    let id = store
+        .service_id(&service.name)
+        .ok_or_else(|| StoreError::UnknownService(service.name.clone()))?;
     let pool = &store.pool;
     let now_ms = Utc::now().timestamp_millis();
     let idle_ms = config.serve.idle_partition_ms as i64;
@@ -51,7 +57,12 @@ pub async fn evaluate_service(
     ] {
         counts.fill(side);
         let (partitions, watermark) = side_watermark(rows, topics, ends, now_ms, idle_ms);
-        side.lag = partitions.iter().filter_map(|p| p.lag).sum();
+        // Unknown if any partition's is (or the side has none the broker knows of).
+        side.lag = partitions
+            .iter()
+            .map(|p| p.lag)
+            .sum::<Option<i64>>()
+            .filter(|_| !partitions.is_empty());
         side.partitions = partitions;
         side.watermark_ms = watermark;
     }
@@ -69,12 +80,26 @@ pub async fn evaluate_service(
     if service.targets.is_some() {
         s.rows = crate::store::rows::latest_summary(pool, id).await?;
     }
-    let stalled = |rows: &[read::PartitionRow], side: &SideStatus| {
-        rows.iter()
+    // Records wait where lag is positive or unknown (a broker that cannot be read proves nothing);
+    // a side stalls from the last progress of such a partition, or from the earliest fault this
+    // process knows of (checkpoints failing, a topic missing, a lane blocked: `IngestionFaults`).
+    let side_faults = [
+        faults.of_side(index, Side::Baseline, &service.baseline_topics),
+        faults.of_side(index, Side::Candidate, &service.candidate_topics),
+    ];
+    let stalled = |rows: &[read::PartitionRow], side: &SideStatus, fault: &Option<(_, _)>| {
+        let waiting = rows
+            .iter()
             .zip(&side.partitions)
-            .filter(|(_, p)| p.lag.unwrap_or(0) > 0)
+            .filter(|(_, p)| p.lag.is_none_or(|lag| lag > 0))
             .filter_map(|(r, _)| r.last_record_at.map(|t| now_ms - t.timestamp_millis()))
-            .max()
+            .max();
+        let faulted = fault
+            .as_ref()
+            .map(|(since, _): &(chrono::DateTime<Utc>, Vec<String>)| {
+                (now_ms - since.timestamp_millis()).max(0)
+            });
+        waiting.max(faulted)
     };
     let settled_counts = evidence::settled_counts(pool, id, window_ms, s.settled_until_ms).await?;
     let observed_since = evidence::observed_since_ms(pool, id).await?;
@@ -107,9 +132,10 @@ pub async fn evaluate_service(
         }),
         delay_regression_p95_ms: evidence::delay_regression_p95(pool, id).await?,
         stalled_for_ms: [
-            stalled(&b_rows, &s.baseline),
-            stalled(&c_rows, &s.candidate),
+            stalled(&b_rows, &s.baseline, &side_faults[0]),
+            stalled(&c_rows, &s.candidate, &side_faults[1]),
         ],
+        ingestion_faults: side_faults.map(|f| f.map(|(_, reasons)| reasons).unwrap_or_default()),
     };
     if s.keys.settled.mismatched > 0 {
         s.top_fields = top_fields(pool, id, s.settled_until_ms).await?;
@@ -178,19 +204,100 @@ fn offsets(rows: &[read::PartitionRow]) -> std::collections::BTreeMap<String, i6
         .collect()
 }
 
+/// A lane whose worker showed no sign of life for this long is blocked (its heartbeat moves at
+/// least every 50 ms while idle; a checkpoint of a full batch takes about a second).
+fn lane_stall_after(config: &Config) -> Duration {
+    Duration::from_millis(config.serve.checkpoint_interval_ms.saturating_mul(5))
+        .max(Duration::from_secs(10))
+}
+
+/// Record which lanes are blocked, publish every fault as a readiness reason, and which sides
+/// are not being counted as a metric.
+fn note_stuck_lanes(
+    config: &Config,
+    status: &SharedStatus,
+    heartbeats: &Heartbeats,
+    metrics: &Metrics,
+) {
+    let now = Utc::now();
+    let after = lane_stall_after(config);
+    let stale = heartbeats.stale(now, after);
+    let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+    status.write(|s| {
+        s.faults.stuck_lanes.retain(|lane, _| stale.iter().any(|(l, _)| l == lane));
+        for (lane, last) in stale {
+            s.faults.stuck_lanes.entry(lane).or_insert_with(|| Fault {
+                since: last,
+                detail: format!(
+                    "its worker has been blocked for over {} s (a checkpoint that does not commit, or the store unreachable)",
+                    after.as_secs()
+                ),
+            });
+        }
+        s.readiness.stalled = s.faults.describe(&names);
+    });
+    let faults = status.read(|s| s.faults.clone());
+    for (index, service) in config.services.iter().enumerate() {
+        for (side, topics) in [
+            (Side::Baseline, &service.baseline_topics),
+            (Side::Candidate, &service.candidate_topics),
+        ] {
+            let stalled = faults.of_side(index, side, topics).is_some();
+            metrics
+                .ingestion_stalled
+                .with_label_values(&[service.name.as_str(), side.as_str()])
+                .set(i64::from(stalled));
+        }
+    }
+    for line in status.read(|s| s.readiness.stalled.clone()) {
+        tracing::warn!(fault = %line, "ingestion is stalled");
+    }
+}
+
+/// Record the configured topics the broker does not know (and forget those that came back).
+fn note_missing_topics(status: &SharedStatus, missing: Vec<(String, String)>) {
+    let now = Utc::now();
+    status.write(|s| {
+        s.faults
+            .missing_topics
+            .retain(|topic, _| missing.iter().any(|(t, _)| t == topic));
+        for (topic, error) in missing {
+            let fault = s.faults.missing_topics.entry(topic).or_insert(Fault {
+                since: now,
+                detail: String::new(),
+            });
+            fault.detail = error;
+        }
+    });
+}
+
 /// How often a pause checks whether the backlog is gone or a later checkpoint moved its end.
 const WAKE_POLL: Duration = Duration::from_millis(100);
 
+/// The evaluation loop and what it reads: the store, the end offsets it fetches for everyone,
+/// what the checkpointers stored (pacing) and the lanes' heartbeats (a blocked lane).
+#[derive(Debug)]
+pub struct Evaluator {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub status: SharedStatus,
+    pub metrics: Metrics,
+    pub ends: EndOffsets,
+    pub positions: Positions,
+    pub heartbeats: Heartbeats,
+}
+
 /// Run until cancelled.
-pub async fn run(
-    config: Arc<Config>,
-    store: Store,
-    status: SharedStatus,
-    metrics: Metrics,
-    ends: EndOffsets,
-    positions: Positions,
-    cancel: CancellationToken,
-) {
+pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
+    let Evaluator {
+        config,
+        store,
+        status,
+        metrics,
+        ends,
+        positions,
+        heartbeats,
+    } = evaluator;
     let backlog_records = config.serve.checkpoint_max_records as i64;
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
     let idle = Duration::from_millis(config.serve.idle_partition_ms);
@@ -215,17 +322,23 @@ pub async fn run(
             let up = matches!(fetched, Ok(Ok(_)));
             match fetched {
                 Ok(Ok(fresh)) => {
-                    if let Ok(mut shared) = ends.lock() {
-                        shared.extend(fresh);
-                    }
+                    ends.replace(fresh.ends);
+                    note_missing_topics(&status, fresh.missing);
                 }
                 Ok(Err(e)) => {
+                    ends.mark_stale();
                     status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}")))
                 }
-                Err(e) => tracing::warn!(error = %e, "end-offset task failed"),
+                Err(e) => {
+                    ends.mark_stale();
+                    tracing::warn!(error = %e, "end-offset task failed")
+                }
             }
             status.write(|s| s.readiness.broker = up);
+        } else {
+            ends.mark_stale();
         }
+        note_stuck_lanes(&config, &status, &heartbeats, &metrics);
         let round = std::time::Instant::now();
         let database = store.ping().await;
         metrics
@@ -244,8 +357,9 @@ pub async fn run(
             }
         });
         if database.is_ok() {
+            let faults = status.read(|s| s.faults.clone());
             for index in 0..config.services.len() {
-                match evaluate_service(&config, index, &store, &ends).await {
+                match evaluate_service(&config, index, &store, &ends, &faults).await {
                     Ok(mut s) => {
                         let needed = thresholds(&config, index).consecutive_passes;
                         let h = hysteresis.entry(s.service.clone()).or_default();

@@ -35,7 +35,74 @@ const ASSIGNMENT_REFRESH: Duration = Duration::from_secs(1);
 const CLOCK_EVERY: u32 = 64;
 
 /// End offsets per partition as last fetched from the broker (shared with the evaluator).
-pub type EndOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
+/// The broker's end offset of every configured partition, as last fetched by the evaluator
+/// (`fetch_end_offsets`), shared with the lanes (stored with each checkpoint) and the backlog.
+#[derive(Debug, Clone, Default)]
+pub struct EndOffsets(Arc<Mutex<Ends>>);
+
+/// What the last fetch of end offsets found.
+#[derive(Debug, Clone, Default)]
+pub struct Ends {
+    /// The latest known end per (topic, partition). Kept when a fetch fails (watermarks and the
+    /// backlog still use them); replaced by each successful fetch, so a deleted topic's partitions
+    /// disappear.
+    pub offsets: HashMap<(String, i32), i64>,
+    /// Whether the last fetch succeeded: lag is reported only from fresh ends, unknown otherwise
+    /// (a broker that cannot be read must never show a lag of 0).
+    pub fresh: bool,
+}
+
+impl EndOffsets {
+    /// A copy of the current ends.
+    pub fn snapshot(&self) -> Ends {
+        self.0
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The latest known end of a partition.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        let ends = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ends.offsets.get(&(topic.to_owned(), partition)).copied()
+    }
+
+    /// A successful fetch: these are the ends now.
+    pub fn replace(&self, offsets: HashMap<(String, i32), i64>) {
+        let mut ends = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ends = Ends {
+            offsets,
+            fresh: true,
+        };
+    }
+
+    /// A failed fetch: the known ends are kept, but no longer current.
+    pub fn mark_stale(&self) {
+        let mut ends = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ends.fresh = false;
+    }
+
+    #[cfg(test)]
+    pub fn with(known: &[(&str, i32, i64)]) -> Self {
+        let ends = Self::default();
+        ends.replace(
+            known
+                .iter()
+                .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
+                .collect(),
+        );
+        ends
+    }
+}
 
 /// Build a consumer (metadata client) from `[kafka]`.
 pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
@@ -267,24 +334,42 @@ impl Ingest {
     }
 }
 
+/// What one fetch of end offsets found: the ends of the partitions of the topics that exist,
+/// and the configured topics the broker does not know (with its error).
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub ends: HashMap<(String, i32), i64>,
+    pub missing: Vec<(String, String)>,
+}
+
 /// Ask the broker for the end offsets of every configured topic's partitions, with a client of
 /// its own so the hot loop never waits on it. `Err` means the broker is not reachable.
 pub fn fetch_end_offsets(
     client: &BaseConsumer,
     topics: &[String],
-) -> Result<HashMap<(String, i32), i64>, rdkafka::error::KafkaError> {
+) -> Result<Fetched, rdkafka::error::KafkaError> {
     let timeout = Duration::from_secs(2);
-    let mut ends = HashMap::new();
+    let mut fetched = Fetched::default();
     for topic in topics {
         let metadata = client.fetch_metadata(Some(topic), timeout)?;
         for t in metadata.topics() {
+            if let Some(error) = t.error() {
+                let error = rdkafka::error::RDKafkaErrorCode::from(error);
+                fetched.missing.push((topic.clone(), error.to_string()));
+                continue;
+            }
+            if t.partitions().is_empty() {
+                fetched
+                    .missing
+                    .push((topic.clone(), "the broker lists no partitions".into()));
+            }
             for p in t.partitions() {
                 let (_, high) = client.fetch_watermarks(topic, p.id(), timeout)?;
-                ends.insert((topic.clone(), p.id()), high);
+                fetched.ends.insert((topic.clone(), p.id()), high);
             }
         }
     }
-    Ok(ends)
+    Ok(fetched)
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ pub(super) async fn run_pipeline(
     let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
     let weak_consumer = Arc::downgrade(&consumer);
     let mut threads = Vec::with_capacity(lanes + 1);
+    let heartbeats = status::Heartbeats::new(lanes);
     for (lane, (batches, records)) in batches.into_iter().zip(records).enumerate() {
         let worker = worker::Worker {
             consumer: consumer.clone(),
@@ -104,6 +105,8 @@ pub(super) async fn run_pipeline(
             batches,
             end_offsets: ends.clone(),
             starts: starts.clone(),
+            heartbeats: heartbeats.clone(),
+            lane,
             cancel: cancel.clone(),
         };
         threads.push(
@@ -164,12 +167,15 @@ pub(super) async fn run_pipeline(
         })
         .collect();
     let evaluator = tokio::spawn(evaluate::run(
-        config,
-        store,
-        status,
-        metrics,
-        ends,
-        positions,
+        evaluate::Evaluator {
+            config,
+            store,
+            status,
+            metrics,
+            ends,
+            positions,
+            heartbeats,
+        },
         cancel.clone(),
     ));
     // Checkpointers end when the workers, told by the cancelled consumer thread, have handed over

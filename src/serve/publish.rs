@@ -88,10 +88,14 @@ pub fn publish_metrics(
 fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideStatus) {
     for p in &side.partitions {
         let partition = p.partition.to_string();
-        metrics
-            .consumer_lag
-            .with_label_values(&[service, side_name, p.topic.as_str(), partition.as_str()])
-            .set(p.lag.unwrap_or(0));
+        let labels = [service, side_name, p.topic.as_str(), partition.as_str()];
+        match p.lag {
+            Some(lag) => metrics.consumer_lag.with_label_values(&labels).set(lag),
+            // Unknown (the broker's end could not be read): the series is absent, never 0.
+            None => {
+                let _ = metrics.consumer_lag.remove_label_values(&labels);
+            }
+        }
     }
     if let Some(w) = side.watermark_ms {
         metrics

@@ -6,22 +6,103 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 
-/// Whether the dependencies are reachable (`/readyz`).
+/// Whether the dependencies are reachable and ingestion makes progress (`/readyz`).
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Readiness {
     pub broker: bool,
     pub database: bool,
     pub migrations: bool,
+    /// Why ingestion makes no progress, one sentence each (checkpoints failing, a lane stuck, a
+    /// configured topic missing); empty while it does. Any entry makes `/readyz` answer 503.
+    pub stalled: Vec<String>,
     /// The last dependency error, for operators (no secrets: URLs are never included).
     pub last_error: Option<String>,
 }
 
 impl Readiness {
     pub fn ready(&self) -> bool {
-        self.broker && self.database && self.migrations
+        self.broker && self.database && self.migrations && self.stalled.is_empty()
+    }
+}
+
+/// One way this process knows its own ingestion is stuck, and since when. Known only here: the
+/// store does not show a checkpoint that never committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub since: DateTime<Utc>,
+    pub detail: String,
+}
+
+/// Faults of this process's ingestion, kept current by the checkpointers, the lanes' heartbeats
+/// and the evaluator; read by `/readyz` (through [`Readiness::stalled`]) and by the freshness
+/// criterion, so a stalled side can never pass a gate.
+#[derive(Debug, Clone, Default)]
+pub struct IngestionFaults {
+    /// (service index, side) → checkpoints holding its records fail (since, last error).
+    pub checkpoints: BTreeMap<(usize, crate::config::Side), Fault>,
+    /// Configured topics the broker does not know.
+    pub missing_topics: BTreeMap<String, Fault>,
+    /// Lane index → made no progress (its worker is blocked).
+    pub stuck_lanes: BTreeMap<usize, Fault>,
+}
+
+impl IngestionFaults {
+    /// One sentence per fault, for `/readyz` and logs.
+    pub fn describe(&self, names: &[String]) -> Vec<String> {
+        let at = |f: &Fault| f.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut out: Vec<String> = Vec::new();
+        for ((service, side), f) in &self.checkpoints {
+            let name = names.get(*service).map_or("?", String::as_str);
+            out.push(format!(
+                "checkpoints of {name}/{} fail since {}: {}",
+                side.as_str(),
+                at(f),
+                f.detail
+            ));
+        }
+        for (topic, f) in &self.missing_topics {
+            out.push(format!(
+                "topic `{topic}` is missing since {}: {}",
+                at(f),
+                f.detail
+            ));
+        }
+        for (lane, f) in &self.stuck_lanes {
+            out.push(format!(
+                "lane {lane} made no progress since {}: {}",
+                at(f),
+                f.detail
+            ));
+        }
+        out
+    }
+
+    /// The faults that stop a side of a service from being counted: (earliest since, reasons).
+    pub fn of_side(
+        &self,
+        service: usize,
+        side: crate::config::Side,
+        topics: &[String],
+    ) -> Option<(DateTime<Utc>, Vec<String>)> {
+        let mut faults: Vec<(DateTime<Utc>, String)> = Vec::new();
+        if let Some(f) = self.checkpoints.get(&(service, side)) {
+            faults.push((f.since, format!("checkpoints failing: {}", f.detail)));
+        }
+        for t in topics {
+            if let Some(f) = self.missing_topics.get(t) {
+                faults.push((f.since, format!("topic `{t}` missing: {}", f.detail)));
+            }
+        }
+        // A blocked lane blocks the consumer thread, and with it every partition.
+        for (lane, f) in &self.stuck_lanes {
+            faults.push((f.since, format!("lane {lane} blocked: {}", f.detail)));
+        }
+        let since = faults.iter().map(|(s, _)| *s).min()?;
+        Some((since, faults.into_iter().map(|(_, r)| r).collect()))
     }
 }
 
@@ -45,6 +126,9 @@ pub struct SideStatus {
     pub events: u64,
     pub duplicates: u64,
     pub unparseable: u64,
+    /// `unparseable` by reason: `unparseable`, `too_large`, `unstorable` (the database refused
+    /// the key's row, see `store::write`).
+    pub unparseable_by_reason: BTreeMap<String, u64>,
     pub by_operation: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
@@ -57,7 +141,9 @@ pub struct SideStatus {
     pub log_resets: u64,
     /// Event-time watermark: every partition of this side has passed it (idle ones excepted).
     pub watermark_ms: Option<i64>,
-    pub lag: i64,
+    /// Records the broker holds beyond what is stored, over the side's partitions; absent when
+    /// the broker's end of any partition cannot be read (unknown is never shown as 0).
+    pub lag: Option<i64>,
     pub partitions: Vec<PartitionStatus>,
 }
 
@@ -172,9 +258,48 @@ pub struct RowsSummary {
     pub diff_ratio_upper_95: f64,
 }
 
+/// Each lane worker's last sign of life (ms since the epoch), written on every turn of its loop,
+/// at least every 50 ms while idle: a value that stops moving means the worker is blocked (in a
+/// checkpoint that does not commit, on a store that does not answer, or on a bug).
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeats(Arc<Vec<AtomicI64>>);
+
+impl Heartbeats {
+    pub fn new(lanes: usize) -> Self {
+        let now = Utc::now().timestamp_millis();
+        Self(Arc::new((0..lanes).map(|_| AtomicI64::new(now)).collect()))
+    }
+
+    pub fn beat(&self, lane: usize) {
+        if let Some(h) = self.0.get(lane) {
+            h.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        }
+    }
+
+    /// Lanes silent for longer than `after`, with their last sign of life.
+    pub fn stale(
+        &self,
+        now: DateTime<Utc>,
+        after: std::time::Duration,
+    ) -> Vec<(usize, DateTime<Utc>)> {
+        let limit = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        self.0
+            .iter()
+            .enumerate()
+            .filter_map(|(lane, h)| {
+                let last = h.load(Ordering::Relaxed);
+                (now.timestamp_millis() - last > limit)
+                    .then(|| DateTime::from_timestamp_millis(last).map(|t| (lane, t)))
+                    .flatten()
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Status {
     pub readiness: Readiness,
+    pub faults: IngestionFaults,
     pub services: BTreeMap<String, ServiceStatus>,
 }
 

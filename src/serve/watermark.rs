@@ -18,7 +18,8 @@ pub fn side_watermark(
     now_ms: i64,
     idle_ms: i64,
 ) -> (Vec<PartitionStatus>, Option<i64>) {
-    let ends = ends.lock().map(|m| m.clone()).unwrap_or_default();
+    let snapshot = ends.snapshot();
+    let (ends, fresh) = (snapshot.offsets, snapshot.fresh);
     let mut out = Vec::with_capacity(rows.len());
     let (mut active_min, mut any_max): (Option<i64>, Option<i64>) = (None, None);
     // Progress we cannot vouch for holds the watermark back entirely: an active partition without
@@ -53,7 +54,12 @@ pub fn side_watermark(
             partition: r.partition,
             next_offset: r.next_offset,
             end_offset: end,
-            lag: end.map(|e| (e - r.next_offset).max(0)),
+            // Lag only from an end the broker just told: a stored or stale end is no evidence
+            // that nothing waits (unknown is shown as unknown, never as 0).
+            lag: ends
+                .get(&(r.topic.clone(), r.partition))
+                .filter(|_| fresh)
+                .map(|e| (e - r.next_offset).max(0)),
             max_event_ms: r.max_event_ms,
             idle,
         });
@@ -69,7 +75,7 @@ pub fn side_watermark(
                 partition: *partition,
                 next_offset: 0,
                 end_offset: Some(*end),
-                lag: Some(*end),
+                lag: fresh.then_some(*end),
                 max_event_ms: None,
                 idle: false,
             });
@@ -94,7 +100,6 @@ mod tests {
     use super::*;
     use crate::store::BASELINE;
     use chrono::{TimeZone, Utc};
-    use std::sync::Arc;
 
     fn row(
         topic: &str,
@@ -122,11 +127,7 @@ mod tests {
         rows: &[read::PartitionRow],
         ends: &[(&str, i32, i64)],
     ) -> (Vec<PartitionStatus>, Option<i64>) {
-        let ends: EndOffsets = Arc::new(std::sync::Mutex::new(
-            ends.iter()
-                .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
-                .collect(),
-        ));
+        let ends = EndOffsets::with(ends);
         side_watermark(rows, &["t".to_owned()], &ends, NOW, IDLE)
     }
 

@@ -16,6 +16,7 @@ use super::ingest::EndOffsets;
 use super::intake;
 use super::rebalance::LaneContext;
 use super::record::{Input, Routed};
+use super::status::Heartbeats;
 use crate::config::Config;
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -39,6 +40,9 @@ pub struct Worker {
     pub end_offsets: EndOffsets,
     /// Where the assignments explicitly started each partition (a log reset is told by it).
     pub starts: Starts,
+    /// This lane's sign of life, beaten on every turn of the loop (`/readyz` tells a blocked lane).
+    pub heartbeats: Heartbeats,
+    pub lane: usize,
     pub cancel: CancellationToken,
 }
 
@@ -67,6 +71,7 @@ impl Worker {
         let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
         let mut last_flush = Instant::now();
         loop {
+            self.heartbeats.beat(self.lane);
             let mut quiet = false;
             match self.records.recv_timeout(INPUT_QUIET) {
                 Ok(Input::Records(chunk)) => {
@@ -237,11 +242,7 @@ impl Worker {
         if state.batch.is_empty() {
             return;
         }
-        let ends = self
-            .end_offsets
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default();
+        let ends = self.end_offsets.snapshot().offsets;
         let next = Batch::sized_like(&state.batch);
         let mut batch = std::mem::replace(&mut state.batch, next);
         batch.committed = committed;

@@ -69,6 +69,8 @@ async fn run_worker(store: &Store, config: Config, starts: Starts, records: Vec<
         batches,
         end_offsets: EndOffsets::default(),
         starts,
+        heartbeats: crate::serve::status::Heartbeats::new(1),
+        lane: 0,
         cancel: CancellationToken::new(),
     };
     let thread = std::thread::spawn(move || worker.run());

@@ -70,30 +70,39 @@ fn criteria(s: &ServiceStatus) -> String {
     out
 }
 
-/// One count of a side, for the counts table.
-type SideCount = fn(&SideStatus) -> u64;
+/// One count of a side, for the counts table (`None`: unknown, shown as such).
+type SideCount = fn(&SideStatus) -> Option<u64>;
 
 fn counts(s: &ServiceStatus) -> String {
     let mut out = String::from(
         "<h4>Counts</h4><table class=\"counts\"><tr><th></th><th>Baseline</th><th>Candidate</th></tr>",
     );
-    let rows: [(&str, SideCount); 8] = [
-        ("records", |x| x.records),
-        ("events", |x| x.events),
-        ("duplicates", |x| x.duplicates),
-        ("unparseable", |x| x.unparseable),
-        ("rejected", |x| x.rejected.values().sum()),
-        ("error-topic records", |x| x.errors),
-        ("log resets (topic recreated)", |x| x.log_resets),
-        ("lag", |x| u64::try_from(x.lag).unwrap_or(0)),
+    let rows: [(&str, SideCount); 9] = [
+        ("records", |x| Some(x.records)),
+        ("events", |x| Some(x.events)),
+        ("duplicates", |x| Some(x.duplicates)),
+        ("unparseable", |x| Some(x.unparseable)),
+        ("unstorable (refused by the database)", |x| {
+            Some(
+                x.unparseable_by_reason
+                    .get("unstorable")
+                    .copied()
+                    .unwrap_or(0),
+            )
+        }),
+        ("rejected", |x| Some(x.rejected.values().sum())),
+        ("error-topic records", |x| Some(x.errors)),
+        ("log resets (topic recreated)", |x| Some(x.log_resets)),
+        ("lag", |x| x.lag.map(|l| u64::try_from(l).unwrap_or(0))),
     ];
+    let shown = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
     for (name, get) in rows {
         html!(
             out,
             "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
             esc(name),
-            esc(get(&s.baseline)),
-            esc(get(&s.candidate))
+            esc(shown(get(&s.baseline))),
+            esc(shown(get(&s.candidate)))
         );
     }
     out.push_str("</table>");

@@ -1,4 +1,5 @@
 mod browser;
+mod contract;
 mod gates;
 mod guards;
 mod http;

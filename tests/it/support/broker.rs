@@ -9,14 +9,13 @@
 
 pub use super::produce::{Batching, Record};
 
-use super::{free_port, root};
+use super::{free_port, program};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -44,23 +43,6 @@ impl std::fmt::Debug for Broker {
             .field("running", &self.is_running())
             .finish()
     }
-}
-
-fn program(var: &str, fallback: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(var) {
-        return path.into();
-    }
-    let venv = root().join(".tools/venv");
-    let found = std::fs::read_dir(venv.join("lib"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|python| python.path().join("site-packages").join(fallback))
-        .chain([venv.join("bin").join(fallback)])
-        .find(|p| p.exists());
-    found.unwrap_or_else(|| {
-        panic!("{var} is not set and {fallback} is not under {venv:?}: run scripts/setup")
-    })
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {

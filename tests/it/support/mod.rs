@@ -40,6 +40,25 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("fixtures").join(rel)
 }
 
+/// A program of the tools venv: `$var` if set, else `fallback` under `.tools/venv` (a path in
+/// a Python package's directory, or a script in `bin/`).
+pub fn program(var: &str, fallback: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return path.into();
+    }
+    let venv = root().join(".tools/venv");
+    let found = std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages").join(fallback))
+        .chain([venv.join("bin").join(fallback)])
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!("{var} is not set and {fallback} is not under {venv:?}: run scripts/setup")
+    })
+}
+
 /// A free loopback port (bound, read, released; the caller binds it again right away).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
