@@ -3,19 +3,19 @@
 //! "Within 20% of its threshold" (a `warn`) means: for an upper bound T > 0, an observed value above
 //! 0.8 × T that still passes.
 
-use super::{Criterion, CriterionStatus, GateInputs, GateThresholds};
+use super::{Criterion, CriterionName, CriterionStatus, GateInputs, GateThresholds};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 fn criterion(
-    name: &str,
+    name: CriterionName,
     status: CriterionStatus,
     observed: Value,
     threshold: Value,
     explanation: String,
 ) -> Criterion {
     Criterion {
-        name: name.to_owned(),
+        name,
         status,
         observed,
         threshold,
@@ -74,7 +74,7 @@ fn evidence(i: &GateInputs, t: &GateThresholds) -> Criterion {
             ),
         )
     };
-    criterion("evidence", status, observed, threshold, why)
+    criterion(CriterionName::Evidence, status, observed, threshold, why)
 }
 
 fn count_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
@@ -104,7 +104,7 @@ fn count_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
         ),
     };
     criterion(
-        "count_parity",
+        CriterionName::CountParity,
         status,
         json!({"max_drift": worst.0, "baseline": b, "candidate": c}),
         json!({"max_count_drift": t.max_count_drift}),
@@ -126,7 +126,7 @@ fn key_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let observed = json!({"total": total, "missing_in_candidate": i.missing_in_candidate,
         "extra_in_candidate": i.extra_in_candidate, "mismatched": i.mismatched});
     criterion(
-        "key_parity",
+        CriterionName::KeyParity,
         status,
         observed,
         json!({"max_mismatched_keys": t.max_mismatched_keys}),
@@ -139,7 +139,7 @@ fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
         json!({"max_row_diff_ratio": t.max_row_diff_ratio, "min_sampled_rows": t.min_sampled_rows});
     let Some((sampled, upper, flagged)) = i.rows else {
         return criterion(
-            "row_parity",
+            CriterionName::RowParity,
             CriterionStatus::NotApplicable,
             Value::Null,
             threshold,
@@ -165,14 +165,14 @@ fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
             ),
         )
     };
-    criterion("row_parity", status, observed, threshold, why)
+    criterion(CriterionName::RowParity, status, observed, threshold, why)
 }
 
 fn error_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let threshold = json!({"max_error_rate_increase": t.max_error_rate_increase});
     let Some((be, br, ce, cr)) = i.errors else {
         return criterion(
-            "error_parity",
+            CriterionName::ErrorParity,
             CriterionStatus::NotApplicable,
             Value::Null,
             threshold,
@@ -185,7 +185,7 @@ fn error_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let status = upper_bound(increase, t.max_error_rate_increase);
     let why = format!("candidate error rate {c:.5} ({ce}/{cr}) vs baseline {b:.5} ({be}/{br}); allowed increase {}", t.max_error_rate_increase);
     criterion(
-        "error_parity",
+        CriterionName::ErrorParity,
         status,
         json!({"baseline_rate": b, "candidate_rate": c, "increase": increase}),
         threshold,
@@ -204,7 +204,13 @@ fn latency_guardrail(i: &GateInputs, t: &GateThresholds) -> Criterion {
         Some((_, n)) => (CriterionStatus::Pending, json!({"samples": n}), format!("{n} events seen on both sides; {} needed", t.min_delay_samples)),
         None => (CriterionStatus::Pending, Value::Null, "no event seen on both sides yet".into()),
     };
-    criterion("latency_guardrail", status, observed, threshold, why)
+    criterion(
+        CriterionName::LatencyGuardrail,
+        status,
+        observed,
+        threshold,
+        why,
+    )
 }
 
 fn freshness(i: &GateInputs, t: &GateThresholds) -> Criterion {
@@ -264,7 +270,7 @@ fn freshness(i: &GateInputs, t: &GateThresholds) -> Criterion {
         )
     };
     criterion(
-        "freshness",
+        CriterionName::Freshness,
         status,
         observed,
         json!({"max_stall_seconds": t.max_stall_seconds}),

@@ -57,6 +57,57 @@ impl Verdict {
     }
 }
 
+/// The seven criteria, in the order a gate lists them. Serialized as their snake_case names
+/// (`key_parity`), which waivers, reasons and the page use.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionName {
+    Evidence,
+    CountParity,
+    KeyParity,
+    RowParity,
+    ErrorParity,
+    LatencyGuardrail,
+    Freshness,
+}
+
+impl CriterionName {
+    pub const ALL: [CriterionName; 7] = [
+        Self::Evidence,
+        Self::CountParity,
+        Self::KeyParity,
+        Self::RowParity,
+        Self::ErrorParity,
+        Self::LatencyGuardrail,
+        Self::Freshness,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Evidence => "evidence",
+            Self::CountParity => "count_parity",
+            Self::KeyParity => "key_parity",
+            Self::RowParity => "row_parity",
+            Self::ErrorParity => "error_parity",
+            Self::LatencyGuardrail => "latency_guardrail",
+            Self::Freshness => "freshness",
+        }
+    }
+
+    /// The criterion of this name, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for CriterionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One criterion's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -74,9 +125,11 @@ pub enum CriterionStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Criterion {
-    pub name: String,
+    pub name: CriterionName,
     pub status: CriterionStatus,
-    #[schema(value_type = Object)]
+    /// What was observed; `null` when nothing is (a criterion that does not apply, or has no
+    /// evidence yet).
+    #[schema(value_type = Option<Object>)]
     pub observed: serde_json::Value,
     #[schema(value_type = Object)]
     pub threshold: serde_json::Value,
@@ -116,7 +169,7 @@ pub struct GateInputs {
 /// A waiver as the gate sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Waiver {
-    pub criterion: String,
+    pub criterion: CriterionName,
     pub reason: String,
     pub expires_at: DateTime<Utc>,
     pub created_by: String,

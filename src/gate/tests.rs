@@ -21,7 +21,10 @@ fn passing() -> GateInputs {
 
 fn status(i: &GateInputs, t: &GateThresholds, name: &str) -> CriterionStatus {
     let c = evaluate_criteria(i, t);
-    c.iter().find(|c| c.name == name).map(|c| c.status).unwrap()
+    c.iter()
+        .find(|c| c.name.as_str() == name)
+        .map(|c| c.status)
+        .unwrap()
 }
 
 use CriterionStatus::*;
@@ -155,7 +158,10 @@ fn key_parity_boundaries_and_explanation() {
         Pass
     );
     let c = evaluate_criteria(&i, &GateThresholds::default());
-    let key = c.iter().find(|c| c.name == "key_parity").unwrap();
+    let key = c
+        .iter()
+        .find(|c| c.name == CriterionName::KeyParity)
+        .unwrap();
     assert_eq!(key.explanation, "3 settled keys differ (1 missing_in_candidate, 0 extra_in_candidate, 2 mismatched); allowed 0");
 }
 
@@ -362,7 +368,10 @@ fn latency_and_freshness_boundaries() {
     assert_eq!(status(&faulted(1_000), &t, "freshness"), Pending);
     assert_eq!(status(&faulted(60_001), &t, "freshness"), Fail);
     let c = evaluate_criteria(&faulted(1_000), &t);
-    let freshness = c.iter().find(|c| c.name == "freshness").unwrap();
+    let freshness = c
+        .iter()
+        .find(|c| c.name == CriterionName::Freshness)
+        .unwrap();
     assert!(
         freshness
             .explanation
@@ -384,7 +393,7 @@ fn waivers_count_as_passed_until_they_expire() {
         &GateThresholds::default(),
     );
     let waiver = Waiver {
-        criterion: "key_parity".into(),
+        criterion: CriterionName::KeyParity,
         reason: "known sink bug".into(),
         expires_at: now + Duration::hours(1),
         created_by: "alice".into(),

@@ -7,7 +7,7 @@
 
 use super::ApiError;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -36,15 +36,12 @@ pub fn is_json_type(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Refuse a JSON API write whose body is not declared as JSON (415), before any handler reads it.
-/// The operator page's forms (`/ui/…`) post `application/x-www-form-urlencoded` and are left alone.
+/// Refuse a JSON API write whose body is not declared as JSON (415), before its handler reads it.
+/// Layered on the API's POST routes only ([`super::json_post`]): other methods of a path still
+/// answer 405, and the operator page's forms (`/ui/…`) post `application/x-www-form-urlencoded`.
 pub async fn json_bodies(request: Request, next: Next) -> Response {
-    let writes = matches!(
-        *request.method(),
-        Method::POST | Method::PUT | Method::PATCH
-    );
     let path = request.uri().path();
-    if writes && path.starts_with("/api/") {
+    {
         let declared = request
             .headers()
             .get(header::CONTENT_TYPE)

@@ -39,8 +39,8 @@ pub struct MismatchQuery {
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<String>)]
+    /// `next_cursor` of the previous page (a key hash, UUID-shaped).
+    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub cursor: Option<String>,
 }
 
@@ -76,13 +76,19 @@ pub fn parse_kind(
     .transpose()
 }
 
+/// A `next_cursor`: exactly the hyphenated UUID form the pages hand out (the documented pattern;
+/// `Uuid::parse_str` alone would also take braced, URN and bare-hex spellings).
 pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     raw.map(|c| {
-        Uuid::parse_str(c).map_err(|_| {
-            ApiError::BadRequest(
-                "parameter `cursor`: malformed; pass a previous page's `next_cursor`".into(),
-            )
-        })
+        let hyphenated = c.len() == 36;
+        Uuid::parse_str(c)
+            .ok()
+            .filter(|_| hyphenated)
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "parameter `cursor`: malformed; pass a previous page's `next_cursor`".into(),
+                )
+            })
     })
     .transpose()
 }

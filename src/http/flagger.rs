@@ -30,8 +30,9 @@ use utoipa::ToSchema;
 /// What Flagger POSTs to a webhook. Unknown fields are ignored: Flagger may add some.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct FlaggerPayload {
-    /// The canary's name; a service of the same name is used unless `metadata.service` is set.
-    #[serde(default)]
+    /// The canary's name (Flagger always sends it); a service of the same name is used unless
+    /// `metadata.service` names one.
+    #[schema(min_length = 1)]
     pub name: String,
     #[serde(default)]
     pub namespace: String,
@@ -66,15 +67,15 @@ fn resolve(state: &AppState, raw: Result<Bytes, BytesRejection>) -> Result<Strin
     let raw = bytes(raw)?;
     let payload: FlaggerPayload = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::BadRequest(format!("body: not a Flagger webhook payload: {e}")))?;
+    if payload.name.is_empty() {
+        return Err(ApiError::BadRequest(
+            "field `name`: must not be empty (the canary's name)".into(),
+        ));
+    }
     let (name, from) = match payload.metadata.get("service") {
         Some(s) => (s.trim().to_owned(), "metadata.service"),
         None => (payload.name.trim().to_owned(), "name"),
     };
-    if name.is_empty() {
-        return Err(ApiError::BadRequest(
-            "field `name`: required unless `metadata.service` names the service".into(),
-        ));
-    }
     if !state.config.services.iter().any(|s| s.name == name) {
         let ns = if payload.namespace.is_empty() {
             String::new()

@@ -28,7 +28,8 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::serve::status::SharedStatus;
 use crate::store::Store;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -45,6 +46,15 @@ pub struct AppState {
     pub store: Store,
     pub status: SharedStatus,
     pub metrics: Metrics,
+}
+
+/// A POST route of the JSON API: its body must be declared `application/json` (else 415).
+fn json_post<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).layer(axum::middleware::from_fn(contract::json_bodies))
 }
 
 /// Every route of the API, with body limit and request tracing.
@@ -68,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/services/{service}/rows", get(rows::rows))
         .route(
             "/api/v1/services/{service}/waivers",
-            get(waivers::list).post(waivers::create),
+            get(waivers::list).merge(json_post(waivers::create)),
         )
         .route(
             "/api/v1/services/{service}/gate/history",
@@ -76,10 +86,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/waves", get(waves::list))
         .route("/api/v1/waves/{id}", get(waves::detail))
-        .route("/api/v1/waves/{id}/signoff", post(waves::sign_off))
-        .route("/api/v1/waves/{id}/revoke", post(waves::revoke))
-        .route("/api/v1/flagger/gate", post(flagger::gate))
-        .route("/api/v1/flagger/rollback", post(flagger::rollback))
+        .route("/api/v1/waves/{id}/signoff", json_post(waves::sign_off))
+        .route("/api/v1/waves/{id}/revoke", json_post(waves::revoke))
+        .route("/api/v1/flagger/gate", json_post(flagger::gate))
+        .route("/api/v1/flagger/rollback", json_post(flagger::rollback))
         // Reads need a token only with `require_token_for_reads`; writes check theirs themselves.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -87,7 +97,6 @@ pub fn router(state: AppState) -> Router {
         ))
         // Unknown routes answer the same JSON error envelope as everything else.
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(axum::middleware::from_fn(contract::json_bodies))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Outside the body limit: its 413 becomes the JSON envelope too.
         .layer(axum::middleware::from_fn(contract::json_errors))

@@ -39,17 +39,29 @@ pub struct WaveDetail {
 
 /// Body of `POST …/signoff`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // refused with a 400 naming the field (`http::body`)
 #[allow(dead_code)] // documentation only: the body is read field by field (see `http::body`)
 pub struct SignoffRequest {
-    /// What was checked (non-empty, at most 2000 characters).
+    /// What was checked (not blank, no NUL, at most 2000 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     comment: String,
 }
 
 /// Body of `POST …/revoke`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // refused with a 400 naming the field (`http::body`)
 #[allow(dead_code)] // documentation only
 pub struct RevokeRequest {
-    /// Why the sign-off no longer stands (non-empty, at most 2000 characters).
+    /// Why the sign-off no longer stands (not blank, no NUL, at most 2000 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     reason: String,
 }
 

@@ -2,6 +2,7 @@
 //! lag, differing fields (names and help live in `crate::metrics`).
 
 use super::status::{GateVerdict, ServiceStatus, SideStatus};
+use crate::gate::CriterionName;
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 
@@ -17,7 +18,7 @@ pub fn publish_metrics(
         .gate
         .criteria
         .iter()
-        .find(|c| c.name == "latency_guardrail")
+        .find(|c| c.name == CriterionName::LatencyGuardrail)
         .and_then(|c| c.observed.get("p95_ms"))
         .and_then(serde_json::Value::as_f64);
     if let Some(ms) = delay {

@@ -3,7 +3,7 @@
 
 use super::read::{count, operation_name};
 use super::{StoreError, BASELINE, CANDIDATE};
-use crate::gate::Waiver;
+use crate::gate::{CriterionName, Waiver};
 use crate::serve::status::GateStatus;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
@@ -112,11 +112,22 @@ pub async fn active_waivers(pool: &PgPool, service: &str) -> Result<Vec<Waiver>,
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(criterion, reason, expires_at, created_by)| Waiver {
-            criterion,
-            reason,
-            expires_at,
-            created_by,
+        .filter_map(|(criterion, reason, expires_at, created_by)| {
+            // The API only stores known names; a row naming another waives nothing, loudly.
+            let Some(name) = CriterionName::parse(&criterion) else {
+                tracing::warn!(
+                    service,
+                    criterion,
+                    "a stored waiver names no criterion; ignored"
+                );
+                return None;
+            };
+            Some(Waiver {
+                criterion: name,
+                reason,
+                expires_at,
+                created_by,
+            })
         })
         .collect())
 }

@@ -107,9 +107,8 @@ pub struct MismatchSide {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MismatchField {
     pub pointer: String,
-    #[schema(value_type = Option<Object>)]
+    /// The field's value on each side: any JSON value (`null` when absent on that side).
     pub baseline: Option<Value>,
-    #[schema(value_type = Option<Object>)]
     pub candidate: Option<Value>,
 }
 

@@ -10,13 +10,16 @@ use crate::support::program;
 use std::time::Duration;
 
 /// Examples per operation and phase; the runs stay within `MAX_SECONDS` each.
-const EXAMPLES: &str = "20";
-const MAX_SECONDS: &str = "90";
+const EXAMPLES: &str = "15";
+const MAX_SECONDS: &str = "50";
 
 async fn schemathesis(base: &str, token: Option<&str>) -> (bool, String) {
     let mut command =
         tokio::process::Command::new(program("PARITYGATE_SCHEMATHESIS", "schemathesis"));
+    let config = crate::support::root().join("tests/it/api/schemathesis.toml");
     command
+        .arg("--config-file")
+        .arg(config)
         .arg("run")
         .arg(format!("{base}/api/v1/openapi.json"))
         .args(["--checks", "all", "--max-examples", EXAMPLES])

@@ -239,13 +239,17 @@ async fn flagger_hooks_answer_by_status_with_plain_text() {
         "{body}"
     );
     assert_eq!(hook(&app, "rollback", payload("podinfo")).await.0, 404);
+    // Flagger always sends the canary's name: a payload without one is not Flagger's.
     let (status, body) = hook(&app, "gate", json!({"namespace": "shop"})).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.starts_with("body: not a Flagger webhook payload: missing field `name`"),
+        "{body}"
+    );
+    let (status, body) = hook(&app, "gate", json!({"name": ""})).await;
     assert_eq!(
         (status, body.as_str()),
-        (
-            400,
-            "field `name`: required unless `metadata.service` names the service\n"
-        )
+        (400, "field `name`: must not be empty (the canary's name)\n")
     );
     let (status, _) = app
         .send(

@@ -186,3 +186,178 @@ async fn reads_need_a_token_only_when_configured() {
         assert_ne!(closed.get(path, None).await.0, 401, "{path}");
     }
 }
+
+/// Status, content type and JSON body of an answer.
+type Answer = (u16, Option<String>, Value);
+
+/// A raw request with an optional content type, for the answers produced outside the handlers.
+async fn raw(
+    app: &GateApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: String,
+) -> Answer {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", app.url()))
+        .bearer_auth(ALICE)
+        .body(body);
+    if let Some(t) = content_type {
+        request = request.header("content-type", t);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let ct = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap();
+    (
+        status,
+        ct,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn every_error_answer_is_the_json_envelope() {
+    let db = TestDb::create().await;
+    let app = GateApp::start(config(SERVICES), &db).await;
+    app.set("orders", Verdict::Fail);
+    let waiver = "/api/v1/services/orders/waivers";
+    let json = Some("application/json");
+    let cases: Vec<(&str, u16, &str, Answer)> = vec![
+        (
+            "bad field",
+            400,
+            "bad_request",
+            raw(
+                &app,
+                Method::POST,
+                waiver,
+                json,
+                r#"{"criterion":"speed"}"#.into(),
+            )
+            .await,
+        ),
+        (
+            "NUL in text",
+            400,
+            "bad_request",
+            raw(
+                &app,
+                Method::POST,
+                "/api/v1/waves/1/signoff",
+                json,
+                r#"{"comment":"a\u0000b"}"#.into(),
+            )
+            .await,
+        ),
+        (
+            "unknown route",
+            404,
+            "not_found",
+            raw(&app, Method::GET, "/api/v1/nothing", None, String::new()).await,
+        ),
+        (
+            "method",
+            405,
+            "method_not_allowed",
+            raw(&app, Method::PUT, "/api/v1/services", None, String::new()).await,
+        ),
+        (
+            "sign-off of a failing wave",
+            409,
+            "conflict",
+            raw(
+                &app,
+                Method::POST,
+                "/api/v1/waves/1/signoff",
+                json,
+                r#"{"comment":"looks fine"}"#.into(),
+            )
+            .await,
+        ),
+        (
+            "too large",
+            413,
+            "payload_too_large",
+            raw(&app, Method::POST, waiver, json, "x".repeat(70 * 1024)).await,
+        ),
+        (
+            "text/plain body",
+            415,
+            "unsupported_media_type",
+            raw(
+                &app,
+                Method::POST,
+                waiver,
+                Some("text/plain"),
+                r#"{"criterion":"freshness"}"#.into(),
+            )
+            .await,
+        ),
+        (
+            "no content type",
+            415,
+            "unsupported_media_type",
+            raw(
+                &app,
+                Method::POST,
+                waiver,
+                None,
+                r#"{"criterion":"freshness"}"#.into(),
+            )
+            .await,
+        ),
+    ];
+    for (what, status, code, (got, content_type, body)) in cases {
+        assert_eq!(got, status, "{what}: {body}");
+        assert_eq!(content_type.as_deref(), Some("application/json"), "{what}");
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+    // The NUL is named as the field's fault; nothing was stored.
+    let (_, _, body) = raw(
+        &app,
+        Method::POST,
+        "/api/v1/waves/1/signoff",
+        json,
+        r#"{"comment":"a\u0000b"}"#.into(),
+    )
+    .await;
+    assert_eq!(
+        body["error"]["message"],
+        "field `comment`: must not contain NUL (\\u0000)"
+    );
+    // 401 and 403 (no token, a reader's) carry the envelope too.
+    let (status, body) = app.post(waiver, None, json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = app.post(waiver, Some(READER), json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    // 405 keeps its Allow header.
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/v1/services", app.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET,HEAD")
+    );
+}

@@ -4,7 +4,7 @@
 use super::db::TestDb;
 use chrono::{TimeZone, Utc};
 use paritygate::config::Config;
-use paritygate::gate::{Criterion, CriterionStatus, Verdict};
+use paritygate::gate::{Criterion, CriterionName, CriterionStatus, Verdict};
 use paritygate::http::{router, AppState};
 use paritygate::metrics::Metrics;
 use paritygate::serve::status::{GateStatus, ServiceStatus, SharedStatus};
@@ -141,7 +141,7 @@ impl GateApp {
             raw_verdict: verdict,
             reasons: vec![format!("{service} is {}", verdict.as_str())],
             criteria: vec![Criterion {
-                name: "key_parity".into(),
+                name: CriterionName::KeyParity,
                 status,
                 observed: json!({"total": 0}),
                 threshold: json!({"max_mismatched_keys": 0}),

@@ -47,13 +47,16 @@ pub fn program(var: &str, fallback: &str) -> PathBuf {
         return path.into();
     }
     let venv = root().join(".tools/venv");
-    let found = std::fs::read_dir(venv.join("lib"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|python| python.path().join("site-packages").join(fallback))
-        .chain([venv.join("bin").join(fallback)])
-        .find(|p| p.exists());
+    // `bin/` first: a script there may share its name with its package's directory.
+    let found = std::iter::once(venv.join("bin").join(fallback))
+        .chain(
+            std::fs::read_dir(venv.join("lib"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|python| python.path().join("site-packages").join(fallback)),
+        )
+        .find(|p| p.is_file());
     found.unwrap_or_else(|| {
         panic!("{var} is not set and {fallback} is not under {venv:?}: run scripts/setup")
     })
