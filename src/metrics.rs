@@ -58,6 +58,8 @@ pub struct Metrics {
     pub processing_latency_seconds: Histogram,
     /// 1 when the dependency is reachable.
     pub up: IntGaugeVec,
+    /// Always 1, labelled with the build's version and canonical-form version.
+    pub build_info: IntGaugeVec,
     /// Diff ratio of the latest sampled row diff of the sink tables (uniform sample).
     pub row_diff_ratio: GaugeVec,
     /// Its one-sided 95% upper confidence bound.
@@ -284,6 +286,20 @@ impl Metrics {
                 "1 when a dependency (broker, database) is reachable",
                 &["dependency"],
             )?,
+            build_info: {
+                let g = gauge(
+                    &r,
+                    "build_info",
+                    "1, labelled with paritygate's version and the canonical form's version",
+                    &["version", "canonical_version"],
+                )?;
+                g.with_label_values(&[
+                    env!("CARGO_PKG_VERSION"),
+                    crate::core::canonical::CANONICAL_VERSION,
+                ])
+                .set(1);
+                g
+            },
             row_diff_ratio: float_gauge(
                 &r,
                 "row_diff_ratio",

@@ -17,13 +17,27 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Logs on stderr: `PARITYGATE_LOG` filters (default `info`), `PARITYGATE_LOG_FORMAT` = `text`
+/// (default) or `json` (one object per line, for log shippers).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PARITYGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,rdkafka=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let format = std::env::var("PARITYGATE_LOG_FORMAT").unwrap_or_default();
+    let _ = match format.as_str() {
+        "json" => builder.json().flatten_event(true).try_init(),
+        "" | "text" => builder.try_init(),
+        other => {
+            let init = builder.try_init();
+            tracing::warn!(
+                value = other,
+                "PARITYGATE_LOG_FORMAT is `text` or `json`; using text"
+            );
+            init
+        }
+    };
 }
 
 fn load(path: &std::path::Path) -> Result<Config, u8> {

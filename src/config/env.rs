@@ -2,10 +2,11 @@
 //!
 //! | variable | overrides |
 //! |---|---|
-//! | `PARITYGATE_KAFKA_BROKERS`, `_GROUP_ID`, `_ASSIGNMENT`, `_REPLICA_INDEX`, `_REPLICAS`, `_COMMIT_OFFSETS` | `[kafka]` |
+//! | `PARITYGATE_KAFKA_BROKERS`, `_GROUP_ID`, `_ASSIGNMENT`, `_REPLICA_INDEX`, `_REPLICAS`, `_COMMIT_OFFSETS`, `_MAX_MESSAGE_BYTES` | `[kafka]` |
 //! | `PARITYGATE_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` (lower case, `_` → `.`), e.g. `…_SASL_PASSWORD` → `sasl.password` |
 //! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
-//! | `PARITYGATE_HTTP_LISTEN` | `[http] listen` |
+//! | `PARITYGATE_STORE_MAX_CONNECTIONS` | `[store] max_connections` |
+//! | `PARITYGATE_HTTP_LISTEN`, `PARITYGATE_HTTP_REQUIRE_TOKEN_FOR_READS` | `[http]` |
 //! | `PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS`, `_CHECKPOINT_MAX_RECORDS`, `_CHECKPOINT_LANES`, `_EVALUATION_INTERVAL_MS`, `_IDLE_PARTITION_MS` | `[serve]` |
 
 use super::model::{Assignment, FileConfig};
@@ -20,8 +21,11 @@ pub const ENV_VARS: &[&str] = &[
     "PARITYGATE_KAFKA_REPLICA_INDEX",
     "PARITYGATE_KAFKA_REPLICAS",
     "PARITYGATE_KAFKA_COMMIT_OFFSETS",
+    "PARITYGATE_KAFKA_MAX_MESSAGE_BYTES",
     "PARITYGATE_STORE_URL",
+    "PARITYGATE_STORE_MAX_CONNECTIONS",
     "PARITYGATE_HTTP_LISTEN",
+    "PARITYGATE_HTTP_REQUIRE_TOKEN_FOR_READS",
     "PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS",
     "PARITYGATE_SERVE_CHECKPOINT_MAX_RECORDS",
     "PARITYGATE_SERVE_CHECKPOINT_LANES",
@@ -30,11 +34,21 @@ pub const ENV_VARS: &[&str] = &[
     "PARITYGATE_APPROVER_TOKENS",
     "PARITYGATE_READER_TOKENS",
     "PARITYGATE_LOG",
+    "PARITYGATE_LOG_FORMAT",
     "PARITYGATE_CONFIG",
     "PARITYGATE_URL",
     "PARITYGATE_TOKEN",
     "PARITYGATE_TARGETS_URL",
 ];
+
+/// The `PARITYGATE_…` variables among `vars` that paritygate does not read: a typo such as
+/// `PARITYGATE_KAFKA_BROKER` must not be silent (`Config::parse_with_env` logs each).
+pub fn unknown_names<'a>(vars: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    vars.into_iter()
+        .filter(|n| n.starts_with("PARITYGATE_") && !is_known_name(n))
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Whether paritygate reads a variable of this name.
 pub fn is_known_name(name: &str) -> bool {
@@ -113,8 +127,13 @@ pub fn apply(
             "KAFKA_REPLICA_INDEX" => file.kafka.replica_index = parse(&name, &value)?,
             "KAFKA_REPLICAS" => file.kafka.replicas = parse(&name, &value)?,
             "KAFKA_COMMIT_OFFSETS" => file.kafka.commit_offsets = parse(&name, &value)?,
+            "KAFKA_MAX_MESSAGE_BYTES" => file.kafka.max_message_bytes = parse(&name, &value)?,
             "STORE_URL" => file.store.url = Some(value),
+            "STORE_MAX_CONNECTIONS" => file.store.max_connections = parse(&name, &value)?,
             "HTTP_LISTEN" => file.http.listen = value,
+            "HTTP_REQUIRE_TOKEN_FOR_READS" => {
+                file.http.require_token_for_reads = parse(&name, &value)?
+            }
             "SERVE_CHECKPOINT_INTERVAL_MS" => {
                 file.serve.checkpoint_interval_ms = parse(&name, &value)?
             }
@@ -182,6 +201,7 @@ mod tests {
                 "APPROVER_TOKENS",
                 "READER_TOKENS",
                 "LOG",
+                "LOG_FORMAT",
                 "CONFIG",
                 "URL",
                 "TOKEN",
@@ -193,6 +213,8 @@ mod tests {
             let mut f = file("");
             let value = if name.ends_with("ASSIGNMENT") {
                 "manual"
+            } else if name.ends_with("REQUIRE_TOKEN_FOR_READS") {
+                "true" // the default is false
             } else if name.ends_with("COMMIT_OFFSETS") {
                 "false" // the default is true
             } else {
@@ -205,6 +227,17 @@ mod tests {
         assert!(is_known_name("PARITYGATE_KAFKA_PROPERTY_SASL_USERNAME"));
         assert!(!is_known_name("PARITYGATE_KAFKA_PROPERTY_"));
         assert!(!is_known_name("PARITYGATE_BROKERS"));
+    }
+
+    #[test]
+    fn unknown_variables_are_named() {
+        let vars = [
+            "PARITYGATE_KAFKA_BROKER",
+            "PARITYGATE_KAFKA_BROKERS",
+            "PARITYGATE_KAFKA_PROPERTY_SASL_USERNAME",
+            "PATH",
+        ];
+        assert_eq!(unknown_names(vars), ["PARITYGATE_KAFKA_BROKER"]);
     }
 
     #[test]

@@ -110,6 +110,9 @@ impl Config {
         env::check_no_secrets_in_file(&file).map_err(file_error)?;
         let vars: Vec<(String, String)> = vars.into_iter().collect();
         env::apply(&mut file, vars.iter().cloned()).map_err(file_error)?;
+        for name in env::unknown_names(vars.iter().map(|(n, _)| n.as_str())) {
+            tracing::warn!(variable = %name, "unknown PARITYGATE_ environment variable, ignored (a typo?)");
+        }
         let mut tokens = auth::Tokens::default();
         for (name, value) in &vars {
             let role = match name.as_str() {

@@ -352,6 +352,12 @@ async fn health_readiness_and_metrics() {
             text.contains("paritygate_gate_verdict{service=\"orders\",verdict=\"fail\"} 1"),
             "{text}"
         );
+        let build = format!(
+            "paritygate_build_info{{canonical_version=\"{}\",version=\"{}\"}} 1",
+            paritygate::core::canonical::CANONICAL_VERSION,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{build} in {text}");
 
         // The body limit is announced-size based: rejected before a byte of body is read.
         let too_big = app

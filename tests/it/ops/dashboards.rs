@@ -26,9 +26,10 @@ const NOT_PER_SERVICE: [&str; 9] = [
 ];
 
 /// The alerts the dual run pages or tickets on.
-const ALERTS: [&str; 12] = [
+const ALERTS: [&str; 13] = [
     "ParitygateDriftDetected",
     "ParitygateGateFailed",
+    "ParitygateIngestionStalled",
     "ParitygateSignedOffServiceFailing",
     "ParitygateConsumerStalled",
     "ParitygateCandidateBehindBaseline",

@@ -56,7 +56,7 @@ const PENDING: [(&str, &str); 7] = [
 
 /// Queries on existing metrics that are legitimately empty in this run (healthy paritygate, caught
 /// up), with the reason. Their selectors still have to match series.
-const EMPTY_IN_THIS_RUN: [(&str, &str); 7] = [
+const EMPTY_IN_THIS_RUN: [(&str, &str); 8] = [
     (
         "alerts.yml: ParitygateCandidateDelayRegression",
         "healthy: the candidate delivers within seconds of the baseline (the metric itself has data)",
@@ -82,6 +82,10 @@ const EMPTY_IN_THIS_RUN: [(&str, &str); 7] = [
         "alerts.yml: ParitygateNotReady",
         "healthy: broker and database reachable",
     ),
+    (
+        "alerts.yml: ParitygateIngestionStalled",
+        "healthy: every side is being counted (the gauge itself is exported at 0)",
+    ),
 ];
 
 /// The alerts the drift side (and the junk records) make active.
@@ -97,8 +101,8 @@ const CLEAN_PREFIX: &str = "clean_";
 const JUNK: usize = 3;
 
 /// Labels paritygate's metrics may carry: every one from a bounded vocabulary (config, enums,
-/// topics and partitions), never a key, an offset or free text.
-const BOUNDED_LABELS: [&str; 15] = [
+/// topics and partitions, the build's two versions), never a key, an offset or free text.
+const BOUNDED_LABELS: [&str; 17] = [
     "service",
     "side",
     "operation",
@@ -114,6 +118,8 @@ const BOUNDED_LABELS: [&str; 15] = [
     "wave",
     "pointer",
     "quantile",
+    "version",
+    "canonical_version",
 ];
 
 /// A Prometheus server on loopback with its own data directory; killed on `Drop`.
