@@ -193,3 +193,50 @@ async fn a_stalled_service_is_not_ready_and_never_passes() {
         .await;
     postgres.close().await;
 }
+
+/// A configured topic the broker does not know (deleted, or a cluster replaced by an empty one)
+/// is a fault: `/readyz` answers 503 naming it until it exists, and the side is not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_topic_is_not_ready_until_it_exists() {
+    crate::support::init_tracing();
+    let broker = Broker::start().await;
+    broker.create_topic("st.stock", 1).await;
+    let db = TestDb::create().await;
+    let app = InProcess::start(AppConfig::with_services(SERVICES, &broker, &db).config()).await;
+    let api = &app.api;
+    let (_, ready) = wait_until(
+        "/readyz names the missing topic",
+        Duration::from_secs(30),
+        || async {
+            let (code, body) = api.get("/readyz").await?;
+            let named = body["stalled"].to_string();
+            if code == 503 && named.contains("topic `bento.st.stock` is missing") {
+                Ok((code, body))
+            } else {
+                Err(format!("{code} {body}"))
+            }
+        },
+    )
+    .await;
+    assert!(
+        !ready["stalled"]
+            .to_string()
+            .contains("topic `st.stock`"),
+        "only the candidate's: {ready}"
+    );
+    let gate = api.gate("stock").await.unwrap();
+    assert_ne!(gate["verdict"], "pass", "{gate}");
+    broker.create_topic("bento.st.stock", 1).await;
+    wait_until(
+        "/readyz is 200 once the topic exists",
+        Duration::from_secs(30),
+        || async {
+            match api.status("/readyz").await? {
+                200 => Ok(()),
+                code => Err(format!("{code} {}", api.get("/readyz").await?.1)),
+            }
+        },
+    )
+    .await;
+    app.stop().await;
+}
