@@ -3,11 +3,12 @@
 //! the gate, and publish status and metrics.
 
 use super::backlog::{evaluation_pause, resume_at, Positions};
+use super::cluster::{ClusterHealth, HealthContext};
 use super::ingest::EndOffsets;
 use super::publish::publish_metrics;
 use super::status::{
-    EvidenceRange, Fault, GateVerdict, Heartbeats, IngestionFaults, ServiceStatus, SharedStatus,
-    SideStatus,
+    ClusterReadiness, EvidenceRange, Fault, GateVerdict, Heartbeats, IngestionFaults,
+    ServiceStatus, SharedStatus, SideStatus,
 };
 use super::verdict::{decide, thresholds};
 use super::watermark::side_watermark;
@@ -254,6 +255,37 @@ fn note_stuck_lanes(
     }
 }
 
+/// Each side's cluster in readiness and `paritygate_dependency_up{dependency="broker"}`. With one
+/// `[kafka]` both sides name the same cluster.
+fn note_clusters(
+    config: &Config,
+    status: &SharedStatus,
+    metrics: &Metrics,
+    up: bool,
+    error: Option<String>,
+) {
+    if let Some(e) = &error {
+        tracing::warn!(error = %e, "kafka is not reachable");
+    }
+    status.write(|s| {
+        for side in [Side::Baseline, Side::Candidate] {
+            s.readiness.kafka.insert(
+                side.as_str().to_owned(),
+                ClusterReadiness {
+                    brokers: config.kafka.brokers.clone(),
+                    reachable: up,
+                    error: error.clone(),
+                },
+            );
+        }
+        s.readiness.broker = up;
+        if let Some(e) = &error {
+            s.readiness.last_error = Some(format!("kafka: {e}"));
+        }
+    });
+    metrics.up.with_label_values(&["broker"]).set(i64::from(up));
+}
+
 /// Record the configured topics the broker does not know (and forget those that came back).
 fn note_missing_topics(status: &SharedStatus, missing: Vec<(String, String)>) {
     let now = Utc::now();
@@ -285,6 +317,8 @@ pub struct Evaluator {
     pub ends: EndOffsets,
     pub positions: Positions,
     pub heartbeats: Heartbeats,
+    /// Where the Kafka clients record their errors (`/readyz` names the cause).
+    pub cluster: ClusterHealth,
 }
 
 /// Run until cancelled.
@@ -297,12 +331,16 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
         ends,
         positions,
         heartbeats,
+        cluster,
     } = evaluator;
     let backlog_records = config.serve.checkpoint_max_records as i64;
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
     let idle = Duration::from_millis(config.serve.idle_partition_ms);
     let topics: Vec<String> = config.all_topics();
-    let client = match super::ingest::consumer(&config) {
+    let context = HealthContext {
+        health: cluster.clone(),
+    };
+    let client = match super::ingest::health_consumer(&config, context) {
         Ok(c) => Some(Arc::new(c)),
         Err(e) => {
             tracing::error!(error = %e, "cannot create the metadata client; lag will not be reported");
@@ -316,25 +354,33 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
         if let Some(client) = client.clone() {
             let topics = topics.clone();
             let fetched = tokio::task::spawn_blocking(move || {
-                super::ingest::fetch_end_offsets(&client, &topics)
+                let fetched = super::ingest::fetch_end_offsets(&client, &topics);
+                if fetched.is_err() {
+                    // The cause arrives as an error event: serve the client's queue for it.
+                    let _ = client.poll(Duration::from_millis(200));
+                }
+                fetched
             })
             .await;
             let up = matches!(fetched, Ok(Ok(_)));
-            match fetched {
+            let cause = cluster.take();
+            let error = match fetched {
                 Ok(Ok(fresh)) => {
                     ends.replace(fresh.ends);
                     note_missing_topics(&status, fresh.missing);
+                    None
                 }
                 Ok(Err(e)) => {
                     ends.mark_stale();
-                    status.write(|s| s.readiness.last_error = Some(format!("kafka: {e}")))
+                    Some(cause.unwrap_or_else(|| super::cluster::explain(&e)))
                 }
                 Err(e) => {
                     ends.mark_stale();
-                    tracing::warn!(error = %e, "end-offset task failed")
+                    tracing::warn!(error = %e, "end-offset task failed");
+                    Some(e.to_string())
                 }
-            }
-            status.write(|s| s.readiness.broker = up);
+            };
+            note_clusters(&config, &status, &metrics, up, error);
         } else {
             ends.mark_stale();
         }
@@ -345,11 +391,6 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
             .up
             .with_label_values(&["database"])
             .set(i64::from(database.is_ok()));
-        let broker = status.read(|s| s.readiness.broker);
-        metrics
-            .up
-            .with_label_values(&["broker"])
-            .set(i64::from(broker));
         status.write(|s| {
             s.readiness.database = database.is_ok();
             if let Err(e) = &database {

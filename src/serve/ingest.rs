@@ -8,6 +8,7 @@
 //! below it are skipped all the same. Kafka receives a copy of the offsets after each checkpoint
 //! (`super::kafka_offsets`) for lag tools, and it is never read back.
 
+use super::cluster::HealthContext;
 use super::cursor::Starts;
 use super::kafka_offsets::{assignment_starts, Stored};
 use super::rebalance::LaneContext;
@@ -109,6 +110,14 @@ pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaEr
     client_config(config).create()
 }
 
+/// The evaluator's metadata client, whose errors are recorded for readiness.
+pub fn health_consumer(
+    config: &Config,
+    context: HealthContext,
+) -> Result<BaseConsumer<HealthContext>, rdkafka::error::KafkaError> {
+    client_config(config).create_with_context(context)
+}
+
 /// The ingest consumer: `[kafka]` plus the context that releases revoked partitions cleanly.
 pub fn lane_consumer(
     config: &Config,
@@ -134,7 +143,10 @@ fn client_config(config: &Config) -> ClientConfig {
         // looks again only after this backoff (default 1000 ms). Serve reads slower than the
         // broker serves, so the queue fills, the lanes drain it well within a second, and then
         // everything waited for the backoff: the machine sat idle ~0.25-0.5 s in every 2 s.
-        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
+        // Connection failures (facility FAIL) are logged at warning or above: they must reach the
+        // context whatever the process' own log level (`super::cluster::log`).
+        .set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
     for (k, v) in &config.kafka.properties {
         c.set(k, v);
     }
@@ -344,8 +356,8 @@ pub struct Fetched {
 
 /// Ask the broker for the end offsets of every configured topic's partitions, with a client of
 /// its own so the hot loop never waits on it. `Err` means the broker is not reachable.
-pub fn fetch_end_offsets(
-    client: &BaseConsumer,
+pub fn fetch_end_offsets<C: rdkafka::consumer::ConsumerContext>(
+    client: &BaseConsumer<C>,
     topics: &[String],
 ) -> Result<Fetched, rdkafka::error::KafkaError> {
     let timeout = Duration::from_secs(2);

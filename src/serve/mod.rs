@@ -9,6 +9,7 @@
 pub mod backlog;
 pub mod batch;
 pub mod checkpoint;
+pub mod cluster;
 pub mod cursor;
 pub mod dedupe;
 pub mod evaluate;

@@ -85,12 +85,15 @@ pub(super) async fn run_pipeline(
         inboxes.push(inbox);
         records.push(receiver);
     }
-    let context = rebalance::LaneContext::new(inboxes).with_store_positions(
-        kafka_offsets::StoredPositions::from_store(&store)
-            .noting_starts_in(starts.clone())
-            .checking_logs(check.clone()),
-        metrics.kafka_commit_failures.clone(),
-    );
+    let cluster = super::cluster::ClusterHealth::default();
+    let context = rebalance::LaneContext::new(inboxes)
+        .reporting_to(cluster.clone())
+        .with_store_positions(
+            kafka_offsets::StoredPositions::from_store(&store)
+                .noting_starts_in(starts.clone())
+                .checking_logs(check.clone()),
+            metrics.kafka_commit_failures.clone(),
+        );
     let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
     let weak_consumer = Arc::downgrade(&consumer);
     let mut threads = Vec::with_capacity(lanes + 1);
@@ -175,6 +178,7 @@ pub(super) async fn run_pipeline(
             ends,
             positions,
             heartbeats,
+            cluster,
         },
         cancel.clone(),
     ));

@@ -11,6 +11,7 @@
 //! When partitions are assigned, each starts where Postgres says (`super::kafka_offsets`), never
 //! at the offset Kafka has committed for the group: that is only a copy for lag tools.
 
+use super::cluster::ClusterHealth;
 use super::kafka_offsets::{partition_pairs, StoredPositions};
 use super::record::{Input, Routed};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -40,6 +41,8 @@ pub struct LaneContext {
     positions: Option<StoredPositions>,
     /// `paritygate_kafka_commit_failures_total`.
     commit_failures: Option<prometheus::IntCounter>,
+    /// Where this consumer's errors go (`/readyz` names the cause).
+    health: Option<ClusterHealth>,
 }
 
 impl LaneContext {
@@ -50,7 +53,14 @@ impl LaneContext {
             stopping: AtomicBool::new(false),
             positions: None,
             commit_failures: None,
+            health: None,
         }
+    }
+
+    /// Record this consumer's errors for its cluster's readiness.
+    pub fn reporting_to(mut self, health: ClusterHealth) -> LaneContext {
+        self.health = Some(health);
+        self
     }
 
     /// Start assigned partitions at the stored offsets, and count failed Kafka commits.
@@ -153,7 +163,21 @@ impl LaneContext {
     }
 }
 
-impl ClientContext for LaneContext {}
+impl ClientContext for LaneContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka consumer error");
+        if let Some(health) = &self.health {
+            health.record(reason.to_owned());
+        }
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        match &self.health {
+            Some(health) => super::cluster::log(health, level, fac, message),
+            None => super::cluster::log(&ClusterHealth::default(), level, fac, message),
+        }
+    }
+}
 
 impl ConsumerContext for LaneContext {
     /// librdkafka's default strategy (as rdkafka's default implementation), with two changes:

@@ -13,7 +13,11 @@ use utoipa::ToSchema;
 /// Whether the dependencies are reachable and ingestion makes progress (`/readyz`).
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Readiness {
+    /// Every side's Kafka cluster answered the last metadata request.
     pub broker: bool,
+    /// Per side (`baseline`, `candidate`): its cluster as last seen, with librdkafka's cause when
+    /// it does not answer (authentication, TLS verification, a plaintext client on a TLS port).
+    pub kafka: BTreeMap<String, ClusterReadiness>,
     pub database: bool,
     pub migrations: bool,
     /// Why ingestion makes no progress, one sentence each (checkpoints failing, a lane stuck, a
@@ -27,6 +31,16 @@ impl Readiness {
     pub fn ready(&self) -> bool {
         self.broker && self.database && self.migrations && self.stalled.is_empty()
     }
+}
+
+/// A side's Kafka cluster in `/readyz`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClusterReadiness {
+    /// `bootstrap.servers` as configured (never credentials: those are properties).
+    pub brokers: String,
+    pub reachable: bool,
+    /// Why not, as the client reported it.
+    pub error: Option<String>,
 }
 
 /// One way this process knows its own ingestion is stuck, and since when. Known only here: the

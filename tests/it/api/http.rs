@@ -288,6 +288,7 @@ fn fill_status(status: &SharedStatus) {
     status.write(|s| {
         s.readiness = Readiness {
             broker: true,
+            kafka: Default::default(),
             database: true,
             migrations: true,
             stalled: Vec::new(),

@@ -60,11 +60,15 @@ async fn setup() -> (TestDb, tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn rowdiff(db: &TestDb, config: &std::path::Path, args: &[&str], code: i32) -> (String, String) {
+    rowdiff_at(&db.url(), config, args, code)
+}
+
+fn rowdiff_at(url: &str, config: &std::path::Path, args: &[&str], code: i32) -> (String, String) {
     let out = Command::cargo_bin("paritygate")
         .unwrap()
         .env_remove("PARITYGATE_CONFIG")
         .env_remove("RD_TEST_UNSET_URL")
-        .env("RD_TEST_URL", db.url())
+        .env("RD_TEST_URL", url)
         .args(["rowdiff", "--config"])
         .arg(config)
         .args(args)
@@ -157,6 +161,24 @@ async fn equal_tables_exit_0() {
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["verdict"], "pass");
     assert_eq!(report["mismatches"], json!([]));
+}
+
+/// Target URLs as libpq users write them: `sslmode=verify-full` with `sslrootcert` against the
+/// local server's certificate, and a refusal naming the cause when the name does not match it.
+#[tokio::test]
+async fn targets_are_read_over_verified_tls() {
+    let (db, _dir, config) = setup().await;
+    let tls = db.tls_url("verify-full");
+    let (stdout, _) = rowdiff_at(&tls, &config, &["--service", "same", "--format", "json"], 0);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["verdict"], "pass");
+    // The certificate names `localhost`, not 127.0.0.1: verify-full refuses, and says why.
+    let wrong_host = tls.replace("@localhost:", "@127.0.0.1:");
+    let (_, err) = rowdiff_at(&wrong_host, &config, &["--service", "same"], 2);
+    assert!(
+        err.contains("RD_TEST_URL") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -10,5 +10,6 @@ mod offsets;
 mod replicas;
 mod robustness;
 mod rows;
+mod secure;
 mod shutdown;
 mod stall;

@@ -219,9 +219,7 @@ async fn a_missing_topic_is_not_ready_until_it_exists() {
     )
     .await;
     assert!(
-        !ready["stalled"]
-            .to_string()
-            .contains("topic `st.stock`"),
+        !ready["stalled"].to_string().contains("topic `st.stock`"),
         "only the candidate's: {ready}"
     );
     let gate = api.gate("stock").await.unwrap();

@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub kafka_properties: Vec<(String, String)>,
     /// `[kafka] commit_offsets` (`None`: the default).
     pub commit_offsets: Option<bool>,
+    /// `PARITYGATE_…` environment overrides applied when parsing (secrets go here).
+    pub env: Vec<(String, String)>,
 }
 
 impl AppConfig {
@@ -61,7 +63,29 @@ impl AppConfig {
             idle_partition_ms: 1000,
             kafka_properties: Vec::new(),
             commit_offsets: None,
+            env: Vec::new(),
         }
+    }
+
+    /// What a client needs to pass `broker`'s secure front: its properties in the file, the
+    /// password in `PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD` (a secret in the file is refused).
+    pub fn secured_for(mut self, broker: &Broker) -> AppConfig {
+        for (name, value) in broker.front_public_properties() {
+            self = self.kafka_property(name, &value);
+        }
+        if broker.front_has_password() {
+            self.env.push((
+                "PARITYGATE_KAFKA_PROPERTY_SASL_PASSWORD".into(),
+                super::secure::PASSWORD.into(),
+            ));
+        }
+        self
+    }
+
+    /// A `PARITYGATE_…` environment override.
+    pub fn env(mut self, name: &str, value: &str) -> AppConfig {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// Replica `index` of `replicas` (manual assignment: partitions `p % replicas == index`).
@@ -83,8 +107,9 @@ impl AppConfig {
         self
     }
 
-    /// A librdkafka property under `[kafka.properties]`.
+    /// A librdkafka property under `[kafka.properties]` (replacing one of the same name).
     pub fn kafka_property(mut self, name: &str, value: &str) -> AppConfig {
+        self.kafka_properties.retain(|(n, _)| n != name);
         self.kafka_properties
             .push((name.to_owned(), value.to_owned()));
         self
@@ -124,7 +149,7 @@ impl AppConfig {
     /// Parsed and validated (no environment overrides).
     pub fn config(&self) -> Config {
         let text = self.toml();
-        Config::parse_with_env(Path::new("test-paritygate.toml"), &text, std::iter::empty())
+        Config::parse_with_env(Path::new("test-paritygate.toml"), &text, self.env.clone())
             .unwrap_or_else(|e| panic!("test config does not parse: {e}\n{text}"))
     }
 

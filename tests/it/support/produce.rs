@@ -1,6 +1,6 @@
 //! Producing to the test broker: owned [`Record`]s, in order, batched or one record per batch.
 
-use super::broker::{client, Broker};
+use super::broker::Broker;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -58,8 +58,10 @@ impl Broker {
         let producer = match batching {
             Batching::Fast => self
                 .fast
-                .get_or_init(|| producer(&self.addr(), "5", "10000")),
-            Batching::OnePerRecord => self.single.get_or_init(|| producer(&self.addr(), "0", "1")),
+                .get_or_init(|| producer(self.client_config(), "5", "10000")),
+            Batching::OnePerRecord => self
+                .single
+                .get_or_init(|| producer(self.client_config(), "0", "1")),
         };
         let mut pending = Vec::with_capacity(records.len());
         for r in records {
@@ -110,8 +112,7 @@ impl Broker {
     }
 }
 
-fn producer(addr: &str, linger_ms: &str, batch_messages: &str) -> FutureProducer {
-    let mut config: ClientConfig = client(addr);
+fn producer(mut config: ClientConfig, linger_ms: &str, batch_messages: &str) -> FutureProducer {
     config
         .set("linger.ms", linger_ms)
         .set("batch.num.messages", batch_messages)
