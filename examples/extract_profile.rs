@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(std::path::Path::new(&config_path))?;
     let routes = config.routes();
     // Owned records, so the timed loop sees only extraction.
-    let mut records: Vec<(usize, paritygate::config::Side, RecordView<'static>)> = Vec::new();
+    let mut records: Vec<(usize, paritygate::model::Side, RecordView<'static>)> = Vec::new();
     for file in &files {
         let before = records.len();
         for_each_line(file, Arc::new(AtomicU64::new(0)), |_, line| {

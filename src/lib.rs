@@ -8,6 +8,7 @@
 //! - [`replay`]: `paritygate diff`, the capture-replay adapter around the core.
 //! - [`cli`]: the command line.
 
+pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod generate;
 pub mod http;
 pub mod kafka_tools;
 pub mod metrics;
+pub mod model;
 pub mod replay;
 pub mod rowdiff;
 pub mod serve;

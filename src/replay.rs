@@ -7,11 +7,13 @@
 
 use crate::capture::format::{parse_line, sniff_topic};
 use crate::capture::{for_each_line, total_size, CaptureError};
-use crate::config::{Config, Side};
+use crate::config::Config;
 use crate::core::canonical::CANONICAL_VERSION;
 use crate::core::compare::{compare, SideAccumulator};
 use crate::core::event::{extract, key_hash, Keep, Outcome};
-use crate::core::report::{service_report, InputSummary, LineError, Report, Resolved, Verdict};
+use crate::core::report::{service_report, InputSummary, LineError, Report, Resolved};
+use crate::model::Side;
+use crate::model::Verdict;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

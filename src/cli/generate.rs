@@ -3,10 +3,11 @@
 //! both sinks' tables, with the `--drift` asked for. The edge: runtime, pacing, summary.
 
 use super::gate::parse_duration;
-use crate::config::{Config, Side};
+use crate::config::Config;
 use crate::generate::live::produce::{create_topics, LiveProducer};
 use crate::generate::live::target::Targets;
 use crate::generate::live::{parse_drift_arg, DriftKind, Live, LiveSpec};
+use crate::model::Side;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -54,7 +54,7 @@ pub fn serve(args: &ServeArgs) -> u8 {
         Err(code) => return code,
     };
     let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(crate::serve::run(config))
+        rt.block_on(crate::app::run(config))
             .map_err(|e| e.to_string())
     });
     match result {

@@ -6,9 +6,11 @@
 pub mod auth;
 pub mod env;
 pub mod model;
+pub mod plan;
 mod waves;
 
 use crate::core::plan::ServicePlan;
+use crate::model::Side;
 use model::{
     FileConfig, HttpConfig, KafkaConfig, ServeConfig, ServiceConfig, StoreConfig, WaveConfig,
 };
@@ -56,22 +58,6 @@ pub struct Config {
     /// Per service (same order as `services`): BLAKE3 of its config table, so a verdict or a
     /// sign-off can tell whether the rules it was made under have changed since.
     pub service_digests: Vec<String>,
-}
-
-/// Which side of a service a topic feeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Side {
-    Baseline,
-    Candidate,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Baseline => "baseline",
-            Side::Candidate => "candidate",
-        }
-    }
 }
 
 impl Config {
@@ -273,7 +259,7 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
                 other => err(&s.name, "targets", other.to_string()),
             })?;
         }
-        let plan = ServicePlan::compile(s).map_err(|e| err(&s.name, &e.field, e.message))?;
+        let plan = plan::compile(s).map_err(|e| err(&s.name, &e.field, e.message))?;
         plans.push(plan);
     }
     if file.kafka.replicas == 0 || file.kafka.replica_index >= file.kafka.replicas {

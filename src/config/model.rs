@@ -3,6 +3,7 @@
 //! Every table denies unknown keys so a typo is an error rather than a silently ignored rule.
 //! Semantic checks (names, disjoint topics, pointer syntax) live in `config::validate`.
 
+use crate::core::position::PositionFormat;
 use serde::Deserialize;
 
 /// The whole file.
@@ -288,16 +289,6 @@ pub struct FieldSource {
     /// Only for positions: how to read the value; `auto` tries LSN, `0x` hex, integer, then binary.
     #[serde(default)]
     pub format: Option<PositionFormat>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum PositionFormat {
-    Auto,
-    Lsn,
-    Hex,
-    Integer,
-    Binary,
 }
 
 /// Overrides of the service-level sources for one side.

@@ -8,6 +8,7 @@
 use super::event::{Digest, Event};
 use super::operation::Operation;
 use super::position::Position;
+use crate::model::MismatchKind;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -120,24 +121,6 @@ pub struct SideEvents {
 impl SideEvents {
     fn groups(&self) -> impl Iterator<Item = &[EventRow]> {
         self.rows.chunk_by(|a, b| a.key == b.key)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MismatchKind {
-    MissingInCandidate,
-    ExtraInCandidate,
-    Mismatched,
-}
-
-impl MismatchKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MissingInCandidate => "missing_in_candidate",
-            Self::ExtraInCandidate => "extra_in_candidate",
-            Self::Mismatched => "mismatched",
-        }
     }
 }
 

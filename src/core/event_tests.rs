@@ -13,7 +13,7 @@ candidate_topics = ["c"]
 {extra}"#
     );
     let cfg: ServiceConfig = toml::from_str(&text).unwrap();
-    ServicePlan::compile(&cfg).unwrap()
+    crate::config::plan::compile(&cfg).unwrap()
 }
 
 fn record<'a>(

@@ -6,6 +6,7 @@ pub mod canonical;
 pub mod compare;
 pub mod event;
 pub mod explain;
+pub mod identity;
 pub mod instant;
 pub mod number;
 pub mod operation;

@@ -5,10 +5,20 @@
 //! `0x…` hex (SQL Server `__$start_lsn` as polled with `sql_raw`) and raw big-endian bytes (the 10
 //! bytes RPCN puts in its `lsn` header) → the same number; a decimal integer → itself.
 
-use crate::config::model::PositionFormat;
-
 /// A position, ordered as the source database orders its log.
 pub type Position = u128;
+
+/// How a position value is written (`position = { …, format = "…" }`); `auto` tries LSN, `0x`
+/// hex, integer, then binary.
+#[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionFormat {
+    Auto,
+    Lsn,
+    Hex,
+    Integer,
+    Binary,
+}
 
 /// Parse a textual or binary position; `None` when it does not fit the format.
 pub fn parse_position(raw: &[u8], format: PositionFormat) -> Option<Position> {

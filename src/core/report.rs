@@ -1,47 +1,17 @@
 //! The parity report: the JSON contract of `paritygate diff --format json`, and how a service's
 //! comparison becomes a verdict with its evidence.
 
-use super::compare::{Comparison, EventRow, KeyMismatch, MismatchKind, SideEvents};
+use super::compare::{Comparison, EventRow, KeyMismatch, SideEvents};
 use super::event::Content;
 use super::explain::{content_value, diff_events, FieldDiff};
 use super::operation::Operation;
 use super::plan::ServicePlan;
 use super::position::display_position;
+use crate::model::MismatchKind;
+use crate::model::{FieldCount, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Pending,
-    Fail,
-}
-
-impl Verdict {
-    /// Exit status of `diff`: 0 pass, 1 fail, 3 pending (2 is reserved for bad usage or input).
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Pass => 0,
-            Self::Fail => 1,
-            Self::Pending => 3,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pass => "pass",
-            Self::Pending => "pending",
-            Self::Fail => "fail",
-        }
-    }
-
-    /// The overall verdict: any fail fails, then any pending is pending.
-    pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
-        verdicts.into_iter().max().unwrap_or(Verdict::Pending)
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -104,12 +74,6 @@ pub struct KeyCounts {
     pub missing_in_candidate: u64,
     pub extra_in_candidate: u64,
     pub mismatched: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldCount {
-    pub pointer: String,
-    pub mismatched_keys: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,7 +3,10 @@
 //! "Within 20% of its threshold" (a `warn`) means: for an upper bound T > 0, an observed value above
 //! 0.8 × T that still passes.
 
-use super::{Criterion, CriterionName, CriterionStatus, GateInputs, GateThresholds};
+use super::{GateInputs, GateThresholds};
+use crate::model::Criterion;
+use crate::model::CriterionName;
+use crate::model::CriterionStatus;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

@@ -12,129 +12,12 @@ mod thresholds;
 pub use criteria::evaluate_criteria;
 pub use thresholds::{GateThresholds, GateThresholdsOverride};
 
+use crate::model::Criterion;
+use crate::model::CriterionStatus;
+use crate::model::Verdict;
+use crate::model::Waiver;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
-
-/// A service's (or a wave's) verdict.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Warn,
-    #[default]
-    Pending,
-    Fail,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pass => "pass",
-            Self::Warn => "warn",
-            Self::Pending => "pending",
-            Self::Fail => "fail",
-        }
-    }
-
-    /// Passing for promotion purposes (Flagger's confirm hooks, wave sign-off).
-    pub fn is_go(self) -> bool {
-        matches!(self, Self::Pass | Self::Warn)
-    }
-}
-
-/// The seven criteria, in the order a gate lists them. Serialized as their snake_case names
-/// (`key_parity`), which waivers, reasons and the page use.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum CriterionName {
-    Evidence,
-    CountParity,
-    KeyParity,
-    RowParity,
-    ErrorParity,
-    LatencyGuardrail,
-    Freshness,
-}
-
-impl CriterionName {
-    pub const ALL: [CriterionName; 7] = [
-        Self::Evidence,
-        Self::CountParity,
-        Self::KeyParity,
-        Self::RowParity,
-        Self::ErrorParity,
-        Self::LatencyGuardrail,
-        Self::Freshness,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Evidence => "evidence",
-            Self::CountParity => "count_parity",
-            Self::KeyParity => "key_parity",
-            Self::RowParity => "row_parity",
-            Self::ErrorParity => "error_parity",
-            Self::LatencyGuardrail => "latency_guardrail",
-            Self::Freshness => "freshness",
-        }
-    }
-
-    /// The criterion of this name, if any.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for CriterionName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One criterion's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CriterionStatus {
-    Pass,
-    /// Passing, but within 20% of its threshold.
-    Warn,
-    Pending,
-    Fail,
-    /// Failing or pending, but waived by an approver until the waiver expires.
-    Waived,
-    /// Not configured for this service (e.g. no error topics): neither evidence for nor against.
-    NotApplicable,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Criterion {
-    pub name: CriterionName,
-    pub status: CriterionStatus,
-    /// What was observed; `null` when nothing is (a criterion that does not apply, or has no
-    /// evidence yet).
-    #[schema(value_type = Option<Object>)]
-    pub observed: serde_json::Value,
-    #[schema(value_type = Object)]
-    pub threshold: serde_json::Value,
-    pub explanation: String,
-}
 
 /// Everything a gate decision is made from, gathered by the evaluation loop.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -164,15 +47,6 @@ pub struct GateInputs {
     /// Per side: what this replica knows stops the side from being counted (checkpoints
     /// failing, a topic missing, a lane blocked); empty when nothing does.
     pub ingestion_faults: [Vec<String>; 2],
-}
-
-/// A waiver as the gate sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Waiver {
-    pub criterion: CriterionName,
-    pub reason: String,
-    pub expires_at: DateTime<Utc>,
-    pub created_by: String,
 }
 
 /// The verdict of a set of criteria (before hysteresis).

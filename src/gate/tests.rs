@@ -1,6 +1,7 @@
 //! Boundaries of every criterion, waivers and hysteresis.
 
 use super::*;
+use crate::model::CriterionName;
 use chrono::Duration;
 
 fn passing() -> GateInputs {

@@ -5,36 +5,25 @@
 
 use super::services::{known_service, service_status};
 use super::{ApiError, AppState};
-use crate::serve::status::WindowStatus;
+use crate::model::status::WindowStatus;
+use crate::model::MismatchKind;
 use crate::store::read::{self, MismatchPage};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 pub const MISMATCH_LIMIT_DEFAULT: i64 = 50;
 pub const WINDOW_LIMIT_DEFAULT: i64 = 20;
 pub const LIMIT_MAX: i64 = 1000;
 
-/// Documentation-only twin of [`crate::core::compare::MismatchKind`] (the core stays free of
-/// HTTP schema derives).
-#[derive(Debug, ToSchema)]
-#[schema(as = MismatchKind)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum MismatchKindDoc {
-    MissingInCandidate,
-    ExtraInCandidate,
-    Mismatched,
-}
-
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MismatchQuery {
     /// Only keys of this kind.
-    #[param(value_type = Option<MismatchKindDoc>)]
+    #[param(value_type = Option<MismatchKind>)]
     pub kind: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
@@ -63,11 +52,9 @@ pub fn parse_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, Api
     }
 }
 
-pub fn parse_kind(
-    raw: Option<&str>,
-) -> Result<Option<crate::core::compare::MismatchKind>, ApiError> {
+pub fn parse_kind(raw: Option<&str>) -> Result<Option<MismatchKind>, ApiError> {
     raw.map(|k| {
-        read::parse_kind(k).ok_or_else(|| {
+        MismatchKind::parse(k).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "parameter `kind`: must be missing_in_candidate, extra_in_candidate or mismatched, got `{k}`"
             ))
@@ -159,7 +146,7 @@ pub async fn windows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::compare::MismatchKind;
+    use crate::model::MismatchKind;
 
     fn bad_request(e: ApiError) -> String {
         match e {

@@ -16,8 +16,8 @@
 use super::body::bytes;
 use super::services::served_gate;
 use super::{ApiError, AppState};
-use crate::gate::{CriterionStatus, Verdict};
-use crate::serve::status::GateStatus;
+use crate::model::status::GateStatus;
+use crate::model::{CriterionStatus, Verdict};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;

@@ -1,7 +1,7 @@
 //! Liveness, readiness and the Prometheus exposition.
 
 use super::AppState;
-use crate::serve::status::Readiness;
+use crate::model::status::Readiness;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

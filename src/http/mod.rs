@@ -26,7 +26,7 @@ pub use error::ApiError;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::serve::status::SharedStatus;
+use crate::model::status::SharedStatus;
 use crate::store::Store;
 use axum::handler::Handler;
 use axum::routing::{get, post, MethodRouter};

@@ -103,7 +103,7 @@ impl SchemaRef for String {
         flagger::gate,
         flagger::rollback,
     ),
-    components(schemas(error::ErrorBody, explore::MismatchKindDoc)),
+    components(schemas(error::ErrorBody, crate::model::MismatchKind)),
     modifiers(&BearerAuth, &BodyErrors),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),

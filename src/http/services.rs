@@ -1,11 +1,12 @@
 //! Per-service live status and gate verdicts, served from the in-memory [`SharedStatus`].
 //!
-//! [`SharedStatus`]: crate::serve::status::SharedStatus
+//! [`SharedStatus`]: crate::model::status::SharedStatus
 
 use super::{ApiError, AppState};
 use crate::config::model::ServiceConfig;
 use crate::core::canonical::CANONICAL_VERSION;
-use crate::serve::status::{GateStatus, GateVerdict, KeySummary, ServiceStatus};
+use crate::model::status::{GateStatus, KeySummary, ServiceStatus};
+use crate::model::Verdict;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -34,7 +35,7 @@ pub(crate) fn service_status(state: &AppState, service: &ServiceConfig) -> Servi
             service: service.name.clone(),
             wave: service.wave,
             gate: GateStatus {
-                verdict: GateVerdict::Pending,
+                verdict: Verdict::Pending,
                 reasons: vec!["not evaluated yet".into()],
                 evaluated_at: None,
                 ..Default::default()
@@ -47,7 +48,7 @@ pub(crate) fn service_status(state: &AppState, service: &ServiceConfig) -> Servi
 pub struct ServiceSummary {
     pub service: String,
     pub wave: Option<u32>,
-    pub verdict: GateVerdict,
+    pub verdict: Verdict,
     pub evaluated_at: Option<DateTime<Utc>>,
     pub keys: KeySummary,
 }

@@ -10,7 +10,7 @@ use super::body::Fields;
 use super::explore::{parse_limit, LIMIT_MAX};
 use super::services::known_service;
 use super::{ApiError, AppState};
-use crate::gate::CriterionName;
+use crate::model::CriterionName;
 use crate::store::audit::{self, GateHistoryRow, NewWaiver, WaiverRow};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};

@@ -9,7 +9,7 @@ use super::schema::{Column, Plan};
 use super::sql::Kind;
 use crate::core::canonical::{normalize, write_canonical, Rules};
 use crate::core::instant::canonical_instant;
-use serde::Serialize;
+use crate::model::MismatchKind;
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -19,19 +19,11 @@ pub type Row = Vec<Option<String>>;
 /// Normalized texts of the key columns.
 pub type Key = Vec<Option<String>>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffKind {
-    MissingInCandidate,
-    ExtraInCandidate,
-    Mismatched,
-}
-
 /// One differing key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowDiff {
     pub key: Key,
-    pub kind: DiffKind,
+    pub kind: MismatchKind,
     /// Names of the differing non-key columns (empty unless `Mismatched`).
     pub columns: Vec<String>,
     pub baseline: Option<Row>,
@@ -107,7 +99,7 @@ pub fn diff_rows(
         match candidate.get(key) {
             None => out.push(RowDiff {
                 key: key.clone(),
-                kind: DiffKind::MissingInCandidate,
+                kind: MismatchKind::MissingInCandidate,
                 columns: vec![],
                 baseline: Some(b.clone()),
                 candidate: None,
@@ -117,7 +109,7 @@ pub fn diff_rows(
                 if !columns.is_empty() {
                     out.push(RowDiff {
                         key: key.clone(),
-                        kind: DiffKind::Mismatched,
+                        kind: MismatchKind::Mismatched,
                         columns,
                         baseline: Some(b.clone()),
                         candidate: Some(c.clone()),
@@ -130,7 +122,7 @@ pub fn diff_rows(
         if !baseline.contains_key(key) {
             out.push(RowDiff {
                 key: key.clone(),
-                kind: DiffKind::ExtraInCandidate,
+                kind: MismatchKind::ExtraInCandidate,
                 columns: vec![],
                 baseline: None,
                 candidate: Some(c.clone()),

@@ -10,25 +10,10 @@
 
 use super::config::{ResolvedUrls, TargetsConfig};
 use super::error::RowDiffError;
+use crate::model::Side;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Which table a value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Baseline,
-    Candidate,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Baseline => "baseline",
-            Side::Candidate => "candidate",
-        }
-    }
-}
 
 /// One pool per side. Build it with [`connect`] so the session settings above hold; a pool made
 /// elsewhere may produce texts that do not normalize as documented.
@@ -54,7 +39,7 @@ fn options(
     url_env: &str,
 ) -> Result<PgConnectOptions, RowDiffError> {
     let base = PgConnectOptions::from_str(url).map_err(|e| RowDiffError::Config {
-        field: format!("targets.{}.url_env", side.name()),
+        field: format!("targets.{}.url_env", side.as_str()),
         // The parse error never echoes the URL itself, only what is wrong with it.
         message: format!("`{url_env}` does not hold a valid postgres:// URL: {e}"),
     })?;
@@ -90,7 +75,7 @@ async fn open(
         .connect_with(opts)
         .await
         .map_err(|source| RowDiffError::Connect {
-            side: side.name(),
+            side: side.as_str(),
             url_env: url_env.to_owned(),
             source,
         })

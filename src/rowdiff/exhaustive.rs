@@ -15,11 +15,13 @@
 use super::buckets::{bucket_count, choose_bucketing, range_key, Bucketing};
 use super::compare::{diff_rows, Key};
 use super::config::{ResolvedUrls, TargetsConfig};
-use super::conn::{self, Pools, Side};
+use super::conn::{self, Pools};
 use super::error::RowDiffError;
 use super::phases::{begin_snapshot, checksums, key_range, members, rows_by_keys, Checksums};
-use super::report::{mismatches, tally, RowDiffReport, SideRows, Verdict};
+use super::report::{mismatches, tally, RowDiffReport, SideRows};
 use super::schema::{self, Plan};
+use crate::model::Side;
+use crate::model::Verdict;
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;

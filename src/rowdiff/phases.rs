@@ -3,10 +3,10 @@
 
 use super::buckets::{range_key, Bucketing};
 use super::compare::{Key, Row};
-use super::conn::Side;
 use super::error::RowDiffError;
 use super::schema::Plan;
 use super::sql;
+use crate::model::Side;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 use std::collections::HashMap;
@@ -29,7 +29,7 @@ pub(crate) async fn begin_snapshot(
     sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *conn)
         .await
-        .map_err(RowDiffError::query(side.name(), "begin"))?;
+        .map_err(RowDiffError::query(side.as_str(), "begin"))?;
     Ok(())
 }
 
@@ -43,7 +43,7 @@ pub(crate) async fn key_range(
         sqlx::query_as(&sql::key_range(plan.table(side), col))
             .fetch_one(&mut *conn)
             .await
-            .map_err(RowDiffError::query(side.name(), "key range"))?;
+            .map_err(RowDiffError::query(side.as_str(), "key range"))?;
     Ok(min.zip(max))
 }
 
@@ -64,7 +64,7 @@ pub(crate) async fn checksums(
         .bind(p2)
         .fetch_all(&mut *conn)
         .await
-        .map_err(RowDiffError::query(side.name(), "bucket checksums"))?;
+        .map_err(RowDiffError::query(side.as_str(), "bucket checksums"))?;
     let mut out = Checksums::default();
     for (bucket, count, sum) in rows {
         out.rows += count.max(0) as u64;
@@ -114,15 +114,15 @@ pub(crate) async fn members(
                 .await
         }
     };
-    let rows = fetched.map_err(RowDiffError::query(side.name(), "bucket members"))?;
+    let rows = fetched.map_err(RowDiffError::query(side.as_str(), "bucket members"))?;
     let mut out = HashMap::with_capacity(rows.len());
     let mut duplicates = 0;
     for row in rows {
         let key = read_texts(&row, plan.n_keys)
-            .map_err(RowDiffError::query(side.name(), "bucket members"))?;
+            .map_err(RowDiffError::query(side.as_str(), "bucket members"))?;
         let hash: i64 = row
             .try_get(plan.n_keys)
-            .map_err(RowDiffError::query(side.name(), "bucket members"))?;
+            .map_err(RowDiffError::query(side.as_str(), "bucket members"))?;
         if out.insert(key, hash).is_some() {
             duplicates += 1;
         }
@@ -149,10 +149,10 @@ pub(crate) async fn rows_by_keys(
         let rows = query
             .fetch_all(&mut *conn)
             .await
-            .map_err(RowDiffError::query(side.name(), "rows by key"))?;
+            .map_err(RowDiffError::query(side.as_str(), "rows by key"))?;
         for row in rows {
             let texts = read_texts(&row, plan.columns.len())
-                .map_err(RowDiffError::query(side.name(), "rows by key"))?;
+                .map_err(RowDiffError::query(side.as_str(), "rows by key"))?;
             out.insert(texts[..plan.n_keys].to_vec(), texts);
         }
     }

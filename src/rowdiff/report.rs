@@ -5,32 +5,18 @@
 //! `max_examples`), `schema_differences`, `timings_ms`, `work`. Exit codes: 0 pass, 1 differences,
 //! 2 bad usage/config/input (including unreachable databases and schema errors).
 
-use super::compare::{key_json, row_json, DiffKind, RowDiff};
+use super::compare::{key_json, row_json, RowDiff};
 use super::config::{ResolvedUrls, TargetsConfig};
 use super::schema::Plan;
+use crate::model::{KindCounts, MismatchKind, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    /// Some row differs (exit code 1), spelled like `diff`'s `fail`.
-    Fail,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct SideRows {
     pub rows: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct KindCounts {
-    pub missing_in_candidate: u64,
-    pub extra_in_candidate: u64,
-    pub mismatched: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -42,7 +28,7 @@ pub struct ColumnCount {
 #[derive(Debug, Clone, Serialize)]
 pub struct Mismatch {
     pub key: Map<String, Value>,
-    pub kind: DiffKind,
+    pub kind: MismatchKind,
     pub columns: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Map<String, Value>>,
@@ -74,9 +60,9 @@ pub fn tally(diffs: &[RowDiff]) -> (KindCounts, Vec<ColumnCount>) {
     let mut cols: BTreeMap<&str, u64> = BTreeMap::new();
     for d in diffs {
         match d.kind {
-            DiffKind::MissingInCandidate => kinds.missing_in_candidate += 1,
-            DiffKind::ExtraInCandidate => kinds.extra_in_candidate += 1,
-            DiffKind::Mismatched => kinds.mismatched += 1,
+            MismatchKind::MissingInCandidate => kinds.missing_in_candidate += 1,
+            MismatchKind::ExtraInCandidate => kinds.extra_in_candidate += 1,
+            MismatchKind::Mismatched => kinds.mismatched += 1,
         }
         for c in &d.columns {
             *cols.entry(c.as_str()).or_default() += 1;
@@ -122,18 +108,15 @@ pub fn mismatches(plan: &Plan, diffs: &[RowDiff], max_examples: usize) -> Vec<Mi
 
 impl RowDiffReport {
     pub fn exit_code(&self) -> i32 {
-        match self.verdict {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-        }
+        i32::from(self.verdict.exit_code())
     }
 
     /// The readable summary printed without `--format json`.
     pub fn summary(&self, max_examples: usize) -> String {
         let mut s = String::new();
         let verdict = match self.verdict {
-            Verdict::Pass => "PASS: the tables hold the same rows",
-            Verdict::Fail => "DIFFERENCES found",
+            Verdict::Pass | Verdict::Warn => "PASS: the tables hold the same rows",
+            Verdict::Fail | Verdict::Pending => "DIFFERENCES found",
         };
         let _ = writeln!(s, "rowdiff {}: {verdict}", self.service);
         let _ = writeln!(

@@ -8,15 +8,17 @@
 //! persist count, the others are reported as `in_flight`. Only the uniform part feeds the ratio
 //! and its bound: extra keys are chosen *because* they are suspicious and would bias it.
 
-use super::compare::{diff_rows, key_json, DiffKind, Key, Row, RowDiff};
+use super::compare::{diff_rows, key_json, Key, Row, RowDiff};
 use super::config::TargetsConfig;
-use super::conn::{Pools, Side};
+use super::conn::Pools;
 use super::error::RowDiffError;
 use super::phases::rows_by_keys;
-use super::report::{tally, ColumnCount, KindCounts};
+use super::report::{tally, ColumnCount};
 use super::schema::{self, Plan};
 use super::sql::{self, Kind};
 use super::stats;
+use crate::model::Side;
+use crate::model::{KindCounts, MismatchKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row as _;
@@ -32,7 +34,7 @@ const HASH_SPACE: u64 = 1 << 32;
 #[derive(Debug, Clone, Serialize)]
 pub struct SampledDiff {
     pub key: Map<String, Value>,
-    pub kind: DiffKind,
+    pub kind: MismatchKind,
     pub columns: Vec<String>,
     /// True when the key belongs to the uniform sample (and so to the ratio).
     pub uniform: bool,
@@ -127,7 +129,7 @@ impl Sampler {
                 .bind(&t.name)
                 .fetch_optional(self.pools.get(side))
                 .await
-                .map_err(RowDiffError::query(side.name(), "row estimate"))?;
+                .map_err(RowDiffError::query(side.as_str(), "row estimate"))?;
             let mut est = est.unwrap_or(0.0);
             if est < 1.0 {
                 // Never analyzed (or empty): without a count the window would span the whole
@@ -136,7 +138,7 @@ impl Sampler {
                 let n: i64 = sqlx::query_scalar(&q)
                     .fetch_one(self.pools.get(side))
                     .await
-                    .map_err(RowDiffError::query(side.name(), "row count"))?;
+                    .map_err(RowDiffError::query(side.as_str(), "row count"))?;
                 est = n as f64;
             }
             rows = rows.max(est);
@@ -165,17 +167,17 @@ impl Sampler {
         let rows = query
             .fetch_all(self.pools.get(side))
             .await
-            .map_err(RowDiffError::query(side.name(), "sample"))?;
+            .map_err(RowDiffError::query(side.as_str(), "sample"))?;
         let n = self.plan.columns.len();
         let (mut out, mut uniform) = (HashMap::new(), HashSet::new());
         for row in rows {
             let texts: Row = (0..n)
                 .map(|i| row.try_get::<Option<String>, _>(i))
                 .collect::<Result<_, _>>()
-                .map_err(RowDiffError::query(side.name(), "sample"))?;
+                .map_err(RowDiffError::query(side.as_str(), "sample"))?;
             let hash: i64 = row
                 .try_get(n)
-                .map_err(RowDiffError::query(side.name(), "sample"))?;
+                .map_err(RowDiffError::query(side.as_str(), "sample"))?;
             let key = texts[..self.plan.n_keys].to_vec();
             if (window.0..window.1).contains(&(hash as u64)) {
                 uniform.insert(key.clone());

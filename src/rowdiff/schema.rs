@@ -3,9 +3,10 @@
 //! with their per-side SQL expressions, used by the exhaustive diff and the sampler alike.
 
 use super::config::{OnSchemaDifference, TableName, TargetsConfig};
-use super::conn::{Pools, Side};
+use super::conn::Pools;
 use super::error::RowDiffError;
 use super::sql::{self, Kind, SqlType};
+use crate::model::Side;
 
 /// Seeds for the per-column hashes: keys and columns get disjoint ranges so the key hash (the
 /// bucket) is independent of the row hash (the checksum).
@@ -121,10 +122,10 @@ async fn introspect(
         .bind(&table.name)
         .fetch_optional(pool)
         .await
-        .map_err(RowDiffError::query(side.name(), "catalog lookup"))?;
+        .map_err(RowDiffError::query(side.as_str(), "catalog lookup"))?;
     let Some(estimate) = estimate else {
         return Err(RowDiffError::MissingTable {
-            side: side.name(),
+            side: side.as_str(),
             table: table.to_string(),
         });
     };
@@ -133,7 +134,7 @@ async fn introspect(
         .bind(&table.name)
         .fetch_all(pool)
         .await
-        .map_err(RowDiffError::query(side.name(), "catalog columns"))?;
+        .map_err(RowDiffError::query(side.as_str(), "catalog columns"))?;
     let cols = rows
         .into_iter()
         .map(|(name, typname, cast, not_null)| {
@@ -167,7 +168,7 @@ pub async fn plan(cfg: &TargetsConfig, pools: &Pools) -> Result<Plan, RowDiffErr
             (Side::Candidate, &ccols, &ct),
         ] {
             let ty = find(cols, key).ok_or_else(|| RowDiffError::MissingColumn {
-                side: side.name(),
+                side: side.as_str(),
                 table: table.to_string(),
                 column: key.clone(),
                 field: "key_columns",

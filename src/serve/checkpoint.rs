@@ -2,15 +2,15 @@
 //! retrying with backoff while the database is unavailable (ingestion waits meanwhile: the bounded
 //! channel is the backpressure). Losing a partition to another replica is fatal by design: the
 //! process stops and, restarted, resumes from the stored offsets (crash-only recovery).
-//! Once a batch is stored, its offsets are also committed to Kafka (`super::kafka_offsets`): a
+//! Once a batch is stored, its offsets are also committed to Kafka (`crate::serve::ingest::kafka_offsets`): a
 //! copy for consumer-group lag tools, never read back as a position.
 
-use super::backlog::Positions;
-use super::batch::Batch;
-use super::kafka_offsets::KafkaCommits;
-use super::rebalance::LaneContext;
-use super::status::{Fault, SharedStatus};
 use crate::metrics::Metrics;
+use crate::model::status::{Fault, SharedStatus};
+use crate::serve::ingest::kafka_offsets::KafkaCommits;
+use crate::serve::ingest::rebalance::LaneContext;
+use crate::serve::progress::backlog::Positions;
+use crate::store::batch::Batch;
 use crate::store::{Store, StoreError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -109,7 +109,7 @@ impl Checkpointer {
 }
 
 /// The (service, side) pairs whose partitions a batch carries.
-fn sides(batch: &Batch) -> std::collections::BTreeSet<(usize, crate::config::Side)> {
+fn sides(batch: &Batch) -> std::collections::BTreeSet<(usize, crate::model::Side)> {
     batch
         .partitions
         .values()

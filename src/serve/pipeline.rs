@@ -2,12 +2,13 @@
 //! registration (retried with backoff), then per lane a worker thread and a checkpointer, the one
 //! consumer thread, the row samplers and the evaluation loop; and the order they stop in.
 
-use super::{
-    backlog, checkpoint, cursor, evaluate, ingest, kafka_offsets, rebalance, rows, status, verify,
-    worker, ServeError,
-};
+use super::ingest::{kafka_offsets, rebalance, verify};
+use super::lane::{cursor, worker};
+use super::progress::backlog;
+use super::{checkpoint, evaluate, ingest, rows, ServeError};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::model::status;
 use crate::store::Store;
 use status::SharedStatus;
 use std::sync::Arc;
@@ -57,7 +58,8 @@ async fn bootstrap(
 /// consumer thread spent over half its time blocked and the machine sat 20-30 % idle.
 const WORKER_CHUNKS_QUEUED: usize = 64;
 
-pub(super) async fn run_pipeline(
+/// Migrate, then run ingestion, checkpoints, evaluation and the row samplers until `cancel`.
+pub async fn run_pipeline(
     config: Arc<Config>,
     store: Store,
     status: SharedStatus,
@@ -73,7 +75,7 @@ pub(super) async fn run_pipeline(
     let lanes = config.serve.checkpoint_lanes.max(1);
     let (batches, received): (Vec<_>, Vec<_>) =
         (0..lanes).map(|_| tokio::sync::mpsc::channel(1)).unzip();
-    let ends = ingest::EndOffsets::default();
+    let ends = super::progress::EndOffsets::default();
     let starts = cursor::Starts::default();
     let check = verify::LogCheck::new(config.clone());
     let positions =
@@ -85,7 +87,7 @@ pub(super) async fn run_pipeline(
         inboxes.push(inbox);
         records.push(receiver);
     }
-    let cluster = super::cluster::ClusterHealth::default();
+    let cluster = crate::serve::ingest::cluster::ClusterHealth::default();
     let context = rebalance::LaneContext::new(inboxes)
         .reporting_to(cluster.clone())
         .with_store_positions(
@@ -97,10 +99,10 @@ pub(super) async fn run_pipeline(
     let consumer = Arc::new(ingest::lane_consumer(&config, context)?);
     let weak_consumer = Arc::downgrade(&consumer);
     let mut threads = Vec::with_capacity(lanes + 1);
-    let heartbeats = status::Heartbeats::new(lanes);
+    let heartbeats = crate::serve::progress::Heartbeats::new(lanes);
     for (lane, (batches, records)) in batches.into_iter().zip(records).enumerate() {
         let worker = worker::Worker {
-            consumer: consumer.clone(),
+            seek: consumer.clone(),
             config: config.clone(),
             store: store.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -116,7 +118,7 @@ pub(super) async fn run_pipeline(
             std::thread::Builder::new()
                 .name(format!("paritygate-lane-{lane}"))
                 .spawn(move || worker.run())
-                .map_err(|e| ServeError::Task(e.to_string()))?,
+                .map_err(ServeError::Thread)?,
         );
     }
     let ingest = ingest::Ingest {
@@ -134,7 +136,7 @@ pub(super) async fn run_pipeline(
         std::thread::Builder::new()
             .name("paritygate-ingest".into())
             .spawn(move || ingest.run())
-            .map_err(|e| ServeError::Task(e.to_string()))?,
+            .map_err(ServeError::Thread)?,
     );
     // Row samplers read the sink tables, not Kafka: independent of ingest, one per service.
     let samplers: Vec<_> = config
@@ -186,9 +188,7 @@ pub(super) async fn run_pipeline(
     // their last batches.
     let mut stored = Ok(());
     for checkpointer in checkpointers {
-        let result = checkpointer
-            .await
-            .map_err(|e| ServeError::Task(e.to_string()))?;
+        let result = checkpointer.await?;
         if stored.is_ok() {
             stored = result;
         }

@@ -1,8 +1,9 @@
 //! Unit tests of `serve::rows`: key texts to key columns, and the extra keys of a round.
 
 use super::*;
-use crate::rowdiff::compare::DiffKind;
-use crate::rowdiff::report::KindCounts;
+
+use crate::model::KindCounts;
+use crate::model::MismatchKind;
 use crate::rowdiff::sampler::{SampleResult, SampledDiff};
 use crate::store::test_db::with_store;
 use serde_json::json;
@@ -43,7 +44,7 @@ async fn the_previous_rounds_differences_are_checked_again_first() {
 
         let found = |key: Value| SampledDiff {
             key: key.as_object().cloned().unwrap(),
-            kind: DiffKind::Mismatched,
+            kind: MismatchKind::Mismatched,
             columns: vec!["amount".into()],
             uniform: true,
         };

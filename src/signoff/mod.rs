@@ -12,8 +12,8 @@
 //! - A sign-off needs the wave to pass or warn and every earlier wave (lower id) to be signed off
 //!   and not stale: a later wave must not be promoted on top of evidence that has gone away.
 
-use crate::gate::Verdict;
-use crate::serve::status::GateStatus;
+use crate::model::status::GateStatus;
+use crate::model::Verdict;
 use crate::store::audit::{SignoffRow, ACTION_REVOCATION, ACTION_SIGNOFF};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,8 @@
 
 use super::read::{count, operation_name};
 use super::{StoreError, BASELINE, CANDIDATE};
-use crate::gate::{CriterionName, Waiver};
-use crate::serve::status::GateStatus;
+use crate::model::status::GateStatus;
+use crate::model::{CriterionName, Waiver};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;

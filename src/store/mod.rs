@@ -3,6 +3,7 @@
 //! `audit` (waivers, gate history, wave sign-offs). Schema: `migrations/`.
 
 pub mod audit;
+pub mod batch;
 pub mod evidence;
 pub mod lease;
 pub mod read;

@@ -5,9 +5,8 @@
 //! constant fragments (the macros below) are spliced with `concat!`, at compile time.
 
 use super::StoreError;
-use crate::core::compare::MismatchKind;
 use crate::core::operation::Operation;
-use crate::serve::status::SideStatus;
+use crate::model::status::SideStatus;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -25,17 +24,6 @@ pub(crate) fn count(n: i64) -> u64 {
 pub(crate) fn operation_name(raw: i16) -> &'static str {
     // Out-of-range codes (never written) read as the neutral `change` rather than failing the query.
     Operation::from_u8(u8::try_from(raw).unwrap_or(Operation::Change as u8)).as_str()
-}
-
-/// The `kind` of a mismatch as spelled in SQL and JSON.
-pub fn parse_kind(raw: &str) -> Option<MismatchKind> {
-    [
-        MismatchKind::MissingInCandidate,
-        MismatchKind::ExtraInCandidate,
-        MismatchKind::Mismatched,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == raw)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! The read-side SQL against a real, fresh Postgres database (one per test, dropped afterwards).
 
 use super::*;
+use crate::model::MismatchKind;
 use crate::store::test_db::with_db;
 use crate::store::{BASELINE, CANDIDATE};
 use serde_json::json;
@@ -476,8 +477,8 @@ async fn window_counts_cover_settled_windows_only() {
 #[test]
 fn kinds_parse_from_their_wire_names() {
     assert_eq!(
-        parse_kind("extra_in_candidate"),
+        MismatchKind::parse("extra_in_candidate"),
         Some(MismatchKind::ExtraInCandidate)
     );
-    assert_eq!(parse_kind("Mismatched"), None);
+    assert_eq!(MismatchKind::parse("Mismatched"), None);
 }

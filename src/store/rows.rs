@@ -6,9 +6,10 @@
 //! [`MAX_STORED_DIFFS`] differing keys.
 
 use super::StoreError;
-use crate::rowdiff::compare::DiffKind;
+use crate::model::status::RowsSummary;
+use crate::model::KindCounts;
+use crate::model::MismatchKind;
 use crate::rowdiff::sampler::SampleResult;
-use crate::serve::status::{KindCounts, RowsSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,11 +29,11 @@ fn db(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-pub fn kind_name(kind: DiffKind) -> &'static str {
+pub fn kind_name(kind: MismatchKind) -> &'static str {
     match kind {
-        DiffKind::MissingInCandidate => "missing_in_candidate",
-        DiffKind::ExtraInCandidate => "extra_in_candidate",
-        DiffKind::Mismatched => "mismatched",
+        MismatchKind::MissingInCandidate => "missing_in_candidate",
+        MismatchKind::ExtraInCandidate => "extra_in_candidate",
+        MismatchKind::Mismatched => "mismatched",
     }
 }
 

@@ -17,9 +17,9 @@
 //! checkpointer, which reports them (`/readyz`, the freshness criterion).
 
 use super::{Store, StoreError, BASELINE, CANDIDATE};
-use crate::config::Side;
-use crate::serve::batch::{Batch, BatchEvent, SAMPLES_PER_REASON, SAMPLE_BYTES};
-use crate::serve::dedupe::{identity_parts, is_delivery_sample, pack};
+use crate::core::identity::{fingerprint, is_delivery_sample, pack};
+use crate::model::Side;
+use crate::store::batch::{Batch, BatchEvent, SAMPLES_PER_REASON, SAMPLE_BYTES};
 use keys::{KeyDelta, KeyId};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::Connection;
@@ -36,15 +36,6 @@ fn side_code(side: Side) -> i16 {
         Side::Baseline => BASELINE,
         Side::Candidate => CANDIDATE,
     }
-}
-
-/// 64 bits of BLAKE3 over an event's identity and digest: summed (not XORed) into key and window
-/// fingerprints, so duplicates could never cancel out.
-pub fn fingerprint(key_hash: u128, position: u128, operation: u8, digest: u128) -> i64 {
-    let input = identity_parts(key_hash, position, operation, digest);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&blake3::hash(&input).as_bytes()[..8]);
-    i64::from_be_bytes(first)
 }
 
 /// (service index, side, kind, name) of a tally.

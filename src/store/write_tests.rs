@@ -3,9 +3,9 @@
 //! refusal stores nothing and is returned, to be retried.
 
 use super::UNSTORABLE;
-use crate::config::Side;
 use crate::core::operation::Operation;
-use crate::serve::batch::{Batch, BatchEvent};
+use crate::model::Side;
+use crate::store::batch::{Batch, BatchEvent};
 use crate::store::test_db::with_store;
 use crate::store::Store;
 

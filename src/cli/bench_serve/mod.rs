@@ -77,7 +77,7 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
     for (topic, n) in &produced.records {
         if let Some(&(service, side)) = config.routes().get(topic.as_str()) {
             per_service[service] += n;
-            per_side[usize::from(side == crate::config::Side::Candidate)] += n;
+            per_side[usize::from(side == crate::model::Side::Candidate)] += n;
         }
     }
 

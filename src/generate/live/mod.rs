@@ -4,6 +4,7 @@
 //! This part is pure and deterministic (same config, seed and drift → same batches); producing to
 //! Kafka ([`produce`]), writing the target tables ([`target`]) and pacing live at the CLI edge.
 
+use crate::model::Side;
 pub mod drift;
 pub mod produce;
 pub mod rows;
@@ -15,9 +16,10 @@ use super::capture::Record;
 use super::model::ServiceModel;
 use super::rng::Rng;
 use super::{inventory, orders, payments};
-use crate::config::model::{KeySpec, PositionFormat, ServiceConfig};
-use crate::config::{Config, Side};
+use crate::config::model::{KeySpec, ServiceConfig};
+use crate::config::Config;
 use crate::core::pointer::PointerPattern;
+use crate::core::position::PositionFormat;
 pub use drift::{parse_drift_arg, DriftKind, SLOW_CANDIDATE_MS};
 use rows::{row_change, RowChange};
 use serde_json::Value;

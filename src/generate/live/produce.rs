@@ -2,9 +2,10 @@
 //! the partition the model chose (so per-key order holds), with its headers and record timestamp.
 
 use super::Batch;
-use crate::config::{Config, Side};
+use crate::config::Config;
 use crate::generate::capture::{HeaderValue, PARTITIONS};
 use crate::kafka_tools::Deliveries;
+use crate::model::Side;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

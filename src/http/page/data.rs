@@ -5,7 +5,7 @@
 
 use crate::http::services::service_status;
 use crate::http::{wave_state, ApiError, AppState};
-use crate::serve::status::ServiceStatus;
+use crate::model::status::ServiceStatus;
 use crate::signoff::WaveStatus;
 use crate::store::read::{self, MismatchPage};
 use crate::store::rows::{self, RowDiffItem};

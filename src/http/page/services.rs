@@ -5,7 +5,8 @@
 use super::data::{ServicePanel, FIELDS_PER_KEY};
 use super::html::{badge, esc, html, json_text, list, variant_name};
 use super::time;
-use crate::serve::status::{KindCounts, ServiceStatus, SideStatus};
+use crate::model::status::{ServiceStatus, SideStatus};
+use crate::model::KindCounts;
 use crate::store::read::{MismatchField, MismatchPage};
 
 pub fn render(panels: &[ServicePanel]) -> String {

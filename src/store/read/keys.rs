@@ -1,12 +1,12 @@
 //! Key-level parity read from `keys`: the two sides' rows joined (one FULL JOIN, so any replica
 //! answers the same), summarized for the evaluator or paged as mismatches with field diffs.
 
-use super::{count, operation_name, parse_kind};
-use crate::core::compare::MismatchKind;
+use super::{count, operation_name};
 use crate::core::event::{display_bytes, Content};
 use crate::core::explain::diff_events;
 use crate::core::operation::Operation;
-use crate::serve::status::KeySummary;
+use crate::model::status::KeySummary;
+use crate::model::MismatchKind;
 use crate::store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
@@ -74,7 +74,7 @@ fn fold_summary(rows: impl IntoIterator<Item = (String, bool, i64)>) -> KeySumma
         } else {
             &mut s.in_flight
         };
-        match parse_kind(&kind) {
+        match MismatchKind::parse(&kind) {
             Some(MismatchKind::MissingInCandidate) => counts.missing_in_candidate += n,
             Some(MismatchKind::ExtraInCandidate) => counts.extra_in_candidate += n,
             Some(MismatchKind::Mismatched) => counts.mismatched += n,
@@ -161,7 +161,7 @@ fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Opt
 
 impl MismatchRow {
     fn into_item(self) -> Option<MismatchItem> {
-        let kind = parse_kind(&self.kind)?;
+        let kind = MismatchKind::parse(&self.kind)?;
         let parse =
             |bytes: Option<Vec<u8>>| -> Option<Value> { serde_json::from_slice(&bytes?).ok() };
         let fields = match (parse(self.b_content), parse(self.c_content)) {

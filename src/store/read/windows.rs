@@ -2,7 +2,7 @@
 //! operation and fingerprint sums agree, and whether it is settled.
 
 use super::{count, operation_name};
-use crate::serve::status::WindowStatus;
+use crate::model::status::WindowStatus;
 use crate::store::{StoreError, BASELINE, CANDIDATE};
 use sqlx::PgPool;
 

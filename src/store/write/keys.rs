@@ -3,9 +3,9 @@
 //! (position, operation, arrival), so batches stored in any order leave the same row.
 
 use super::{side_code, ServiceIds};
-use crate::config::Side;
 use crate::core::operation::Operation;
-use crate::serve::batch::Batch;
+use crate::model::Side;
+use crate::store::batch::Batch;
 use crate::store::StoreError;
 use rustc_hash::FxHashMap;
 use sqlx::Connection;

@@ -3,7 +3,7 @@
 use crate::support::db::TestDb;
 use crate::support::gates::{config, message, GateApp, ALICE, READER, SERVICES};
 use chrono::{Duration, SecondsFormat, Utc};
-use paritygate::gate::Verdict;
+use paritygate::model::Verdict;
 use reqwest::Method;
 use serde_json::{json, Value};
 

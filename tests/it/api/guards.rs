@@ -2,7 +2,7 @@
 //! limits, and the append-only audit trail enforced by the database itself.
 use crate::support::db::TestDb;
 use crate::support::gates::{config, GateApp, ALICE, READER, SERVICES};
-use paritygate::gate::Verdict;
+use paritygate::model::Verdict;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -8,9 +8,9 @@ use paritygate::config::Config;
 use paritygate::core::operation::Operation;
 use paritygate::http::{router, AppState};
 use paritygate::metrics::Metrics;
-use paritygate::serve::status::{
-    GateStatus, GateVerdict, KeySummary, KindCounts, Readiness, ServiceStatus, SharedStatus,
-};
+use paritygate::model::status::{GateStatus, KeySummary, Readiness, ServiceStatus, SharedStatus};
+use paritygate::model::KindCounts;
+use paritygate::model::Verdict;
 use paritygate::store::{Store, BASELINE, CANDIDATE};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -314,7 +314,7 @@ fn fill_status(status: &SharedStatus) {
             },
             settled_until_ms: Some(5000),
             gate: GateStatus {
-                verdict: GateVerdict::Fail,
+                verdict: Verdict::Fail,
                 reasons: vec!["2 settled keys differ".into()],
                 evaluated_at: Some(evaluated_at),
                 ..Default::default()

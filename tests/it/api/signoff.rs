@@ -2,7 +2,7 @@
 //! and the append-only audit trail, on the real router with a fresh database per test.
 use crate::support::db::TestDb;
 use crate::support::gates::{config, message, GateApp, ALICE, BOB, SERVICES};
-use paritygate::gate::Verdict;
+use paritygate::model::Verdict;
 use serde_json::{json, Value};
 
 async fn sign(app: &GateApp, wave: u32, token: &str) -> (u16, Value) {

@@ -3,9 +3,10 @@
 //! clean pair matches key for key, the drift pair shows every planted drift by kind and nothing else.
 
 use paritygate::config::Config;
-use paritygate::core::compare::MismatchKind;
-use paritygate::core::report::{Report, Verdict};
+use paritygate::core::report::Report;
 use paritygate::generate::Manifest;
+use paritygate::model::MismatchKind;
+use paritygate::model::Verdict;
 use paritygate::replay::{replay, ReplayOptions};
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! `--wait` timed out), 2 (unknown service), and the printed explanation.
 use crate::support::db::TestDb;
 use crate::support::gates::{config, GateApp, SERVICES};
-use paritygate::gate::Verdict;
+use paritygate::model::Verdict;
 use std::time::{Duration, Instant};
 
 /// Run the binary built for this test run; (exit code, stdout, stderr).

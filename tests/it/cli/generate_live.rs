@@ -4,9 +4,10 @@
 
 use crate::support::broker::Broker;
 use crate::support::db::TestDb;
-use paritygate::config::{Config, Side};
+use paritygate::config::Config;
 use paritygate::generate::live::rows::RowChange;
 use paritygate::generate::live::{DriftKind, Live, LiveSpec};
+use paritygate::model::Side;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;

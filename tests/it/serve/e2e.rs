@@ -6,7 +6,7 @@ use crate::support::app::InProcess;
 use crate::support::broker::Batching;
 use crate::support::expect::{assert_matches_replay, wait_caught_up};
 use crate::support::traffic::FixtureRun;
-use paritygate::core::report::Verdict;
+use paritygate::model::Verdict;
 use std::time::Duration;
 
 async fn run(name: &str) -> FixtureRun {

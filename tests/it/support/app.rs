@@ -4,8 +4,9 @@ use super::broker::Broker;
 use super::db::TestDb;
 use super::http::Api;
 use super::{fixture, unique};
+use paritygate::app::ServeHandle;
 use paritygate::config::Config;
-use paritygate::serve::{ServeError, ServeHandle};
+use paritygate::serve::ServeError;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -162,7 +163,7 @@ impl AppConfig {
     }
 }
 
-/// `paritygate::serve::spawn` in this process; shut down on `Drop`.
+/// `paritygate::app::spawn` in this process; shut down on `Drop`.
 #[derive(Debug)]
 pub struct InProcess {
     pub addr: SocketAddr,
@@ -174,7 +175,7 @@ pub struct InProcess {
 impl InProcess {
     pub async fn start(config: Config) -> InProcess {
         let shutdown = CancellationToken::new();
-        let ServeHandle { addr, join, .. } = paritygate::serve::spawn(config, shutdown.clone())
+        let ServeHandle { addr, join, .. } = paritygate::app::spawn(config, shutdown.clone())
             .await
             .unwrap_or_else(|e| panic!("serve::spawn: {e}"));
         assert!(addr.ip().is_loopback(), "serve bound {addr}, not loopback");

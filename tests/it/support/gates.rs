@@ -4,10 +4,10 @@
 use super::db::TestDb;
 use chrono::{TimeZone, Utc};
 use paritygate::config::Config;
-use paritygate::gate::{Criterion, CriterionName, CriterionStatus, Verdict};
 use paritygate::http::{router, AppState};
 use paritygate::metrics::Metrics;
-use paritygate::serve::status::{GateStatus, ServiceStatus, SharedStatus};
+use paritygate::model::status::{GateStatus, ServiceStatus, SharedStatus};
+use paritygate::model::{Criterion, CriterionName, CriterionStatus, Verdict};
 use paritygate::store::Store;
 use serde_json::{json, Value};
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@
 //! - [`db`]: a fresh Postgres database per test, dropped on `Drop`.
 //! - [`traffic`]: the checked-in fixture captures, read with the crate's own reader, produced to the
 //!   same topics and partitions; the expected outcome computed by `paritygate::replay`.
-//! - [`app`]: the service under test, in-process (`paritygate::serve::spawn`) or as a child
+//! - [`app`]: the service under test, in-process (`paritygate::app::spawn`) or as a child
 //!   process (`paritygate serve --config FILE`, for kill -9), and the config builder.
 //! - [`http`]: a JSON client for the API and [`wait_until`] polling with bounded waits.
 //! - [`expect`]: the assertions that `serve` shows what `replay` computes on the same records.

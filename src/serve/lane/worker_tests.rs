@@ -3,16 +3,23 @@
 
 use super::*;
 use crate::capture::format::parse_line;
-use crate::config::Side;
-use crate::serve::record::OwnedRecord;
+use crate::model::Side;
+use crate::serve::lane::record::OwnedRecord;
 use crate::store::read::{key_summary, side_counts};
 use crate::store::test_db::with_store;
 use crate::store::CANDIDATE;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
-use rdkafka::ClientConfig;
+use rdkafka::Offset;
 use std::path::Path;
 
 const TOPIC: &str = "bento.dev.acme.public.orders";
+
+/// No consumer here: nothing is far enough behind to seek.
+struct NoSeek;
+
+impl Seek for NoSeek {
+    fn seek(&self, _: &str, _: i32, _: i64) {}
+}
 
 /// The first `n` records of the candidate fixture on `TOPIC`, renumbered from offset `first`.
 fn fixture_records(n: usize, first: i64) -> Vec<Routed> {
@@ -54,14 +61,10 @@ fn fixture_records(n: usize, first: i64) -> Vec<Routed> {
 /// Hand `records` to a lane worker, stop it, and return the batch it handed to its checkpointer
 /// (confirmed as committed: the caller stores it).
 async fn run_worker(store: &Store, config: Config, starts: Starts, records: Vec<Routed>) -> Batch {
-    let consumer = ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9")
-        .create_with_context(LaneContext::new(Vec::new()))
-        .unwrap();
     let (inbox, inputs) = sync_channel(4);
     let (batches, mut handed) = mpsc::channel(1);
     let worker = Worker {
-        consumer: Arc::new(consumer),
+        seek: Arc::new(NoSeek),
         config: Arc::new(config),
         store: store.clone(),
         runtime: Handle::current(),
@@ -69,7 +72,7 @@ async fn run_worker(store: &Store, config: Config, starts: Starts, records: Vec<
         batches,
         end_offsets: EndOffsets::default(),
         starts,
-        heartbeats: crate::serve::status::Heartbeats::new(1),
+        heartbeats: crate::serve::progress::Heartbeats::new(1),
         lane: 0,
         cancel: CancellationToken::new(),
     };

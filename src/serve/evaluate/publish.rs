@@ -1,9 +1,11 @@
 //! Publishing one evaluated service's status as Prometheus metrics: verdicts, counts, watermarks,
 //! lag, differing fields (names and help live in `crate::metrics`).
 
-use super::status::{GateVerdict, ServiceStatus, SideStatus};
-use crate::gate::CriterionName;
 use crate::metrics::Metrics;
+use crate::model::status::RowsSummary;
+use crate::model::status::{ServiceStatus, SideStatus};
+use crate::model::CriterionName;
+use crate::model::Verdict;
 use std::collections::HashMap;
 
 /// Set every metric of service `s`; `published_fields` remembers which field series exist so the
@@ -70,10 +72,10 @@ pub fn publish_metrics(
         publish_side(metrics, name, side_name, side);
     }
     for verdict in [
-        GateVerdict::Pass,
-        GateVerdict::Warn,
-        GateVerdict::Fail,
-        GateVerdict::Pending,
+        Verdict::Pass,
+        Verdict::Warn,
+        Verdict::Fail,
+        Verdict::Pending,
     ] {
         let label = verdict.as_str();
         metrics
@@ -82,7 +84,7 @@ pub fn publish_metrics(
             .set(i64::from(s.gate.verdict == verdict));
     }
     if let Some(r) = &s.rows {
-        super::rows_gate::publish(metrics, name, r);
+        publish_rows(metrics, name, r);
     }
 }
 
@@ -103,5 +105,28 @@ fn publish_side(metrics: &Metrics, service: &str, side_name: &str, side: &SideSt
             .watermark_seconds
             .with_label_values(&[service, side_name])
             .set(w as f64 / 1000.0);
+    }
+}
+
+/// The latest sampled row diff as metrics; the gate's `row_parity` criterion reads the same
+/// summary.
+fn publish_rows(metrics: &Metrics, service: &str, r: &RowsSummary) {
+    metrics
+        .row_diff_ratio
+        .with_label_values(&[service])
+        .set(r.diff_ratio);
+    metrics
+        .row_diff_ratio_upper_bound
+        .with_label_values(&[service])
+        .set(r.diff_ratio_upper_95);
+    for (kind, n) in [
+        ("missing_in_candidate", r.differing.missing_in_candidate),
+        ("extra_in_candidate", r.differing.extra_in_candidate),
+        ("mismatched", r.differing.mismatched),
+    ] {
+        metrics
+            .rows_differing
+            .with_label_values(&[service, kind])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 }

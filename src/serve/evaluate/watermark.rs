@@ -1,8 +1,8 @@
 //! Event-time watermarks: a side's partitions as status rows, and how far its events have surely
 //! arrived, so settling never waits on a partition that is idle or caught up.
 
-use super::ingest::EndOffsets;
-use super::status::PartitionStatus;
+use crate::model::status::PartitionStatus;
+use crate::serve::progress::EndOffsets;
 use crate::store::read;
 
 /// A side's partitions as status rows, and its event-time watermark.

@@ -7,12 +7,12 @@
 //! this replica was away and the new log already reaches past the stored offset: offsets alone
 //! cannot tell, and starting at the stored offset would silently skip the new log's first records.
 //! Such a partition starts at its beginning instead and is handled as a log reset
-//! (`super::cursor`). A record that is gone (retention, compaction) or does not arrive within
+//! (`crate::serve::lane::cursor`). A record that is gone (retention, compaction) or does not arrive within
 //! [`WAIT`] proves nothing: the partition starts where it is stored, as before.
 
-use super::cursor::Starts;
-use super::record::OwnedRecord;
 use crate::config::Config;
+use crate::serve::lane::cursor::Starts;
+use crate::serve::lane::record::OwnedRecord;
 use crate::store::StoredOffset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -141,7 +141,7 @@ impl LogCheck {
 
     /// The first record delivered from each wanted offset: (offset, fingerprint), within [`WAIT`].
     fn fetch(&self, wanted: &Records) -> Result<Records, rdkafka::error::KafkaError> {
-        let consumer: BaseConsumer = super::ingest::consumer(&self.config)?;
+        let consumer: BaseConsumer = crate::serve::ingest::consumer(&self.config)?;
         let mut list = TopicPartitionList::new();
         for ((topic, partition), (at, _)) in wanted {
             list.add_partition_offset(topic, *partition, Offset::Offset(*at))?;

@@ -3,24 +3,20 @@
 //! lane's checkpointer. Extraction is the CPU-heavy part of the service, so the lanes run on
 //! threads of their own and the consumer thread only polls and routes (see docs/architecture.md).
 //!
-//! Everything a partition needs is here: where it stands (`super::cursor`: records below its stored
+//! Everything a partition needs is here: where it stands (`crate::serve::lane::cursor`: records below its stored
 //! offset are already in the state and skipped, unless its log went back), the identities of the
-//! events it already counted (loaded from the store before its first record, `super::dedupe`), and
+//! events it already counted (loaded from the store before its first record, `crate::serve::lane::dedupe`), and
 //! the batch being built.
 
-use super::batch::{Batch, PartitionProbe};
-use super::cursor::{Cursor, Starts, Step};
-use super::dedupe::Seen;
-use super::flush::{flush_due, INPUT_QUIET};
-use super::ingest::EndOffsets;
-use super::intake;
-use super::rebalance::LaneContext;
-use super::record::{Input, Routed};
-use super::status::Heartbeats;
 use crate::config::Config;
+use crate::serve::lane::cursor::{Cursor, Starts, Step};
+use crate::serve::lane::dedupe::Seen;
+use crate::serve::lane::intake;
+use crate::serve::lane::record::{Input, Routed};
+use crate::serve::progress::EndOffsets;
+use crate::serve::progress::Heartbeats;
+use crate::store::batch::{Batch, PartitionProbe};
 use crate::store::Store;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::Offset;
 use rustc_hash::FxHashMap;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -29,9 +25,39 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// One lane's worker (the consumer is shared only to seek a partition that is far behind).
+// When a lane hands its batch to the checkpointer: the batching policy between the size and time
+// bounds of `[serve]` and the latency of settling.
+
+/// No input for this long: the lane has caught up (or its partitions are quiet).
+pub const INPUT_QUIET: Duration = Duration::from_millis(50);
+/// Quiet lanes checkpoint at most this often, so a trickle of records is not one transaction each.
+const QUIET_FLUSH_SPACING: Duration = Duration::from_millis(100);
+
+/// Whether a lane checkpoints its (non-empty) batch of `records` now: when the batch is full, when
+/// `interval` has passed since the last checkpoint, or as soon as its input went quiet. Waiting
+/// out the interval once nothing more arrives would only delay the state (and every verdict
+/// settling on it) by up to a whole interval after a catch-up or a burst ends.
+pub fn flush_due(
+    records: usize,
+    max_records: usize,
+    since_last: Duration,
+    interval: Duration,
+    quiet: bool,
+) -> bool {
+    records >= max_records
+        || since_last >= interval
+        || (quiet && since_last >= QUIET_FLUSH_SPACING.min(interval))
+}
+
+/// How a lane moves its consumer forward on a partition that is far behind (implemented by the
+/// consumer, `super::crate::serve::ingest`): the lane never polls, it only seeks.
+pub trait Seek: Send + Sync {
+    fn seek(&self, topic: &str, partition: i32, offset: i64);
+}
+
+/// One lane's worker.
 pub struct Worker {
-    pub consumer: Arc<BaseConsumer<LaneContext>>,
+    pub seek: Arc<dyn Seek>,
     pub config: Arc<Config>,
     pub store: Store,
     pub runtime: Handle,
@@ -151,12 +177,7 @@ impl Worker {
                 // Already in the state. Far behind (the partition was assigned while the store
                 // could not say where it stands, so it started at the beginning): seek, once.
                 if let Some(next) = seek_to {
-                    let _ = self.consumer.seek(
-                        topic,
-                        partition,
-                        Offset::Offset(next),
-                        Duration::from_secs(1),
-                    );
+                    self.seek.seek(topic, partition, next);
                 }
                 return;
             }
@@ -260,7 +281,7 @@ impl Worker {
 }
 
 /// Fingerprint each partition's last record of a chunk, the one a checkpoint then stores as the
-/// record before the partition's next offset (`super::verify` checks it at the next assignment).
+/// record before the partition's next offset (`crate::serve::ingest::verify` checks it at the next assignment).
 /// Once per partition and chunk, not per record: hashing every record would cost ~3 % of a lane.
 fn note_last_records(batch: &mut Batch, chunk: &[Routed]) {
     // Records of one topic share the routing table's name (one `Arc`): its address identifies the
@@ -280,3 +301,27 @@ fn note_last_records(batch: &mut Batch, chunk: &[Routed]) {
 #[cfg(test)]
 #[path = "worker_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod flush_tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_busy_lane_checkpoints_when_full_or_when_the_interval_passed() {
+        let ms = Duration::from_millis;
+        assert!(!flush_due(10, 100, ms(500), SECOND, false));
+        assert!(flush_due(100, 100, ms(1), SECOND, false));
+        assert!(flush_due(10, 100, SECOND, SECOND, false));
+    }
+
+    #[test]
+    fn a_quiet_lane_checkpoints_at_once_but_not_more_often_than_the_spacing() {
+        let ms = Duration::from_millis;
+        assert!(flush_due(10, 100, ms(100), SECOND, true));
+        assert!(!flush_due(10, 100, ms(99), SECOND, true));
+        // A shorter configured interval still bounds the wait.
+        assert!(flush_due(10, 100, ms(20), ms(20), true));
+    }
+}

@@ -7,8 +7,8 @@
 //! Also what the consumer thread hands a lane worker: records with their route, a revocation, or
 //! the stop.
 
-use crate::config::Side;
 use crate::core::record::RecordView;
+use crate::model::Side;
 use rdkafka::message::{Headers, Message};
 use std::borrow::Cow;
 use std::sync::mpsc::SyncSender;
@@ -83,7 +83,7 @@ impl OwnedRecord {
     }
 
     /// 128 bits of BLAKE3 over the record's key, payload, headers and timestamp: what tells the
-    /// record stored as a partition's last from another at the same offset (`super::verify`).
+    /// record stored as a partition's last from another at the same offset (`crate::serve::ingest::verify`).
     pub fn fingerprint(&self) -> u128 {
         let mut h = blake3::Hasher::new();
         h.update(b"paritygate-record/1");
@@ -154,7 +154,7 @@ pub struct Routed {
 pub enum Input {
     Records(Vec<Routed>),
     /// The group took these partitions away: checkpoint everything, confirm once committed, then
-    /// forget their offsets and loaded identities (see `super::rebalance`).
+    /// forget their offsets and loaded identities (see `crate::serve::ingest::rebalance`).
     Revoke {
         partitions: Vec<(String, i32)>,
         done: SyncSender<()>,

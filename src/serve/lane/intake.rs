@@ -1,16 +1,18 @@
 //! One consumed record into its lane's batch: extraction with the pure core (the same `extract`
 //! as `diff`), deduplication against the identities already counted, and the tallies and samples
 //! of whatever it became (event, duplicate, rejected, skipped, too large). No IO (the clock only
-//! as the last fallback for an event time): the worker (`super::worker`) owns where partitions
+//! as the last fallback for an event time): the worker (`crate::serve::lane::worker`) owns where partitions
 //! stand and when batches are stored.
 
-use super::batch::{Batch, BatchEvent};
-use super::dedupe::{event_identity, Seen};
-use crate::config::{Config, Side};
+use crate::config::Config;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
+use crate::core::identity::event_identity;
 use crate::core::record::RecordView;
+use crate::model::Side;
+use crate::serve::lane::dedupe::Seen;
+use crate::store::batch::{Batch, BatchEvent};
 
-/// Extract one record (arriving `arrival`-th on its partition, see `super::cursor`) and add what
+/// Extract one record (arriving `arrival`-th on its partition, see `crate::serve::lane::cursor`) and add what
 /// it became to `batch`; `seen` holds the identities already counted. Returns its event time when
 /// it became an event (new or a duplicate).
 pub fn admit(

@@ -10,9 +10,9 @@
 //! lost, or ahead of the state (the database was reset or restored while the group id stayed) can
 //! neither skip history nor count anything twice; Kafka's offsets only ever inform.
 
-use super::batch::Batch;
-use super::cursor::Starts;
-use super::verify::LogCheck;
+use crate::serve::ingest::verify::LogCheck;
+use crate::serve::lane::cursor::Starts;
+use crate::store::batch::Batch;
 use crate::store::{Store, StoredOffset};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
@@ -55,7 +55,7 @@ impl StoredPositions {
         }
     }
 
-    /// Check each assigned partition's log against the record counted last (`super::verify`).
+    /// Check each assigned partition's log against the record counted last (`crate::serve::ingest::verify`).
     pub fn checking_logs(mut self, check: LogCheck) -> StoredPositions {
         self.check = Some(check);
         self
@@ -86,7 +86,7 @@ impl StoredPositions {
 
     /// Set every partition of `assigned` to start where the store says. When the store cannot
     /// answer, everything starts at the beginning: slower (records already counted are read and
-    /// skipped, `super::worker`), never wrong.
+    /// skipped, `crate::serve::lane::worker`), never wrong.
     pub fn apply(&self, assigned: &mut TopicPartitionList) {
         let mut topics: Vec<String> = assigned
             .elements()
@@ -123,7 +123,7 @@ pub fn partition_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
 
 /// An assignment's starts, manual and the group's alike: each partition's stored offset, or the
 /// beginning; with `check`, the beginning too where the log was found replaced
-/// (`super::verify`); all noted in `starts` for the lanes (`super::cursor`).
+/// (`crate::serve::ingest::verify`); all noted in `starts` for the lanes (`crate::serve::lane::cursor`).
 pub fn assignment_starts(
     assigned: &[(String, i32)],
     stored: &Stored,
@@ -204,8 +204,8 @@ impl<C: ConsumerContext + 'static> KafkaCommits<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Side;
-    use crate::serve::cursor::Start;
+    use crate::model::Side;
+    use crate::serve::lane::cursor::Start;
 
     /// Stored at `next`, the last record unknown.
     fn at(next: i64) -> StoredOffset {

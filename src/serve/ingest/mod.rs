@@ -1,28 +1,34 @@
 //! Kafka in: one consumer for every configured topic, polled on a dedicated thread that only
 //! routes: each record is copied out of librdkafka's buffer and handed, in chunks, to the worker of
-//! its partition's lane (`super::worker`), where extraction, deduplication and batching happen on
+//! its partition's lane (`crate::serve::lane::worker`), where extraction, deduplication and batching happen on
 //! threads of their own. A bounded channel per worker is the backpressure when Postgres is slow.
 //!
 //! Offsets live in Postgres: a partition resumes at its stored `next_offset`, whether assigned
-//! manually (here) or by the group (`super::rebalance` sets the start from the store). Records
+//! manually (here) or by the group (`crate::serve::ingest::rebalance` sets the start from the store). Records
 //! below it are skipped all the same. Kafka receives a copy of the offsets after each checkpoint
-//! (`super::kafka_offsets`) for lag tools, and it is never read back.
+//! (`crate::serve::ingest::kafka_offsets`) for lag tools, and it is never read back.
 
-use super::cluster::HealthContext;
-use super::cursor::Starts;
-use super::kafka_offsets::{assignment_starts, Stored};
-use super::rebalance::LaneContext;
-use super::record::{OwnedRecord, Routed};
-use super::status::SharedStatus;
-use super::verify::LogCheck;
+pub mod cluster;
+pub mod kafka_offsets;
+pub mod rebalance;
+pub mod verify;
+
 use crate::config::model::Assignment;
-use crate::config::{Config, Side};
+use crate::config::Config;
+use crate::model::status::SharedStatus;
+use crate::model::Side;
+use crate::serve::ingest::cluster::HealthContext;
+use crate::serve::ingest::kafka_offsets::{assignment_starts, Stored};
+use crate::serve::ingest::rebalance::LaneContext;
+use crate::serve::ingest::verify::LogCheck;
+use crate::serve::lane::cursor::Starts;
+use crate::serve::lane::record::{OwnedRecord, Routed};
 use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -36,75 +42,6 @@ const ASSIGNMENT_REFRESH: Duration = Duration::from_secs(1);
 const CLOCK_EVERY: u32 = 64;
 
 /// End offsets per partition as last fetched from the broker (shared with the evaluator).
-/// The broker's end offset of every configured partition, as last fetched by the evaluator
-/// (`fetch_end_offsets`), shared with the lanes (stored with each checkpoint) and the backlog.
-#[derive(Debug, Clone, Default)]
-pub struct EndOffsets(Arc<Mutex<Ends>>);
-
-/// What the last fetch of end offsets found.
-#[derive(Debug, Clone, Default)]
-pub struct Ends {
-    /// The latest known end per (topic, partition). Kept when a fetch fails (watermarks and the
-    /// backlog still use them); replaced by each successful fetch, so a deleted topic's partitions
-    /// disappear.
-    pub offsets: HashMap<(String, i32), i64>,
-    /// Whether the last fetch succeeded: lag is reported only from fresh ends, unknown otherwise
-    /// (a broker that cannot be read must never show a lag of 0).
-    pub fresh: bool,
-}
-
-impl EndOffsets {
-    /// A copy of the current ends.
-    pub fn snapshot(&self) -> Ends {
-        self.0
-            .lock()
-            .map(|e| e.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// The latest known end of a partition.
-    pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
-        let ends = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ends.offsets.get(&(topic.to_owned(), partition)).copied()
-    }
-
-    /// A successful fetch: these are the ends now.
-    pub fn replace(&self, offsets: HashMap<(String, i32), i64>) {
-        let mut ends = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *ends = Ends {
-            offsets,
-            fresh: true,
-        };
-    }
-
-    /// A failed fetch: the known ends are kept, but no longer current.
-    pub fn mark_stale(&self) {
-        let mut ends = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ends.fresh = false;
-    }
-
-    #[cfg(test)]
-    pub fn with(known: &[(&str, i32, i64)]) -> Self {
-        let ends = Self::default();
-        ends.replace(
-            known
-                .iter()
-                .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
-                .collect(),
-        );
-        ends
-    }
-}
-
 /// Build a consumer (metadata client) from `[kafka]`.
 pub fn consumer(config: &Config) -> Result<BaseConsumer, rdkafka::error::KafkaError> {
     client_config(config).create()
@@ -145,7 +82,7 @@ fn client_config(config: &Config) -> ClientConfig {
         // everything waited for the backoff: the machine sat idle ~0.25-0.5 s in every 2 s.
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
         // Connection failures (facility FAIL) are logged at warning or above: they must reach the
-        // context whatever the process' own log level (`super::cluster::log`).
+        // context whatever the process' own log level (`crate::serve::ingest::cluster::log`).
         .set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
     for (k, v) in &config.kafka.properties {
         c.set(k, v);
@@ -163,7 +100,7 @@ pub struct Ingest {
     pub store: Store,
     pub runtime: Handle,
     pub status: SharedStatus,
-    /// Manual assignment notes its explicit starts here for the lanes (`super::cursor`).
+    /// Manual assignment notes its explicit starts here for the lanes (`crate::serve::lane::cursor`).
     pub starts: Starts,
     /// Checks each partition's log against the record counted last before assigning it.
     pub check: LogCheck,
@@ -264,7 +201,7 @@ impl Ingest {
     }
 
     /// Load stored offsets and assign (manual) or subscribe (group). False: retry later.
-    /// Under the group the offsets are read again at each assignment (`super::rebalance`); loading
+    /// Under the group the offsets are read again at each assignment (`crate::serve::ingest::rebalance`); loading
     /// them here first still makes a replica join only once its database answers, so its first
     /// assignment does not fall back to reading every partition from the beginning.
     fn start(&self, topics: &[String]) -> bool {

@@ -3,7 +3,7 @@
 //! (`serve::verify`); and the allocation-free (topic, partition) lookup the hot path uses.
 
 use super::Batch;
-use crate::config::Side;
+use crate::model::Side;
 
 /// Progress of one partition within the batch.
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 //! checkpoints; chunks go out when full; stopping first makes closing wait for nothing.
 
 use super::*;
-use crate::config::Side;
-use crate::serve::record::OwnedRecord;
+use crate::model::Side;
+use crate::serve::lane::record::OwnedRecord;
 use rdkafka::message::{OwnedMessage, Timestamp};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! key, and while a backlog is being read it would compete with ingestion for the same cores);
 //! nothing that is compared or stored depends on it.
 
-use super::batch::Batch;
-use super::ingest::EndOffsets;
+use crate::serve::progress::EndOffsets;
+use crate::store::batch::Batch;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,8 +120,8 @@ pub fn resume_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Side;
-    use crate::serve::batch::PartitionProgress;
+    use crate::model::Side;
+    use crate::store::batch::PartitionProgress;
 
     fn batch(offsets: &[(&str, i32, i64)]) -> Batch {
         let mut batch = Batch::default();

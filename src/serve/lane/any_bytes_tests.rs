@@ -4,10 +4,11 @@
 //! once under some reason, and every partition's stored offset must move past all of them.
 
 use super::admit;
-use crate::config::{Config, Side};
+use crate::config::Config;
 use crate::core::record::RecordView;
-use crate::serve::batch::Batch;
-use crate::serve::dedupe::Seen;
+use crate::model::Side;
+use crate::serve::lane::dedupe::Seen;
+use crate::store::batch::Batch;
 use crate::store::test_db::with_store;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

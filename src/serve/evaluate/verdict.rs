@@ -1,15 +1,14 @@
 //! A service's gate verdict from gathered evidence: its thresholds (its own, tightened by its
 //! wave's) and the criteria, waivers applied, as the served `GateStatus` with its reasons. Pure
-//! but for the clock; the evaluation loop (`super::evaluate`) gathers the inputs and applies
+//! but for the clock; the evaluation loop (`crate::serve::evaluate`) gathers the inputs and applies
 //! hysteresis after.
 
-use super::status::{GateStatus, GateVerdict};
 use crate::config::Config;
 use crate::core::canonical::CANONICAL_VERSION;
-use crate::gate::{
-    apply_waivers, evaluate_criteria, raw_verdict, CriterionStatus, GateInputs, GateThresholds,
-    Waiver,
-};
+use crate::gate::{apply_waivers, evaluate_criteria, raw_verdict, GateInputs, GateThresholds};
+use crate::model::status::GateStatus;
+use crate::model::Verdict;
+use crate::model::{CriterionStatus, Waiver};
 use chrono::Utc;
 
 /// The thresholds of a service: its own, tightened by its wave's overrides.
@@ -33,17 +32,17 @@ pub fn decide(inputs: &GateInputs, thresholds: &GateThresholds, waivers: &[Waive
     let raw = raw_verdict(&criteria);
     let wanted = |status: CriterionStatus| criteria.iter().filter(move |c| c.status == status);
     let reasons: Vec<String> = match raw {
-        GateVerdict::Fail => wanted(CriterionStatus::Fail)
+        Verdict::Fail => wanted(CriterionStatus::Fail)
             .map(|c| format!("{}: {}", c.name, c.explanation))
             .collect(),
-        GateVerdict::Pending => wanted(CriterionStatus::Pending)
+        Verdict::Pending => wanted(CriterionStatus::Pending)
             .map(|c| format!("{}: {}", c.name, c.explanation))
             .collect(),
-        GateVerdict::Warn => wanted(CriterionStatus::Warn)
+        Verdict::Warn => wanted(CriterionStatus::Warn)
             .chain(wanted(CriterionStatus::Waived))
             .map(|c| format!("{}: {}", c.name, c.explanation))
             .collect(),
-        GateVerdict::Pass => vec!["every criterion passes".to_owned()],
+        Verdict::Pass => vec!["every criterion passes".to_owned()],
     };
     GateStatus {
         verdict: raw,

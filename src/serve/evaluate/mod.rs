@@ -2,20 +2,28 @@
 //! set-based state in Postgres (so every replica answers the same), settle by watermarks, decide
 //! the gate, and publish status and metrics.
 
-use super::backlog::{evaluation_pause, resume_at, Positions};
-use super::cluster::{ClusterHealth, HealthContext};
-use super::ingest::EndOffsets;
-use super::publish::publish_metrics;
-use super::status::{
-    ClusterReadiness, EvidenceRange, Fault, GateVerdict, Heartbeats, IngestionFaults,
-    ServiceStatus, SharedStatus, SideStatus,
-};
-use super::verdict::{decide, thresholds};
-use super::watermark::side_watermark;
-use crate::config::{Config, Side};
-use crate::core::report::FieldCount;
-use crate::gate::{CriterionStatus, GateInputs, Hysteresis};
+pub mod publish;
+pub mod verdict;
+pub mod watermark;
+
+use crate::config::Config;
+use crate::gate::{GateInputs, Hysteresis};
 use crate::metrics::Metrics;
+use crate::model::status::{
+    ClusterReadiness, EvidenceRange, Fault, IngestionFaults, ServiceStatus, SharedStatus,
+    SideStatus,
+};
+use crate::model::CriterionStatus;
+use crate::model::FieldCount;
+use crate::model::Side;
+use crate::model::Verdict;
+use crate::serve::evaluate::publish::publish_metrics;
+use crate::serve::evaluate::verdict::{decide, thresholds};
+use crate::serve::evaluate::watermark::side_watermark;
+use crate::serve::ingest::cluster::{ClusterHealth, HealthContext};
+use crate::serve::progress::backlog::{evaluation_pause, resume_at, Positions};
+use crate::serve::progress::EndOffsets;
+use crate::serve::progress::Heartbeats;
 use crate::store::{evidence, read, Store, StoreError, BASELINE};
 use chrono::Utc;
 use std::collections::HashMap;
@@ -167,7 +175,7 @@ async fn top_fields(
     let page = read::mismatches(
         pool,
         id,
-        Some(crate::core::compare::MismatchKind::Mismatched),
+        Some(crate::model::MismatchKind::Mismatched),
         settled_until_ms,
         1000,
         None,
@@ -340,7 +348,7 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
     let context = HealthContext {
         health: cluster.clone(),
     };
-    let client = match super::ingest::health_consumer(&config, context) {
+    let client = match crate::serve::ingest::health_consumer(&config, context) {
         Ok(c) => Some(Arc::new(c)),
         Err(e) => {
             tracing::error!(error = %e, "cannot create the metadata client; lag will not be reported");
@@ -349,12 +357,12 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
     };
     let mut hysteresis: HashMap<String, Hysteresis> = HashMap::new();
     let mut published_fields: HashMap<String, Vec<String>> = HashMap::new();
-    let mut last_recorded: HashMap<String, (GateVerdict, Vec<CriterionStatus>)> = HashMap::new();
+    let mut last_recorded: HashMap<String, (Verdict, Vec<CriterionStatus>)> = HashMap::new();
     loop {
         if let Some(client) = client.clone() {
             let topics = topics.clone();
             let fetched = tokio::task::spawn_blocking(move || {
-                let fetched = super::ingest::fetch_end_offsets(&client, &topics);
+                let fetched = crate::serve::ingest::fetch_end_offsets(&client, &topics);
                 if fetched.is_err() {
                     // The cause arrives as an error event: serve the client's queue for it.
                     let _ = client.poll(Duration::from_millis(200));
@@ -372,7 +380,7 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
                 }
                 Ok(Err(e)) => {
                     ends.mark_stale();
-                    Some(cause.unwrap_or_else(|| super::cluster::explain(&e)))
+                    Some(cause.unwrap_or_else(|| crate::serve::ingest::cluster::explain(&e)))
                 }
                 Err(e) => {
                     ends.mark_stale();

@@ -1,7 +1,7 @@
 //! Where one partition stands on its lane, and the one thing offsets can say about the log itself:
 //! that it went back.
 //!
-//! Pure bookkeeping for `super::worker`. A cursor holds the stored `next_offset` the partition's
+//! Pure bookkeeping for `crate::serve::lane::worker`. A cursor holds the stored `next_offset` the partition's
 //! next checkpoint compares-and-sets, the offset below which records are already in the state
 //! (skipped), and the last offset delivered. Within one assignment Kafka delivers a partition's
 //! offsets in increasing order; paritygate itself only ever moves a partition forward. So a record
@@ -10,7 +10,7 @@
 //! The consumer's `auto.offset.reset` then moved it to the new log's start, and skipping "already
 //! counted" offsets would silently drop every record of the new log up to the old position.
 //! After a reset nothing is skipped: the new log's records are read, and events already counted are
-//! still recognized by their identities (`super::dedupe`). Arrival order (what orders a key's final
+//! still recognized by their identities (`crate::serve::lane::dedupe`). Arrival order (what orders a key's final
 //! state when its service has no positions) is the partition's arrival base plus the offset; a reset
 //! raises the base past every arrival of the old log, so the new log's changes outrank the old's.
 
@@ -107,7 +107,7 @@ impl Cursor {
 pub enum Start {
     /// At this offset (the stored one).
     At(i64),
-    /// At the beginning, because the log was found replaced (`super::verify`); `stored` was the
+    /// At the beginning, because the log was found replaced (`crate::serve::ingest::verify`); `stored` was the
     /// offset stored for the old log.
     Replaced { stored: i64 },
 }

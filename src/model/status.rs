@@ -1,12 +1,14 @@
-//! The live status that the evaluation loop publishes and HTTP handlers and metrics read.
+//! The read model: the live status the evaluation loop publishes and the HTTP handlers, the page
+//! and the metrics read, and the faults ingestion reports.
 //!
 //! Kept in memory behind a lock and rebuilt from Postgres on every evaluation, so every replica
 //! serves the same answers (they all read the same set-based state).
 
+use super::KindCounts;
+use super::Verdict;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 
@@ -57,7 +59,7 @@ pub struct Fault {
 #[derive(Debug, Clone, Default)]
 pub struct IngestionFaults {
     /// (service index, side) → checkpoints holding its records fail (since, last error).
-    pub checkpoints: BTreeMap<(usize, crate::config::Side), Fault>,
+    pub checkpoints: BTreeMap<(usize, super::Side), Fault>,
     /// Configured topics the broker does not know.
     pub missing_topics: BTreeMap<String, Fault>,
     /// Lane index → made no progress (its worker is blocked).
@@ -99,7 +101,7 @@ impl IngestionFaults {
     pub fn of_side(
         &self,
         service: usize,
-        side: crate::config::Side,
+        side: super::Side,
         topics: &[String],
     ) -> Option<(DateTime<Utc>, Vec<String>)> {
         let mut faults: Vec<(DateTime<Utc>, String)> = Vec::new();
@@ -161,19 +163,6 @@ pub struct SideStatus {
     pub partitions: Vec<PartitionStatus>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
-pub struct KindCounts {
-    pub missing_in_candidate: u64,
-    pub extra_in_candidate: u64,
-    pub mismatched: u64,
-}
-
-impl KindCounts {
-    pub fn total(&self) -> u64 {
-        self.missing_in_candidate + self.extra_in_candidate + self.mismatched
-    }
-}
-
 /// Key-level parity; only `settled` differences are drift, `in_flight` ones may still resolve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct KeySummary {
@@ -201,9 +190,6 @@ pub struct WindowStatus {
     pub candidate: WindowSide,
 }
 
-/// The served verdict of a service's gate (see `crate::gate`).
-pub use crate::gate::Verdict as GateVerdict;
-
 /// Where a verdict's evidence comes from: event time and offsets per side.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct EvidenceRange {
@@ -218,12 +204,12 @@ pub struct EvidenceRange {
 /// decided under (canonical form version, config digest, thresholds).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, ToSchema)]
 pub struct GateStatus {
-    pub verdict: GateVerdict,
+    pub verdict: Verdict,
     /// The verdict of this evaluation alone, before hysteresis.
-    pub raw_verdict: GateVerdict,
+    pub raw_verdict: Verdict,
     /// One sentence per reason the verdict is what it is.
     pub reasons: Vec<String>,
-    pub criteria: Vec<crate::gate::Criterion>,
+    pub criteria: Vec<super::Criterion>,
     pub evaluated_at: Option<DateTime<Utc>>,
     pub evidence: EvidenceRange,
     pub canonical_version: String,
@@ -246,7 +232,7 @@ pub struct ServiceStatus {
     pub windows_settled_unmatched: u64,
     pub last_settled_window: Option<WindowStatus>,
     /// Fields that differ most among settled mismatching keys (up to 20; from the first 1,000 keys).
-    pub top_fields: Vec<crate::core::report::FieldCount>,
+    pub top_fields: Vec<super::FieldCount>,
     /// The latest sampled row diff of the sink tables; absent without `[services.targets]` or
     /// before the first round.
     pub rows: Option<RowsSummary>,
@@ -270,44 +256,6 @@ pub struct RowsSummary {
     pub diff_ratio: f64,
     /// One-sided 95% upper bound of the diff ratio (0 differences in n rows is ≈ 3/n, not 0).
     pub diff_ratio_upper_95: f64,
-}
-
-/// Each lane worker's last sign of life (ms since the epoch), written on every turn of its loop,
-/// at least every 50 ms while idle: a value that stops moving means the worker is blocked (in a
-/// checkpoint that does not commit, on a store that does not answer, or on a bug).
-#[derive(Debug, Clone, Default)]
-pub struct Heartbeats(Arc<Vec<AtomicI64>>);
-
-impl Heartbeats {
-    pub fn new(lanes: usize) -> Self {
-        let now = Utc::now().timestamp_millis();
-        Self(Arc::new((0..lanes).map(|_| AtomicI64::new(now)).collect()))
-    }
-
-    pub fn beat(&self, lane: usize) {
-        if let Some(h) = self.0.get(lane) {
-            h.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-        }
-    }
-
-    /// Lanes silent for longer than `after`, with their last sign of life.
-    pub fn stale(
-        &self,
-        now: DateTime<Utc>,
-        after: std::time::Duration,
-    ) -> Vec<(usize, DateTime<Utc>)> {
-        let limit = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
-        self.0
-            .iter()
-            .enumerate()
-            .filter_map(|(lane, h)| {
-                let last = h.load(Ordering::Relaxed);
-                (now.timestamp_millis() - last > limit)
-                    .then(|| DateTime::from_timestamp_millis(last).map(|t| (lane, t)))
-                    .flatten()
-            })
-            .collect()
-    }
 }
 
 #[derive(Debug, Default)]

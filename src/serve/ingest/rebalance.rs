@@ -8,12 +8,12 @@
 //! identities. So the next owner starts exactly where this replica's state ends, and neither
 //! replica's compare-and-set fails (before this, the losing replica stopped and had to restart).
 //!
-//! When partitions are assigned, each starts where Postgres says (`super::kafka_offsets`), never
+//! When partitions are assigned, each starts where Postgres says (`crate::serve::ingest::kafka_offsets`), never
 //! at the offset Kafka has committed for the group: that is only a copy for lag tools.
 
-use super::cluster::ClusterHealth;
-use super::kafka_offsets::{partition_pairs, StoredPositions};
-use super::record::{Input, Routed};
+use crate::serve::ingest::cluster::ClusterHealth;
+use crate::serve::ingest::kafka_offsets::{partition_pairs, StoredPositions};
+use crate::serve::lane::record::{Input, Routed};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
 use rdkafka::types::RDKafkaRespErr;
@@ -163,6 +163,20 @@ impl LaneContext {
     }
 }
 
+/// The lanes seek through the consumer (a partition started at the beginning that the store has
+/// far ahead: `lane::cursor`).
+impl crate::serve::lane::worker::Seek for BaseConsumer<LaneContext> {
+    fn seek(&self, topic: &str, partition: i32, offset: i64) {
+        let _ = Consumer::seek(
+            self,
+            topic,
+            partition,
+            rdkafka::Offset::Offset(offset),
+            Duration::from_secs(1),
+        );
+    }
+}
+
 impl ClientContext for LaneContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         tracing::warn!(error = %error, reason, "kafka consumer error");
@@ -173,8 +187,10 @@ impl ClientContext for LaneContext {
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         match &self.health {
-            Some(health) => super::cluster::log(health, level, fac, message),
-            None => super::cluster::log(&ClusterHealth::default(), level, fac, message),
+            Some(health) => crate::serve::ingest::cluster::log(health, level, fac, message),
+            None => {
+                crate::serve::ingest::cluster::log(&ClusterHealth::default(), level, fac, message)
+            }
         }
     }
 }
@@ -232,7 +248,7 @@ impl ConsumerContext for LaneContext {
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
-            // A copy for lag tools only (see `super::kafka_offsets`): counted, never fatal.
+            // A copy for lag tools only (see `crate::serve::ingest::kafka_offsets`): counted, never fatal.
             tracing::debug!(error = %e, "kafka offset commit failed");
             if let Some(failures) = &self.commit_failures {
                 failures.inc();

@@ -4,9 +4,9 @@
 //! transaction. Offsets advance for every record, whatever became of it, so one bad message never
 //! blocks a partition.
 
-use crate::config::Side;
 use crate::core::operation::Operation;
 use crate::core::record::RecordView;
+use crate::model::Side;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;
