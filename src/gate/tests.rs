@@ -394,10 +394,13 @@ fn waivers_count_as_passed_until_they_expire() {
         &GateThresholds::default(),
     );
     let waiver = Waiver {
+        id: 1,
+        service: "orders".into(),
         criterion: CriterionName::KeyParity,
         reason: "known sink bug".into(),
         expires_at: now + Duration::hours(1),
         created_by: "alice".into(),
+        created_at: now,
     };
     let mut expired = c.clone();
     apply_waivers(&mut c, std::slice::from_ref(&waiver), now);

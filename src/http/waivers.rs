@@ -11,7 +11,8 @@ use super::explore::{parse_limit, LIMIT_MAX};
 use super::services::known_service;
 use super::{ApiError, AppState};
 use crate::model::CriterionName;
-use crate::store::audit::{self, GateHistoryRow, NewWaiver, WaiverRow};
+use crate::model::Waiver;
+use crate::store::audit::{self, GateHistoryRow, NewWaiver};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -85,7 +86,7 @@ pub fn validate_waiver(
     request_body = WaiverRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The stored waiver", body = WaiverRow),
+        (status = 201, description = "The stored waiver", body = Waiver),
         (status = 400, description = "Invalid field (named in the message)", body = super::error::ErrorBody),
         (status = 401, description = "No token, or an unknown one", body = super::error::ErrorBody),
         (status = 403, description = "A reader's token", body = super::error::ErrorBody),
@@ -97,13 +98,13 @@ pub async fn create(
     Approver(identity): Approver,
     Path(service): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<WaiverRow>), ApiError> {
+) -> Result<(StatusCode, Json<Waiver>), ApiError> {
     let config = known_service(&state, &service)?;
     let fields = Fields::parse(body, &["criterion", "reason", "expires_at"])?;
     let (criterion, reason, expires_at) = validate_waiver(&fields, Utc::now())?;
     let new = NewWaiver {
         service: &config.name,
-        criterion: criterion.as_str(),
+        criterion,
         reason: &reason,
         expires_at,
         created_by: &identity,
@@ -118,13 +119,13 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/services/{service}/waivers", tag = "gates",
     params(("service" = String, Path, description = "Service name from the config")),
     responses(
-        (status = 200, description = "Active waivers", body = Vec<WaiverRow>),
+        (status = 200, description = "Active waivers", body = Vec<Waiver>),
         (status = 404, description = "Unknown service", body = super::error::ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     Path(service): Path<String>,
-) -> Result<Json<Vec<WaiverRow>>, ApiError> {
+) -> Result<Json<Vec<Waiver>>, ApiError> {
     let config = known_service(&state, &service)?;
     let rows = audit::active_waivers(&state.store.pool, &config.name, Utc::now()).await?;
     Ok(Json(rows))

@@ -7,7 +7,8 @@ use super::{ApiError, AppState};
 use crate::config::model::WaveConfig;
 use crate::metrics::Metrics;
 use crate::signoff::{self, ServiceSnapshot, Snapshot, WaveInput, WaveStatus};
-use crate::store::audit::{self, SignoffRow};
+use crate::signoff::SignoffRecord;
+use crate::store::audit;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +58,7 @@ pub fn snapshot(state: &AppState, wave: &WaveConfig) -> Snapshot {
 }
 
 /// Every wave's status from the store's records; also refreshes the wave metrics.
-pub async fn load(state: &AppState) -> Result<(Vec<WaveStatus>, Vec<SignoffRow>), ApiError> {
+pub async fn load(state: &AppState) -> Result<(Vec<WaveStatus>, Vec<SignoffRecord>), ApiError> {
     let rows = audit::signoffs(&state.store.pool).await?;
     let statuses = signoff::wave_statuses(inputs(state), &rows);
     publish(&state.metrics, &statuses);

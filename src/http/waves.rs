@@ -11,7 +11,8 @@ use super::wave_state::{self, load};
 use super::{ApiError, AppState};
 use crate::config::model::WaveConfig;
 use crate::signoff::{self, WaveStatus};
-use crate::store::audit::{self, NewSignoff, SignoffRow, ACTION_REVOCATION, ACTION_SIGNOFF};
+use crate::signoff::{SignoffAction, SignoffRecord};
+use crate::store::audit::{self, NewSignoff};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -34,7 +35,7 @@ pub struct WaveDetail {
     #[serde(flatten)]
     pub status: WaveStatus,
     /// Every sign-off and revocation of the wave, oldest first, with its snapshot.
-    pub trail: Vec<SignoffRow>,
+    pub trail: Vec<SignoffRecord>,
 }
 
 /// Body of `POST …/signoff`.
@@ -120,11 +121,11 @@ pub async fn detail(
 async fn append(
     state: &AppState,
     wave: &WaveConfig,
-    action: &'static str,
+    action: SignoffAction,
     identity: &str,
     comment: &str,
     check: impl FnOnce(&WaveStatus) -> Result<(), ApiError>,
-) -> Result<SignoffRow, ApiError> {
+) -> Result<SignoffRecord, ApiError> {
     let snapshot = serde_json::to_value(wave_state::snapshot(state, wave))
         .map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
     let inputs = wave_state::inputs(state);
@@ -158,7 +159,7 @@ async fn append(
     request_body = SignoffRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The immutable sign-off record", body = SignoffRow),
+        (status = 201, description = "The immutable sign-off record", body = SignoffRecord),
         (status = 400, description = "Invalid field (named in the message)", body = super::error::ErrorBody),
         (status = 401, description = "No token, or an unknown one", body = super::error::ErrorBody),
         (status = 403, description = "A reader's token", body = super::error::ErrorBody),
@@ -171,7 +172,7 @@ pub async fn sign_off(
     Approver(identity): Approver,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<SignoffRow>), ApiError> {
+) -> Result<(StatusCode, Json<SignoffRecord>), ApiError> {
     let row = sign_off_wave(&state, &identity, &id, || Fields::parse(body, &["comment"])).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -183,10 +184,10 @@ pub(crate) async fn sign_off_wave(
     identity: &str,
     id: &str,
     fields: impl FnOnce() -> Result<Fields, ApiError>,
-) -> Result<SignoffRow, ApiError> {
+) -> Result<SignoffRecord, ApiError> {
     let wave = known_wave(state, id)?;
     let comment = fields()?.text("comment", MAX_COMMENT_CHARS)?;
-    let row = append(state, wave, ACTION_SIGNOFF, identity, &comment, |w| {
+    let row = append(state, wave, SignoffAction::Signoff, identity, &comment, |w| {
         if w.signoff_blockers.is_empty() {
             Ok(())
         } else {
@@ -209,7 +210,7 @@ pub(crate) async fn sign_off_wave(
     request_body = RevokeRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The immutable revocation record", body = SignoffRow),
+        (status = 201, description = "The immutable revocation record", body = SignoffRecord),
         (status = 400, description = "Invalid field (named in the message)", body = super::error::ErrorBody),
         (status = 401, description = "No token, or an unknown one", body = super::error::ErrorBody),
         (status = 403, description = "A reader's token", body = super::error::ErrorBody),
@@ -222,7 +223,7 @@ pub async fn revoke(
     Approver(identity): Approver,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<SignoffRow>), ApiError> {
+) -> Result<(StatusCode, Json<SignoffRecord>), ApiError> {
     let row = revoke_wave(&state, &identity, &id, || Fields::parse(body, &["reason"])).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -234,10 +235,10 @@ pub(crate) async fn revoke_wave(
     identity: &str,
     id: &str,
     fields: impl FnOnce() -> Result<Fields, ApiError>,
-) -> Result<SignoffRow, ApiError> {
+) -> Result<SignoffRecord, ApiError> {
     let wave = known_wave(state, id)?;
     let reason = fields()?.text("reason", MAX_COMMENT_CHARS)?;
-    let row = append(state, wave, ACTION_REVOCATION, identity, &reason, |w| {
+    let row = append(state, wave, SignoffAction::Revocation, identity, &reason, |w| {
         if w.approvals.is_empty() {
             Err(ApiError::Conflict(format!(
                 "wave {} has no sign-off to revoke",

@@ -141,11 +141,16 @@ impl Verdict {
     }
 }
 
-/// A waiver as the gate sees it.
+/// A stored waiver: a failing or pending criterion of a service counts as passed (shown as
+/// `waived`) until it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Waiver {
+    pub id: i64,
+    pub service: String,
     pub criterion: CriterionName,
     pub reason: String,
     pub expires_at: DateTime<Utc>,
+    /// The approver identity of the token that created it.
     pub created_by: String,
+    pub created_at: DateTime<Utc>,
 }

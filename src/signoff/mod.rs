@@ -14,10 +14,50 @@
 
 use crate::model::status::GateStatus;
 use crate::model::Verdict;
-use crate::store::audit::{SignoffRow, ACTION_REVOCATION, ACTION_SIGNOFF};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
+
+/// What an entry of a wave's audit trail does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignoffAction {
+    Signoff,
+    Revocation,
+}
+
+impl SignoffAction {
+    /// As stored in `wave_signoffs.action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signoff => "signoff",
+            Self::Revocation => "revocation",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Signoff, Self::Revocation]
+            .into_iter()
+            .find(|a| a.as_str() == raw)
+    }
+}
+
+/// A sign-off or a revocation (immutable once appended).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SignoffRecord {
+    pub id: i64,
+    pub wave_id: i32,
+    pub action: SignoffAction,
+    /// The identity bound to the approver token that made it.
+    pub identity: String,
+    /// The sign-off's comment, or the revocation's reason.
+    pub comment: String,
+    /// Every service of the wave at that moment: its served `GateStatus` and config digest.
+    #[schema(value_type = Object)]
+    pub snapshot: Value,
+    pub created_at: DateTime<Utc>,
+}
 
 /// One service as a sign-off saw it: exactly the `GateStatus` served, plus the config digest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -125,12 +165,12 @@ pub fn wave_verdict(services: &[ServiceSnapshot]) -> (Verdict, Vec<String>) {
 
 /// The counted sign-offs (latest per identity since the last revocation) and that revocation.
 /// `rows` are one wave's records in the order they were appended.
-pub fn counted(rows: &[SignoffRow]) -> (Vec<&SignoffRow>, Option<&SignoffRow>) {
-    let start = rows.iter().rposition(|r| r.action == ACTION_REVOCATION);
+pub fn counted(rows: &[SignoffRecord]) -> (Vec<&SignoffRecord>, Option<&SignoffRecord>) {
+    let start = rows.iter().rposition(|r| r.action == SignoffAction::Revocation);
     let revocation = start.map(|i| &rows[i]);
     let since = start.map_or(0, |i| i + 1);
-    let mut latest: Vec<&SignoffRow> = Vec::new();
-    for r in rows[since..].iter().filter(|r| r.action == ACTION_SIGNOFF) {
+    let mut latest: Vec<&SignoffRecord> = Vec::new();
+    for r in rows[since..].iter().filter(|r| r.action == SignoffAction::Signoff) {
         match latest.iter_mut().find(|l| l.identity == r.identity) {
             Some(slot) => *slot = r,
             None => latest.push(r),
@@ -183,7 +223,7 @@ pub fn stale_reasons(snapshot: &Snapshot, now: &[ServiceSnapshot]) -> Vec<String
 }
 
 /// Staleness of one stored record; a snapshot that cannot be read is stale (fail closed).
-fn record_stale_reasons(row: &SignoffRow, now: &[ServiceSnapshot]) -> Vec<String> {
+fn record_stale_reasons(row: &SignoffRecord, now: &[ServiceSnapshot]) -> Vec<String> {
     match serde_json::from_value::<Snapshot>(row.snapshot.clone()) {
         Ok(snapshot) => stale_reasons(&snapshot, now),
         Err(e) => vec![format!(
@@ -194,11 +234,11 @@ fn record_stale_reasons(row: &SignoffRow, now: &[ServiceSnapshot]) -> Vec<String
 }
 
 /// Every configured wave's status, in id order; `rows` holds every wave's records.
-pub fn wave_statuses(mut waves: Vec<WaveInput>, rows: &[SignoffRow]) -> Vec<WaveStatus> {
+pub fn wave_statuses(mut waves: Vec<WaveInput>, rows: &[SignoffRecord]) -> Vec<WaveStatus> {
     waves.sort_by_key(|w| w.id);
     let mut out: Vec<WaveStatus> = Vec::with_capacity(waves.len());
     for w in waves {
-        let own: Vec<SignoffRow> = rows
+        let own: Vec<SignoffRecord> = rows
             .iter()
             .filter(|r| i64::from(r.wave_id) == i64::from(w.id))
             .cloned()

@@ -26,7 +26,7 @@ fn wave(id: u32, required: u32, services: Vec<ServiceSnapshot>) -> WaveInput {
     }
 }
 
-fn row(id: i64, wave: u32, action: &str, who: &str, services: &[ServiceSnapshot]) -> SignoffRow {
+fn row(id: i64, wave: u32, action: SignoffAction, who: &str, services: &[ServiceSnapshot]) -> SignoffRecord {
     let (verdict, reasons) = wave_verdict(services);
     let snapshot = Snapshot {
         wave,
@@ -34,10 +34,10 @@ fn row(id: i64, wave: u32, action: &str, who: &str, services: &[ServiceSnapshot]
         reasons,
         services: services.to_vec(),
     };
-    SignoffRow {
+    SignoffRecord {
         id,
         wave_id: i32::try_from(wave).unwrap(),
-        action: action.into(),
+        action,
         identity: who.into(),
         comment: format!("comment {id}"),
         snapshot: serde_json::to_value(snapshot).unwrap(),
@@ -77,8 +77,8 @@ fn wave_verdict_is_the_worst_service_and_empty_is_pending() {
 fn one_identity_counts_once_and_revocation_resets() {
     let s = vec![service("a", Verdict::Pass, "d")];
     let rows = vec![
-        row(1, 1, ACTION_SIGNOFF, "alice", &s),
-        row(2, 1, ACTION_SIGNOFF, "alice", &s),
+        row(1, 1, SignoffAction::Signoff, "alice", &s),
+        row(2, 1, SignoffAction::Signoff, "alice", &s),
     ];
     let w = &wave_statuses(vec![wave(1, 2, s.clone())], &rows)[0];
     assert_eq!(w.approvals.len(), 1);
@@ -89,17 +89,17 @@ fn one_identity_counts_once_and_revocation_resets() {
     assert!(!w.signed_off);
 
     let mut rows = rows;
-    rows.push(row(3, 1, ACTION_SIGNOFF, "bob", &s));
+    rows.push(row(3, 1, SignoffAction::Signoff, "bob", &s));
     let w = &wave_statuses(vec![wave(1, 2, s.clone())], &rows)[0];
     assert!(w.signed_off && !w.stale);
 
-    rows.push(row(4, 1, ACTION_REVOCATION, "carol", &s));
+    rows.push(row(4, 1, SignoffAction::Revocation, "carol", &s));
     let w = &wave_statuses(vec![wave(1, 2, s.clone())], &rows)[0];
     assert!(!w.signed_off && w.approvals.is_empty());
     let revocation = w.last_revocation.as_ref().unwrap();
     assert_eq!((revocation.id, revocation.identity.as_str()), (4, "carol"));
 
-    rows.push(row(5, 1, ACTION_SIGNOFF, "bob", &s));
+    rows.push(row(5, 1, SignoffAction::Signoff, "bob", &s));
     let w = &wave_statuses(vec![wave(1, 2, s)], &rows)[0];
     assert_eq!(
         w.approvals.len(),
@@ -114,7 +114,7 @@ fn stale_when_a_service_fails_or_its_evidence_changes() {
         service("a", Verdict::Pass, "d1"),
         service("b", Verdict::Warn, "d2"),
     ];
-    let rows = vec![row(1, 1, ACTION_SIGNOFF, "alice", &signed)];
+    let rows = vec![row(1, 1, SignoffAction::Signoff, "alice", &signed)];
     let w = &wave_statuses(vec![wave(1, 1, signed.clone())], &rows)[0];
     assert!(w.signed_off && !w.stale && w.stale_reasons.is_empty());
 
@@ -150,7 +150,7 @@ fn stale_when_a_service_fails_or_its_evidence_changes() {
 #[test]
 fn unreadable_snapshot_is_stale() {
     let s = vec![service("a", Verdict::Pass, "d")];
-    let mut r = row(1, 1, ACTION_SIGNOFF, "alice", &s);
+    let mut r = row(1, 1, SignoffAction::Signoff, "alice", &s);
     r.snapshot = serde_json::json!({"not": "a snapshot"});
     let w = &wave_statuses(vec![wave(1, 1, s)], &[r])[0];
     assert!(w.stale && w.stale_reasons[0].contains("unreadable snapshot"));
@@ -169,7 +169,7 @@ fn blockers_follow_verdict_and_wave_order() {
         vec!["earlier wave 1 (`w1`) is not signed off"]
     );
 
-    let rows = vec![row(1, 1, ACTION_SIGNOFF, "alice", &pass)];
+    let rows = vec![row(1, 1, SignoffAction::Signoff, "alice", &pass)];
     assert!(wave_statuses(waves(), &rows)[1].signoff_blockers.is_empty());
 
     // Wave 1's service fails after its sign-off: wave 1 is stale, wave 2 is blocked.

@@ -4,30 +4,50 @@
 //! so nothing here — or anywhere else — can edit the trail; this file only ever inserts into it.
 
 use super::StoreError;
+use crate::model::{CriterionName, Waiver};
+use crate::signoff::{SignoffAction, SignoffRecord};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-/// A stored waiver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct WaiverRow {
-    pub id: i64,
-    pub service: String,
-    pub criterion: String,
-    pub reason: String,
-    pub expires_at: DateTime<Utc>,
-    /// The approver identity of the token that created it.
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
+/// `waivers` as stored; its criterion is checked when read ([`Waiver`] is typed).
+#[derive(Debug, sqlx::FromRow)]
+struct WaiverRow {
+    id: i64,
+    service: String,
+    criterion: String,
+    reason: String,
+    expires_at: DateTime<Utc>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<WaiverRow> for Waiver {
+    type Error = StoreError;
+
+    fn try_from(r: WaiverRow) -> Result<Self, StoreError> {
+        let criterion = CriterionName::parse(&r.criterion).ok_or_else(|| {
+            StoreError::Invalid(format!("waiver {}: unknown criterion `{}`", r.id, r.criterion))
+        })?;
+        Ok(Waiver {
+            id: r.id,
+            service: r.service,
+            criterion,
+            reason: r.reason,
+            expires_at: r.expires_at,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        })
+    }
 }
 
 /// A waiver to store (validated by the caller).
 #[derive(Debug, Clone)]
 pub struct NewWaiver<'a> {
     pub service: &'a str,
-    pub criterion: &'a str,
+    pub criterion: CriterionName,
     pub reason: &'a str,
     pub expires_at: DateTime<Utc>,
     pub created_by: &'a str,
@@ -35,36 +55,39 @@ pub struct NewWaiver<'a> {
 
 const WAIVER_COLUMNS: &str = "id, service, criterion, reason, expires_at, created_by, created_at";
 
-pub async fn insert_waiver(pool: &PgPool, w: &NewWaiver<'_>) -> Result<WaiverRow, StoreError> {
+pub async fn insert_waiver(pool: &PgPool, w: &NewWaiver<'_>) -> Result<Waiver, StoreError> {
     let sql = format!(
         "INSERT INTO waivers (service, criterion, reason, expires_at, created_by) \
          VALUES ($1, $2, $3, $4, $5) RETURNING {WAIVER_COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql)
+    let row: WaiverRow = sqlx::query_as(&sql)
         .bind(w.service)
-        .bind(w.criterion)
+        .bind(w.criterion.as_str())
         .bind(w.reason)
         .bind(w.expires_at)
         .bind(w.created_by)
         .fetch_one(pool)
-        .await?)
+        .await?;
+    row.try_into()
 }
 
-/// Waivers of `service` that have not expired at `now`, soonest to expire first.
+/// Waivers of `service` that have not expired at `now`, soonest to expire first: what the API
+/// lists and what the evaluator applies (one clock: the caller's).
 pub async fn active_waivers(
     pool: &PgPool,
     service: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<WaiverRow>, StoreError> {
+) -> Result<Vec<Waiver>, StoreError> {
     let sql = format!(
         "SELECT {WAIVER_COLUMNS} FROM waivers WHERE service = $1 AND expires_at > $2 \
          ORDER BY expires_at, id"
     );
-    Ok(sqlx::query_as(&sql)
+    let rows: Vec<WaiverRow> = sqlx::query_as(&sql)
         .bind(service)
         .bind(now)
         .fetch_all(pool)
-        .await?)
+        .await?;
+    rows.into_iter().map(Waiver::try_from).collect()
 }
 
 /// One row of `gate_history`: a served verdict with its full report.
@@ -98,31 +121,46 @@ pub async fn gate_history(
     .await?)
 }
 
-/// A sign-off or a revocation, as stored (immutable).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
-pub struct SignoffRow {
-    pub id: i64,
-    pub wave_id: i32,
-    /// `signoff` or `revocation`.
-    pub action: String,
-    /// The identity bound to the approver token that made it.
-    pub identity: String,
-    /// The sign-off's comment, or the revocation's reason.
-    pub comment: String,
-    /// Every service of the wave at that moment: its served `GateStatus` and config digest.
-    #[schema(value_type = Object)]
-    pub snapshot: Value,
-    pub created_at: DateTime<Utc>,
+/// `wave_signoffs` as stored; its action is checked when read ([`SignoffRecord`] is typed).
+#[derive(Debug, sqlx::FromRow)]
+struct SignoffRow {
+    id: i64,
+    wave_id: i32,
+    action: String,
+    identity: String,
+    comment: String,
+    snapshot: Value,
+    created_at: DateTime<Utc>,
 }
 
-pub const ACTION_SIGNOFF: &str = "signoff";
-pub const ACTION_REVOCATION: &str = "revocation";
+impl TryFrom<SignoffRow> for SignoffRecord {
+    type Error = StoreError;
+
+    fn try_from(r: SignoffRow) -> Result<Self, StoreError> {
+        let action = SignoffAction::parse(&r.action).ok_or_else(|| {
+            StoreError::Invalid(format!("sign-off {}: unknown action `{}`", r.id, r.action))
+        })?;
+        Ok(SignoffRecord {
+            id: r.id,
+            wave_id: r.wave_id,
+            action,
+            identity: r.identity,
+            comment: r.comment,
+            snapshot: r.snapshot,
+            created_at: r.created_at,
+        })
+    }
+}
+
+fn records(rows: Vec<SignoffRow>) -> Result<Vec<SignoffRecord>, StoreError> {
+    rows.into_iter().map(SignoffRecord::try_from).collect()
+}
 
 /// A record to append.
 #[derive(Debug, Clone)]
 pub struct NewSignoff<'a> {
     pub wave_id: i32,
-    pub action: &'static str,
+    pub action: SignoffAction,
     pub identity: &'a str,
     pub comment: &'a str,
     pub snapshot: &'a Value,
@@ -131,9 +169,9 @@ pub struct NewSignoff<'a> {
 const SIGNOFF_COLUMNS: &str = "id, wave_id, action, identity, comment, snapshot, created_at";
 
 /// Every sign-off and revocation, by wave then in order of appending.
-pub async fn signoffs(pool: &PgPool) -> Result<Vec<SignoffRow>, StoreError> {
+pub async fn signoffs(pool: &PgPool) -> Result<Vec<SignoffRecord>, StoreError> {
     let sql = format!("SELECT {SIGNOFF_COLUMNS} FROM wave_signoffs ORDER BY wave_id, id");
-    Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
+    records(sqlx::query_as(&sql).fetch_all(pool).await?)
 }
 
 /// Arbitrary constant key of the advisory lock that serializes appends (all replicas share it).
@@ -145,15 +183,15 @@ const SIGNOFF_LOCK: i64 = 0x7061_7269_7479_6761;
 pub async fn append_signoff<E>(
     pool: &PgPool,
     new: &NewSignoff<'_>,
-    check: impl FnOnce(&[SignoffRow]) -> Result<(), E>,
-) -> Result<Result<SignoffRow, E>, StoreError> {
+    check: impl FnOnce(&[SignoffRecord]) -> Result<(), E>,
+) -> Result<Result<SignoffRecord, E>, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SIGNOFF_LOCK)
         .execute(&mut *tx)
         .await?;
     let sql = format!("SELECT {SIGNOFF_COLUMNS} FROM wave_signoffs ORDER BY wave_id, id");
-    let existing: Vec<SignoffRow> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
+    let existing = records(sqlx::query_as(&sql).fetch_all(&mut *tx).await?)?;
     if let Err(e) = check(&existing) {
         tx.rollback().await?;
         return Ok(Err(e));
@@ -164,12 +202,12 @@ pub async fn append_signoff<E>(
     );
     let row: SignoffRow = sqlx::query_as(&sql)
         .bind(new.wave_id)
-        .bind(new.action)
+        .bind(new.action.as_str())
         .bind(new.identity)
         .bind(new.comment)
         .bind(new.snapshot)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Ok(row))
+    Ok(Ok(row.try_into()?))
 }

@@ -4,7 +4,6 @@
 use super::read::{count, operation_name};
 use super::{StoreError, BASELINE, CANDIDATE};
 use crate::model::status::GateStatus;
-use crate::model::{CriterionName, Waiver};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -100,36 +99,6 @@ pub fn percentile_cont(values: &mut [i64], q: f64) -> Option<f64> {
     let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
     let (a, b) = (*values.get(lo)? as f64, *values.get(hi)? as f64);
     Some(a + (b - a) * (at - lo as f64))
-}
-
-/// Waivers of a service that have not expired.
-pub async fn active_waivers(pool: &PgPool, service: &str) -> Result<Vec<Waiver>, StoreError> {
-    let rows: Vec<(String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
-        "SELECT criterion, reason, expires_at, created_by FROM waivers WHERE service = $1 AND expires_at > now()",
-    )
-    .bind(service)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(criterion, reason, expires_at, created_by)| {
-            // The API only stores known names; a row naming another waives nothing, loudly.
-            let Some(name) = CriterionName::parse(&criterion) else {
-                tracing::warn!(
-                    service,
-                    criterion,
-                    "a stored waiver names no criterion; ignored"
-                );
-                return None;
-            };
-            Some(Waiver {
-                criterion: name,
-                reason,
-                expires_at,
-                created_by,
-            })
-        })
-        .collect())
 }
 
 /// Record a served verdict (called when it, or a criterion's status, changes).

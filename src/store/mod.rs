@@ -37,6 +37,9 @@ pub enum StoreError {
         partition: i32,
         expected: i64,
     },
+    /// A stored value this version does not understand (written by hand, or by another version).
+    #[error("invalid stored value: {0}")]
+    Invalid(String),
     /// A configured service without a database id (never registered): nothing is written for it.
     #[error("service `{0}` has no id in the store (not registered)")]
     UnknownService(String),

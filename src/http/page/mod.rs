@@ -20,7 +20,7 @@ use super::auth::{self, Approver};
 use super::body::Fields;
 use super::explore::query;
 use super::{waves as api_waves, ApiError, AppState};
-use crate::store::audit::SignoffRow;
+use crate::signoff::SignoffRecord;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -196,7 +196,7 @@ pub async fn revoke(
 }
 
 /// The server's answer to a form: 201 with the record, or the error's status and message.
-fn answer(id: &str, what: &str, outcome: Result<SignoffRow, ApiError>) -> Response {
+fn answer(id: &str, what: &str, outcome: Result<SignoffRecord, ApiError>) -> Response {
     let row = match outcome {
         Ok(row) => row,
         Err(e) => return error_page(&format!("Wave {id}: {what} refused"), &e),
@@ -211,7 +211,7 @@ fn answer(id: &str, what: &str, outcome: Result<SignoffRow, ApiError>) -> Respon
          <tr><th>Comment</th><td>{}</td></tr><tr><th>Wave verdict then</th><td>{}</td></tr>",
         esc(&title),
         esc(row.id),
-        esc(&row.action),
+        esc(row.action.as_str()),
         esc(&row.identity),
         esc(time(Some(row.created_at))),
         esc(&row.comment),

@@ -149,7 +149,7 @@ pub async fn evaluate_service(
     if s.keys.settled.mismatched > 0 {
         s.top_fields = top_fields(pool, id, s.settled_until_ms).await?;
     }
-    let waivers = evidence::active_waivers(pool, &service.name).await?;
+    let waivers = crate::store::audit::active_waivers(pool, &service.name, Utc::now()).await?;
     let mut gate = decide(&inputs, &thresholds(config, index), &waivers);
     gate.config_digest = config
         .service_digests
