@@ -23,12 +23,12 @@ pub struct EventRow {
     pub loc: u64,
     /// Kafka partition, `-1` when unknown.
     pub partition: i32,
-    pub operation: u8,
+    pub operation: Operation,
 }
 
 impl EventRow {
     fn op(&self) -> Operation {
-        Operation::from_u8(self.operation)
+        self.operation
     }
 }
 
@@ -58,7 +58,7 @@ impl SideAccumulator {
             digest: event.digest,
             loc,
             partition,
-            operation: event.operation as u8,
+            operation: event.operation,
         });
     }
 
@@ -180,9 +180,9 @@ fn compare_key(
     };
     let ident = |r: &EventRow| {
         if has_position {
-            (r.position, r.operation, 0)
+            (r.position, Some(r.operation), 0)
         } else {
-            (0, 0, r.digest)
+            (0, None, r.digest)
         }
     };
     let (mut i, mut j) = (0, 0);

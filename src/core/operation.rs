@@ -66,11 +66,12 @@ impl Operation {
         }
     }
 
-    pub fn from_u8(raw: u8) -> Self {
-        Self::ALL
-            .get(usize::from(raw))
+    /// The operation of a stored code, if it is one (`None` for a code no version writes).
+    pub fn from_code(raw: i16) -> Option<Self> {
+        usize::try_from(raw)
+            .ok()
+            .and_then(|i| Self::ALL.get(i))
             .copied()
-            .unwrap_or(Self::Change)
     }
 }
 
@@ -93,7 +94,7 @@ mod tests {
     #[test]
     fn discriminants_round_trip() {
         for op in Operation::ALL {
-            assert_eq!(Operation::from_u8(op as u8), op);
+            assert_eq!(Operation::from_code(op as i16), Some(op));
         }
     }
 }

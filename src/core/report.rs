@@ -4,7 +4,6 @@
 use super::compare::{Comparison, EventRow, KeyMismatch, SideEvents};
 use super::event::Content;
 use super::explain::{content_value, diff_events, FieldDiff};
-use super::operation::Operation;
 use super::plan::ServicePlan;
 use super::position::display_position;
 use crate::model::MismatchKind;
@@ -162,7 +161,7 @@ fn event_side(
     let Some(row) = row else { return out };
     out.insert(
         "operation".into(),
-        Value::String(Operation::from_u8(row.operation).as_str().into()),
+        Value::String(row.operation.as_str().into()),
     );
     // Without a configured position the row holds an arrival number: not worth showing.
     if has_position {

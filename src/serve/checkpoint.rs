@@ -6,6 +6,7 @@
 //! copy for consumer-group lag tools, never read back as a position.
 
 use crate::metrics::Metrics;
+use crate::model::TallyKind;
 use crate::model::status::{Fault, SharedStatus};
 use crate::serve::ingest::kafka_offsets::KafkaCommits;
 use crate::serve::ingest::rebalance::LaneContext;
@@ -123,18 +124,18 @@ fn record(
     batch: &Batch,
     stored: &crate::store::write::Stored,
 ) {
-    for ((service, side, kind, name), n) in &stored.tallies {
-        let Some(service_name) = names.get(*service) else {
+    for (t, n) in &stored.tallies {
+        let Some(service_name) = names.get(t.service) else {
             continue;
         };
-        let side = side.as_str();
-        match *kind {
-            "operation" => {
+        let (side, name) = (t.side.as_str(), t.name);
+        match t.kind {
+            TallyKind::Operation => {
                 let new = stored
                     .new_by_operation
-                    .iter()
-                    .find(|((s, sd, op), _)| s == service && sd.as_str() == side && op == name)
-                    .map_or(0, |(_, n)| *n);
+                    .get(&(t.service, t.side, t.name))
+                    .copied()
+                    .unwrap_or(0);
                 metrics
                     .records
                     .with_label_values(&[service_name, side, name])
@@ -148,19 +149,19 @@ fn record(
                     .with_label_values(&[service_name, side, name])
                     .inc_by((*n as u64).saturating_sub(new));
             }
-            "unparseable" | "rejected" | "flagged" => {
+            TallyKind::Unparseable | TallyKind::Rejected | TallyKind::Flagged => {
                 metrics
                     .unparseable
                     .with_label_values(&[service_name, side, name])
                     .inc_by(*n as u64);
             }
-            "log_resets" => {
+            TallyKind::LogResets => {
                 metrics
                     .log_resets
                     .with_label_values(&[service_name, side])
                     .inc_by(*n as u64);
             }
-            _ => {}
+            TallyKind::Skipped | TallyKind::Errors => {}
         }
     }
     if let Some(started) = batch.started {

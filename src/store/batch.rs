@@ -6,6 +6,7 @@
 
 use crate::core::operation::Operation;
 use crate::core::record::RecordView;
+use crate::model::TallyKind;
 use crate::model::Side;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -80,6 +81,27 @@ impl KeyBatch {
     }
 }
 
+/// What a record was counted as, per service side: the key of a batch's (and the store's) tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TallyId {
+    pub service: usize,
+    pub side: Side,
+    pub kind: TallyKind,
+    /// The operation (`insert`…) or the reason (`too_large`…).
+    pub name: &'static str,
+}
+
+impl TallyId {
+    pub fn of(service: usize, side: Side, kind: TallyKind, name: &'static str) -> Self {
+        Self {
+            service,
+            side,
+            kind,
+            name,
+        }
+    }
+}
+
 /// A sampled message that could not be compared.
 #[derive(Debug, Clone)]
 pub struct BadSample {
@@ -104,8 +126,8 @@ pub struct Batch {
     pub events: Vec<BatchEvent>,
     /// Fx-hashed: key hashes are BLAKE3-derived, and this map is updated for every event.
     pub keys: FxHashMap<(usize, Side, u128), KeyBatch>,
-    /// (service, side, kind, name) → records.
-    pub tallies: BTreeMap<(usize, Side, &'static str, &'static str), i64>,
+    /// Records per tally (what they were counted as).
+    pub tallies: BTreeMap<TallyId, i64>,
     pub partitions: BTreeMap<(String, i32), PartitionProgress>,
     /// Identities of the new events per partition, stored with the offsets (see `super::dedupe`).
     pub identities: BTreeMap<(String, i32), Vec<u128>>,
@@ -134,15 +156,23 @@ impl Batch {
     }
 
     /// Count a record under `kind`/`name` (operation, rejected, skipped, unparseable).
-    pub fn tally(&mut self, service: usize, side: Side, kind: &'static str, name: &'static str) {
-        *self.tallies.entry((service, side, kind, name)).or_default() += 1;
+    pub fn tally(&mut self, service: usize, side: Side, kind: TallyKind, name: &'static str) {
+        *self
+            .tallies
+            .entry(TallyId {
+                service,
+                side,
+                kind,
+                name,
+            })
+            .or_default() += 1;
     }
 
     /// Add a new event; `canonical` is its payload's canonical JSON (what extraction hashed), moved
     /// in to become the key's final content without a copy.
     pub fn add_event(&mut self, e: BatchEvent, key: &[u8], canonical: Option<Vec<u8>>) {
         self.touch();
-        self.tally(e.service, e.side, "operation", e.operation.as_str());
+        self.tally(e.service, e.side, TallyKind::Operation, e.operation.as_str());
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
         // Built only for an event that becomes the final state.
@@ -171,7 +201,7 @@ impl Batch {
     /// A record whose event was already counted (a re-delivery): counted as a record only.
     pub fn add_duplicate(&mut self, service: usize, side: Side, operation: Operation) {
         self.touch();
-        self.tally(service, side, "operation", operation.as_str());
+        self.tally(service, side, TallyKind::Operation, operation.as_str());
     }
 
     /// Remember a new event's identity for the partition it came from.
@@ -189,7 +219,7 @@ impl Batch {
         &mut self,
         service: usize,
         side: Side,
-        kind: &'static str,
+        kind: TallyKind,
         reason: &'static str,
         sample: Option<&RecordView<'_>>,
     ) {
@@ -202,7 +232,7 @@ impl Batch {
         &mut self,
         service: usize,
         side: Side,
-        kind: &'static str,
+        kind: TallyKind,
         reason: &'static str,
         sample: Option<&RecordView<'_>>,
     ) {

@@ -1,6 +1,8 @@
 //! Unit tests of `serve::batch`: final states, tallies, partition progress.
 
 use super::*;
+use crate::store::batch::TallyId;
+use crate::model::TallyKind;
 
 fn ev(position: u128, operation: Operation, arrival: i64, event_ms: i64) -> BatchEvent {
     BatchEvent {
@@ -47,7 +49,7 @@ fn final_state_is_the_greatest_new_event_and_never_a_before_image() {
         Some(Operation::UpdateBefore)
     );
     assert_eq!(
-        b.tallies[&(0, Side::Baseline, "operation", "update_before")],
+        b.tallies[&TallyId::of(0, Side::Baseline, TallyKind::Operation, "update_before")],
         2
     );
     assert_eq!(b.records, 4);
@@ -79,7 +81,7 @@ fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
     b.remember("u", 1, 13);
     assert_eq!(b.records, 2);
     assert_eq!(b.events.len(), 1);
-    assert_eq!(b.tallies[&(0, Side::Baseline, "operation", "insert")], 2);
+    assert_eq!(b.tallies[&TallyId::of(0, Side::Baseline, TallyKind::Operation, "insert")], 2);
     assert_eq!(b.identities[&("t".to_owned(), 1)], vec![11, 12]);
     assert_eq!(b.identities[&("u".to_owned(), 1)], vec![13]);
 }
@@ -110,7 +112,7 @@ fn deletes_have_no_content_and_samples_are_bounded() {
         b.add_other(
             0,
             Side::Candidate,
-            "unparseable",
+            TallyKind::Unparseable,
             "too_large",
             Some(&record),
         );
@@ -120,7 +122,7 @@ fn deletes_have_no_content_and_samples_are_bounded() {
     assert_eq!(b.samples[0].sample, b"x\0x");
     assert_eq!(b.samples[0].key.as_deref(), Some(&b"\0k"[..]));
     assert_eq!(
-        b.tallies[&(0, Side::Candidate, "unparseable", "too_large")],
+        b.tallies[&TallyId::of(0, Side::Candidate, TallyKind::Unparseable, "too_large")],
         20
     );
 }

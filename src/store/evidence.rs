@@ -30,7 +30,7 @@ pub async fn settled_counts(
     .await?;
     for (side, op, n) in rows {
         if let Some(map) = usize::try_from(side).ok().and_then(|i| out.get_mut(i)) {
-            *map.entry(operation_name(op).to_owned()).or_default() += count(n);
+            *map.entry(operation_name(op)?.to_owned()).or_default() += count(n);
         }
     }
     Ok(out)

@@ -5,6 +5,7 @@
 //! constant fragments (the macros below) are spliced with `concat!`, at compile time.
 
 use super::StoreError;
+use crate::model::TallyKind;
 use crate::core::operation::Operation;
 use crate::model::status::SideStatus;
 use chrono::{DateTime, Utc};
@@ -21,9 +22,11 @@ pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-pub(crate) fn operation_name(raw: i16) -> &'static str {
-    // Out-of-range codes (never written) read as the neutral `change` rather than failing the query.
-    Operation::from_u8(u8::try_from(raw).unwrap_or(Operation::Change as u8)).as_str()
+/// The name of a stored operation code; a code no version writes is an error, not a guess.
+pub(crate) fn operation_name(raw: i16) -> Result<&'static str, StoreError> {
+    Operation::from_code(raw)
+        .map(Operation::as_str)
+        .ok_or_else(|| StoreError::Invalid(format!("operation code {raw}")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -86,27 +89,28 @@ pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 
             continue;
         };
         let (records, events) = (count(records), count(events));
+        let kind = TallyKind::parse(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("tally kind `{kind}`")))?;
         // `flagged` remarks concern records already counted as events (e.g. a non-JSON payload,
         // still compared as bytes), `log_resets` partitions: not records of their own.
-        if !matches!(kind.as_str(), "flagged" | "errors" | "log_resets") {
+        if kind.counts_records() {
             counts.records += records;
         }
-        match kind.as_str() {
-            "operation" => {
+        match kind {
+            TallyKind::Operation => {
                 counts.events += events;
                 counts.duplicates += records.saturating_sub(events);
                 *counts.by_operation.entry(name).or_default() += events;
             }
-            "rejected" => *counts.rejected.entry(name).or_default() += records,
-            "skipped" => *counts.skipped.entry(name).or_default() += records,
-            "unparseable" => {
+            TallyKind::Rejected => *counts.rejected.entry(name).or_default() += records,
+            TallyKind::Skipped => *counts.skipped.entry(name).or_default() += records,
+            TallyKind::Unparseable => {
                 counts.unparseable += records;
                 *counts.unparseable_by_reason.entry(name).or_default() += records;
             }
-            "flagged" => *counts.flagged.entry(name).or_default() += records,
-            "errors" => counts.errors += records,
-            "log_resets" => counts.log_resets += records,
-            _ => {}
+            TallyKind::Flagged => *counts.flagged.entry(name).or_default() += records,
+            TallyKind::Errors => counts.errors += records,
+            TallyKind::LogResets => counts.log_resets += records,
         }
     }
     Ok(out)

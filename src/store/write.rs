@@ -19,7 +19,8 @@
 use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::core::identity::{fingerprint, is_delivery_sample, pack};
 use crate::model::Side;
-use crate::store::batch::{Batch, BatchEvent, SAMPLES_PER_REASON, SAMPLE_BYTES};
+use crate::model::TallyKind;
+use crate::store::batch::{Batch, BatchEvent, TallyId, SAMPLES_PER_REASON, SAMPLE_BYTES};
 use keys::{KeyDelta, KeyId};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::Connection;
@@ -28,8 +29,8 @@ use uuid::Uuid;
 
 mod keys;
 
-/// The tally (kind, name) of events whose key row the database refused.
-pub const UNSTORABLE: (&str, &str) = ("unparseable", "unstorable");
+/// The reason (under [`TallyKind::Unparseable`]) of events whose key row the database refused.
+pub const UNSTORABLE: &str = "unstorable";
 
 fn side_code(side: Side) -> i16 {
     match side {
@@ -38,8 +39,6 @@ fn side_code(side: Side) -> i16 {
     }
 }
 
-/// (service index, side, kind, name) of a tally.
-pub type TallyId = (usize, Side, &'static str, &'static str);
 
 /// Counts of what a checkpoint stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,8 +159,18 @@ impl Store {
                 // counted once, under the reason it was not compared.
                 move_tally(
                     &mut stored.tallies,
-                    (x.service, x.side, "operation", x.operation.as_str()),
-                    (x.service, x.side, UNSTORABLE.0, UNSTORABLE.1),
+                    TallyId {
+                        service: x.service,
+                        side: x.side,
+                        kind: TallyKind::Operation,
+                        name: x.operation.as_str(),
+                    },
+                    TallyId {
+                        service: x.service,
+                        side: x.side,
+                        kind: TallyKind::Unparseable,
+                        name: UNSTORABLE,
+                    },
                 );
                 stored.unstorable += 1;
                 continue;
@@ -385,19 +394,19 @@ async fn upsert_tallies(
         events: Vec<i64>,
     }
     let mut c = Columns::default();
-    for ((s, side, kind, name), records) in &stored.tallies {
-        let events = if *kind == "operation" {
+    for (t, records) in &stored.tallies {
+        let events = if t.kind == TallyKind::Operation {
             stored
                 .new_by_operation
-                .get(&(*s, *side, *name))
+                .get(&(t.service, t.side, t.name))
                 .map_or(0, |n| *n as i64)
         } else {
             0
         };
-        c.service.push(ids.get(*s)?);
-        c.side.push(side_code(*side));
-        c.kind.push(kind);
-        c.name.push(name);
+        c.service.push(ids.get(t.service)?);
+        c.side.push(side_code(t.side));
+        c.kind.push(t.kind.as_str());
+        c.name.push(t.name);
         c.records.push(*records);
         c.events.push(events);
     }
@@ -447,7 +456,7 @@ async fn insert_samples(
         Some(Sample {
             service: id.0,
             side: id.1,
-            reason: UNSTORABLE.1,
+            reason: UNSTORABLE,
             topic,
             partition: first.partition,
             offset: first.offset,

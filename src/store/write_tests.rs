@@ -2,6 +2,8 @@
 //! value (a data error) leaves out exactly the refused keys and stores the rest; any other
 //! refusal stores nothing and is returned, to be retried.
 
+use crate::model::TallyKind;
+use crate::store::batch::TallyId;
 use super::UNSTORABLE;
 use crate::core::operation::Operation;
 use crate::model::Side;
@@ -71,11 +73,11 @@ async fn a_key_the_database_refuses_is_left_out_and_everything_else_stored() {
             (3, 2, 1)
         );
         assert_eq!(
-            stored.tallies[&(0, Side::Baseline, UNSTORABLE.0, UNSTORABLE.1)],
+            stored.tallies[&TallyId::of(0, Side::Baseline, TallyKind::Unparseable, UNSTORABLE)],
             1
         );
         assert_eq!(
-            stored.tallies[&(0, Side::Baseline, "operation", "insert")],
+            stored.tallies[&TallyId::of(0, Side::Baseline, TallyKind::Operation, "insert")],
             2
         );
         assert_eq!(scalar(&store, "SELECT count(*) FROM keys").await, 2);

@@ -3,6 +3,7 @@
 //! extraction, the batch and a real checkpoint into Postgres. Every record must be counted exactly
 //! once under some reason, and every partition's stored offset must move past all of them.
 
+use crate::model::TallyKind;
 use super::admit;
 use crate::config::Config;
 use crate::core::record::RecordView;
@@ -116,7 +117,7 @@ async fn any_bytes_are_counted_once_and_the_offset_moves_past_them() {
             let counted: i64 = stored
                 .tallies
                 .iter()
-                .filter(|((_, _, kind, _), _)| *kind != "flagged")
+                .filter(|(t, _)| t.kind != TallyKind::Flagged)
                 .map(|(_, n)| *n)
                 .sum();
             assert_eq!(counted, n, "case {case}: {:?}", stored.tallies);

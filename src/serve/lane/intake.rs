@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::identity::event_identity;
 use crate::core::record::RecordView;
+use crate::model::TallyKind;
 use crate::model::Side;
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::{Batch, BatchEvent};
@@ -24,7 +25,7 @@ pub fn admit(
 ) -> Option<i64> {
     let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
     if payload_len > config.kafka.max_message_bytes {
-        batch.add_other(service, side, "unparseable", "too_large", Some(record));
+        batch.add_other(service, side, TallyKind::Unparseable, "too_large", Some(record));
         return None;
     }
     let plan = &config.plans[service];
@@ -33,7 +34,7 @@ pub fn admit(
         Outcome::Event(mut event) => {
             if event.shape == Shape::Bytes {
                 // Not JSON: still compared as bytes (as `diff` does), but flagged and sampled.
-                batch.note(service, side, "flagged", "not_json", Some(record));
+                batch.note(service, side, TallyKind::Flagged, "not_json", Some(record));
             }
             let event_ms = event
                 .event_time_ms
@@ -81,11 +82,11 @@ pub fn admit(
             Some(event_ms)
         }
         Outcome::Rejected(reason) => {
-            batch.add_other(service, side, "rejected", reason.as_str(), Some(record));
+            batch.add_other(service, side, TallyKind::Rejected, reason.as_str(), Some(record));
             None
         }
         Outcome::Skipped(skip) => {
-            batch.add_other(service, side, "skipped", skip.as_str(), None);
+            batch.add_other(service, side, TallyKind::Skipped, skip.as_str(), None);
             None
         }
     }
@@ -94,6 +95,7 @@ pub fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::batch::TallyId;
     use std::borrow::Cow;
     use std::path::Path;
 
@@ -125,12 +127,14 @@ key = {{ from = "message_key" }}
         }
     }
 
-    fn tally(batch: &Batch, kind: &'static str, name: &'static str) -> i64 {
-        batch
-            .tallies
-            .get(&(0, Side::Baseline, kind, name))
-            .copied()
-            .unwrap_or(0)
+    fn tally(batch: &Batch, kind: TallyKind, name: &'static str) -> i64 {
+        let id = TallyId {
+            service: 0,
+            side: Side::Baseline,
+            kind,
+            name,
+        };
+        batch.tallies.get(&id).copied().unwrap_or(0)
     }
 
     #[test]
@@ -152,7 +156,7 @@ key = {{ from = "message_key" }}
             assert_eq!(at, Some(1_000), "event time from the record timestamp");
         }
         assert_eq!((batch.records, batch.events.len()), (3, 2));
-        assert_eq!(tally(&batch, "operation", "change"), 3);
+        assert_eq!(tally(&batch, TallyKind::Operation, "change"), 3);
     }
 
     #[test]
@@ -167,7 +171,7 @@ key = {{ from = "message_key" }}
             0,
         );
         assert_eq!(big, None);
-        assert_eq!(tally(&batch, "unparseable", "too_large"), 1);
+        assert_eq!(tally(&batch, TallyKind::Unparseable, "too_large"), 1);
         let bytes = admit(
             &config,
             (&mut batch, &mut seen),
@@ -176,7 +180,7 @@ key = {{ from = "message_key" }}
             1,
         );
         assert!(bytes.is_some());
-        assert_eq!(tally(&batch, "flagged", "not_json"), 1);
+        assert_eq!(tally(&batch, TallyKind::Flagged, "not_json"), 1);
         assert_eq!(batch.events.len(), 1);
         let reasons: Vec<_> = batch.samples.iter().map(|s| (s.reason, s.offset)).collect();
         assert_eq!(reasons, [("too_large", 0), ("not_json", 1)]);

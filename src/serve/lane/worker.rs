@@ -9,6 +9,7 @@
 //! the batch being built.
 
 use crate::config::Config;
+use crate::model::TallyKind;
 use crate::serve::lane::cursor::{Cursor, Starts, Step};
 use crate::serve::lane::dedupe::Seen;
 use crate::serve::lane::intake;
@@ -194,7 +195,7 @@ impl Worker {
                 state
                     .batch
                     .rewind(at, (service, side), expected, arrival_base);
-                state.batch.tally(service, side, "log_resets", "log_reset");
+                state.batch.tally(service, side, TallyKind::LogResets, "log_reset");
             }
         }
         if state.seen.needs_load(topic, partition) {
@@ -218,7 +219,7 @@ impl Worker {
         let event_ms = if routed.is_error {
             state
                 .batch
-                .add_other(service, side, "errors", "error_topic", None);
+                .add_other(service, side, TallyKind::Errors, "error_topic", None);
             None
         } else {
             intake::admit(

@@ -148,20 +148,27 @@ struct MismatchRow {
     c_content: Option<Vec<u8>>,
 }
 
-fn mismatch_side(events: Option<i64>, op: Option<i16>, last: Option<i64>) -> Option<MismatchSide> {
-    let (events, op, last) = (events?, op?, last?);
-    let final_operation = operation_name(op);
-    Some(MismatchSide {
+fn mismatch_side(
+    events: Option<i64>,
+    op: Option<i16>,
+    last: Option<i64>,
+) -> Result<Option<MismatchSide>, StoreError> {
+    let (Some(events), Some(op), Some(last)) = (events, op, last) else {
+        return Ok(None);
+    };
+    let final_operation = operation_name(op)?;
+    Ok(Some(MismatchSide {
         events: count(events),
         deleted: final_operation == Operation::Delete.as_str(),
         final_operation: final_operation.to_owned(),
         last_event_ms: last,
-    })
+    }))
 }
 
 impl MismatchRow {
-    fn into_item(self) -> Option<MismatchItem> {
-        let kind = MismatchKind::parse(&self.kind)?;
+    fn into_item(self) -> Result<MismatchItem, StoreError> {
+        let kind = MismatchKind::parse(&self.kind)
+            .ok_or_else(|| StoreError::Invalid(format!("mismatch kind `{}`", self.kind)))?;
         let parse =
             |bytes: Option<Vec<u8>>| -> Option<Value> { serde_json::from_slice(&bytes?).ok() };
         let fields = match (parse(self.b_content), parse(self.c_content)) {
@@ -177,7 +184,7 @@ impl MismatchRow {
             }
             _ => Vec::new(),
         };
-        Some(MismatchItem {
+        Ok(MismatchItem {
             key: display_bytes(&self.key_bytes),
             kind,
             state: if self.settled {
@@ -185,8 +192,8 @@ impl MismatchRow {
             } else {
                 MismatchState::InFlight
             },
-            baseline: mismatch_side(self.b_events, self.b_operation, self.b_last_event_ms),
-            candidate: mismatch_side(self.c_events, self.c_operation, self.c_last_event_ms),
+            baseline: mismatch_side(self.b_events, self.b_operation, self.b_last_event_ms)?,
+            candidate: mismatch_side(self.c_events, self.c_operation, self.c_last_event_ms)?,
             fields,
         })
     }
@@ -225,8 +232,8 @@ pub async fn mismatches(
     };
     let items = rows
         .into_iter()
-        .filter_map(MismatchRow::into_item)
-        .collect();
+        .map(MismatchRow::into_item)
+        .collect::<Result<_, _>>()?;
     Ok(MismatchPage { items, next_cursor })
 }
 

@@ -101,7 +101,7 @@ async fn window_page(
         side.events += events;
         *side
             .by_operation
-            .entry(operation_name(row.operation).to_owned())
+            .entry(operation_name(row.operation)?.to_owned())
             .or_default() += events;
     }
     Ok(out)
