@@ -187,17 +187,24 @@ pub(crate) async fn sign_off_wave(
 ) -> Result<SignoffRecord, ApiError> {
     let wave = known_wave(state, id)?;
     let comment = fields()?.text("comment", MAX_COMMENT_CHARS)?;
-    let row = append(state, wave, SignoffAction::Signoff, identity, &comment, |w| {
-        if w.signoff_blockers.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Conflict(format!(
-                "wave {} cannot be signed off: {}",
-                w.id,
-                w.signoff_blockers.join("; ")
-            )))
-        }
-    })
+    let row = append(
+        state,
+        wave,
+        SignoffAction::Signoff,
+        identity,
+        &comment,
+        |w| {
+            if w.signoff_blockers.is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::Conflict(format!(
+                    "wave {} cannot be signed off: {}",
+                    w.id,
+                    w.signoff_blockers.join("; ")
+                )))
+            }
+        },
+    )
     .await?;
     tracing::info!(wave = wave.id, by = %identity, id = row.id, "wave signed off");
     Ok(row)
@@ -238,16 +245,23 @@ pub(crate) async fn revoke_wave(
 ) -> Result<SignoffRecord, ApiError> {
     let wave = known_wave(state, id)?;
     let reason = fields()?.text("reason", MAX_COMMENT_CHARS)?;
-    let row = append(state, wave, SignoffAction::Revocation, identity, &reason, |w| {
-        if w.approvals.is_empty() {
-            Err(ApiError::Conflict(format!(
-                "wave {} has no sign-off to revoke",
-                w.id
-            )))
-        } else {
-            Ok(())
-        }
-    })
+    let row = append(
+        state,
+        wave,
+        SignoffAction::Revocation,
+        identity,
+        &reason,
+        |w| {
+            if w.approvals.is_empty() {
+                Err(ApiError::Conflict(format!(
+                    "wave {} has no sign-off to revoke",
+                    w.id
+                )))
+            } else {
+                Ok(())
+            }
+        },
+    )
     .await?;
     tracing::warn!(wave = wave.id, by = %identity, id = row.id, reason = %reason, "wave sign-off revoked");
     Ok(row)

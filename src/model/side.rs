@@ -49,7 +49,7 @@ pub struct ServiceSide {
 }
 
 /// A Kafka partition of a topic.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,

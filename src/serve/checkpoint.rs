@@ -6,8 +6,8 @@
 //! copy for consumer-group lag tools, never read back as a position.
 
 use crate::metrics::Metrics;
-use crate::model::TallyKind;
 use crate::model::status::{Fault, SharedStatus};
+use crate::model::TallyKind;
 use crate::serve::ingest::kafka_offsets::KafkaCommits;
 use crate::serve::ingest::rebalance::LaneContext;
 use crate::serve::progress::backlog::Positions;

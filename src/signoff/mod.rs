@@ -166,11 +166,16 @@ pub fn wave_verdict(services: &[ServiceSnapshot]) -> (Verdict, Vec<String>) {
 /// The counted sign-offs (latest per identity since the last revocation) and that revocation.
 /// `rows` are one wave's records in the order they were appended.
 pub fn counted(rows: &[SignoffRecord]) -> (Vec<&SignoffRecord>, Option<&SignoffRecord>) {
-    let start = rows.iter().rposition(|r| r.action == SignoffAction::Revocation);
+    let start = rows
+        .iter()
+        .rposition(|r| r.action == SignoffAction::Revocation);
     let revocation = start.map(|i| &rows[i]);
     let since = start.map_or(0, |i| i + 1);
     let mut latest: Vec<&SignoffRecord> = Vec::new();
-    for r in rows[since..].iter().filter(|r| r.action == SignoffAction::Signoff) {
+    for r in rows[since..]
+        .iter()
+        .filter(|r| r.action == SignoffAction::Signoff)
+    {
         match latest.iter_mut().find(|l| l.identity == r.identity) {
             Some(slot) => *slot = r,
             None => latest.push(r),

@@ -26,7 +26,13 @@ fn wave(id: u32, required: u32, services: Vec<ServiceSnapshot>) -> WaveInput {
     }
 }
 
-fn row(id: i64, wave: u32, action: SignoffAction, who: &str, services: &[ServiceSnapshot]) -> SignoffRecord {
+fn row(
+    id: i64,
+    wave: u32,
+    action: SignoffAction,
+    who: &str,
+    services: &[ServiceSnapshot],
+) -> SignoffRecord {
     let (verdict, reasons) = wave_verdict(services);
     let snapshot = Snapshot {
         wave,

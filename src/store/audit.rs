@@ -29,7 +29,10 @@ impl TryFrom<WaiverRow> for Waiver {
 
     fn try_from(r: WaiverRow) -> Result<Self, StoreError> {
         let criterion = CriterionName::parse(&r.criterion).ok_or_else(|| {
-            StoreError::Invalid(format!("waiver {}: unknown criterion `{}`", r.id, r.criterion))
+            StoreError::Invalid(format!(
+                "waiver {}: unknown criterion `{}`",
+                r.id, r.criterion
+            ))
         })?;
         Ok(Waiver {
             id: r.id,

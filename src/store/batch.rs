@@ -6,8 +6,9 @@
 
 use crate::core::operation::Operation;
 use crate::core::record::RecordView;
-use crate::model::TallyKind;
 use crate::model::Side;
+use crate::model::TallyKind;
+use crate::model::TopicPartition;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -128,9 +129,9 @@ pub struct Batch {
     pub keys: FxHashMap<(usize, Side, u128), KeyBatch>,
     /// Records per tally (what they were counted as).
     pub tallies: BTreeMap<TallyId, i64>,
-    pub partitions: BTreeMap<(String, i32), PartitionProgress>,
+    pub partitions: BTreeMap<TopicPartition, PartitionProgress>,
     /// Identities of the new events per partition, stored with the offsets (see `super::dedupe`).
-    pub identities: BTreeMap<(String, i32), Vec<u128>>,
+    pub identities: BTreeMap<TopicPartition, Vec<u128>>,
     pub samples: Vec<BadSample>,
     pub records: usize,
     pub started: Option<Instant>,
@@ -172,7 +173,12 @@ impl Batch {
     /// in to become the key's final content without a copy.
     pub fn add_event(&mut self, e: BatchEvent, key: &[u8], canonical: Option<Vec<u8>>) {
         self.touch();
-        self.tally(e.service, e.side, TallyKind::Operation, e.operation.as_str());
+        self.tally(
+            e.service,
+            e.side,
+            TallyKind::Operation,
+            e.operation.as_str(),
+        );
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
         // Built only for an event that becomes the final state.

@@ -1,8 +1,9 @@
 //! Unit tests of `serve::batch`: final states, tallies, partition progress.
 
 use super::*;
-use crate::store::batch::TallyId;
 use crate::model::TallyKind;
+use crate::model::TopicPartition;
+use crate::store::batch::TallyId;
 
 fn ev(position: u128, operation: Operation, arrival: i64, event_ms: i64) -> BatchEvent {
     BatchEvent {
@@ -81,9 +82,12 @@ fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
     b.remember("u", 1, 13);
     assert_eq!(b.records, 2);
     assert_eq!(b.events.len(), 1);
-    assert_eq!(b.tallies[&TallyId::of(0, Side::Baseline, TallyKind::Operation, "insert")], 2);
-    assert_eq!(b.identities[&("t".to_owned(), 1)], vec![11, 12]);
-    assert_eq!(b.identities[&("u".to_owned(), 1)], vec![13]);
+    assert_eq!(
+        b.tallies[&TallyId::of(0, Side::Baseline, TallyKind::Operation, "insert")],
+        2
+    );
+    assert_eq!(b.identities[&TopicPartition::new("t", 1)], vec![11, 12]);
+    assert_eq!(b.identities[&TopicPartition::new("u", 1)], vec![13]);
 }
 
 #[test]
@@ -132,7 +136,7 @@ fn partitions_advance_past_the_highest_offset() {
     let mut b = Batch::default();
     b.advance(("t", 0, 4), (0, Side::Baseline), Some(4), Some(10));
     b.advance(("t", 0, 6), (0, Side::Baseline), Some(4), Some(5));
-    let p = &b.partitions[&("t".to_owned(), 0)];
+    let p = &b.partitions[&TopicPartition::new("t", 0)];
     assert_eq!(
         (p.expected, p.next_offset, p.max_event_ms, p.min_event_ms),
         (Some(4), 7, Some(10), Some(5))
@@ -148,7 +152,7 @@ fn a_rewound_partition_stores_the_new_logs_offset_against_the_old_stored_one() {
     b.rewind(("t", 0, 0), (0, Side::Baseline), Some(40), 42);
     b.advance(("t", 0, 0), (0, Side::Baseline), Some(40), None);
     b.advance(("t", 0, 1), (0, Side::Baseline), Some(40), None);
-    let p = &b.partitions[&("t".to_owned(), 0)];
+    let p = &b.partitions[&TopicPartition::new("t", 0)];
     // Compare-and-set against the stored 40, then store 2: a restart resumes in the new log, its
     // arrivals counted from 42.
     assert_eq!(
@@ -159,7 +163,7 @@ fn a_rewound_partition_stores_the_new_logs_offset_against_the_old_stored_one() {
     let mut first = Batch::default();
     first.rewind(("t", 1, 0), (0, Side::Baseline), Some(9), 10);
     first.advance(("t", 1, 0), (0, Side::Baseline), Some(9), None);
-    let p = &first.partitions[&("t".to_owned(), 1)];
+    let p = &first.partitions[&TopicPartition::new("t", 1)];
     assert_eq!(
         (p.expected, p.next_offset, p.arrival_base),
         (Some(9), 1, Some(10))

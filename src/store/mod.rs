@@ -12,6 +12,7 @@ pub mod rows;
 pub(crate) mod test_db;
 pub mod write;
 
+use crate::model::TopicPartition;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::collections::HashMap;
@@ -141,7 +142,7 @@ impl Store {
     pub async fn stored_offsets(
         &self,
         topics: &[String],
-    ) -> Result<std::collections::HashMap<(String, i32), StoredOffset>, StoreError> {
+    ) -> Result<std::collections::HashMap<TopicPartition, StoredOffset>, StoreError> {
         let rows: Vec<(String, i32, i64, Option<Vec<u8>>)> = sqlx::query_as(
             "SELECT topic, partition, next_offset, last_record FROM partitions WHERE topic = ANY($1)",
         )
@@ -155,7 +156,13 @@ impl Store {
                 let last_record = last
                     .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
                     .map(u128::from_be_bytes);
-                ((t, p), StoredOffset { next, last_record })
+                (
+                    TopicPartition {
+                        topic: t,
+                        partition: p,
+                    },
+                    StoredOffset { next, last_record },
+                )
             })
             .collect())
     }

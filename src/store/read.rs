@@ -5,9 +5,9 @@
 //! constant fragments (the macros below) are spliced with `concat!`, at compile time.
 
 use super::StoreError;
-use crate::model::TallyKind;
 use crate::core::operation::Operation;
 use crate::model::status::SideStatus;
+use crate::model::TallyKind;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::BTreeMap;

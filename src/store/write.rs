@@ -20,6 +20,7 @@ use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::core::identity::{fingerprint, is_delivery_sample, pack};
 use crate::model::Side;
 use crate::model::TallyKind;
+use crate::model::TopicPartition;
 use crate::store::batch::{Batch, BatchEvent, TallyId, SAMPLES_PER_REASON, SAMPLE_BYTES};
 use keys::{KeyDelta, KeyId};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -38,7 +39,6 @@ fn side_code(side: Side) -> i16 {
         Side::Candidate => CANDIDATE,
     }
 }
-
 
 /// Counts of what a checkpoint stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -214,7 +214,7 @@ async fn advance_partitions(
     ids: &ServiceIds,
     batch: &Batch,
 ) -> Result<(), StoreError> {
-    for ((topic, partition), p) in &batch.partitions {
+    for (TopicPartition { topic, partition }, p) in &batch.partitions {
         let last_record = p.last_record.map(|f| f.to_be_bytes().to_vec());
         let advanced = match p.expected {
             Some(expected) => sqlx::query(
@@ -260,7 +260,7 @@ async fn append_identities(
         .filter(|e| refused.contains(&(e.service, e.side, e.key_hash)))
         .map(|e| e.identity)
         .collect();
-    let rows: Vec<(&(String, i32), Vec<u8>)> = batch
+    let rows: Vec<(&TopicPartition, Vec<u8>)> = batch
         .identities
         .iter()
         .map(|(tp, ids)| {
@@ -284,10 +284,14 @@ async fn append_identities(
     sqlx::query(INSERT_IDENTITIES)
         .bind(
             rows.iter()
-                .map(|((t, _), _)| t.as_str())
+                .map(|(TopicPartition { topic: t, .. }, _)| t.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(rows.iter().map(|((_, p), _)| *p).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(TopicPartition { partition: p, .. }, _)| *p)
+                .collect::<Vec<_>>(),
+        )
         .bind(
             rows.iter()
                 .map(|(_, ids)| ids.as_slice())
@@ -449,8 +453,10 @@ async fn insert_samples(
         let topic = batch
             .identities
             .iter()
-            .find(|((_, p), ids)| *p == first.partition && ids.contains(&first.identity))
-            .map(|((t, _), _)| t.as_str())?;
+            .find(|(TopicPartition { partition: p, .. }, ids)| {
+                *p == first.partition && ids.contains(&first.identity)
+            })
+            .map(|(TopicPartition { topic: t, .. }, _)| t.as_str())?;
         let content = key.final_state().and_then(|f| f.content.as_deref());
         let sample = content.unwrap_or_default();
         Some(Sample {

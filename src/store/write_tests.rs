@@ -2,11 +2,11 @@
 //! value (a data error) leaves out exactly the refused keys and stores the rest; any other
 //! refusal stores nothing and is returned, to be retried.
 
-use crate::model::TallyKind;
-use crate::store::batch::TallyId;
 use super::UNSTORABLE;
 use crate::core::operation::Operation;
 use crate::model::Side;
+use crate::model::TallyKind;
+use crate::store::batch::TallyId;
 use crate::store::batch::{Batch, BatchEvent};
 use crate::store::test_db::with_store;
 use crate::store::Store;

@@ -2,6 +2,7 @@
 //! arrived, so settling never waits on a partition that is idle or caught up.
 
 use crate::model::status::PartitionStatus;
+use crate::model::TopicPartition;
 use crate::serve::progress::EndOffsets;
 use crate::store::read;
 
@@ -29,7 +30,7 @@ pub fn side_watermark(
     let mut watermark_partitions = 0usize;
     for r in rows {
         let end = ends
-            .get(&(r.topic.clone(), r.partition))
+            .get(&TopicPartition::new(r.topic.clone(), r.partition))
             .copied()
             .or(r.end_offset);
         let caught_up = end.is_none_or(|e| r.next_offset >= e);
@@ -57,14 +58,14 @@ pub fn side_watermark(
             // Lag only from an end the broker just told: a stored or stale end is no evidence
             // that nothing waits (unknown is shown as unknown, never as 0).
             lag: ends
-                .get(&(r.topic.clone(), r.partition))
+                .get(&TopicPartition::new(r.topic.clone(), r.partition))
                 .filter(|_| fresh)
                 .map(|e| (e - r.next_offset).max(0)),
             max_event_ms: r.max_event_ms,
             idle,
         });
     }
-    for ((topic, partition), end) in &ends {
+    for (TopicPartition { topic, partition }, end) in &ends {
         let seen = rows
             .iter()
             .any(|r| &r.topic == topic && r.partition == *partition);

@@ -10,6 +10,7 @@
 //! lost, or ahead of the state (the database was reset or restored while the group id stayed) can
 //! neither skip history nor count anything twice; Kafka's offsets only ever inform.
 
+use crate::model::TopicPartition;
 use crate::serve::ingest::verify::LogCheck;
 use crate::serve::lane::cursor::Starts;
 use crate::store::batch::Batch;
@@ -24,7 +25,7 @@ use std::time::Duration;
 const STORE_ANSWER: Duration = Duration::from_secs(10);
 
 /// The stored progress of partitions, by (topic, partition).
-pub type Stored = HashMap<(String, i32), StoredOffset>;
+pub type Stored = HashMap<TopicPartition, StoredOffset>;
 
 /// Looks the stored offsets of partitions up (`Err`: the store cannot answer now).
 type Lookup = dyn Fn(&[String]) -> Result<Stored, String> + Send + Sync;
@@ -114,10 +115,10 @@ impl StoredPositions {
 }
 
 /// The (topic, partition) pairs of a list.
-pub fn partition_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
+pub fn partition_pairs(list: &TopicPartitionList) -> Vec<TopicPartition> {
     list.elements()
         .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
         .collect()
 }
 
@@ -125,7 +126,7 @@ pub fn partition_pairs(list: &TopicPartitionList) -> Vec<(String, i32)> {
 /// beginning; with `check`, the beginning too where the log was found replaced
 /// (`crate::serve::ingest::verify`); all noted in `starts` for the lanes (`crate::serve::lane::cursor`).
 pub fn assignment_starts(
-    assigned: &[(String, i32)],
+    assigned: &[TopicPartition],
     stored: &Stored,
     check: Option<&LogCheck>,
     starts: &Starts,
@@ -139,14 +140,14 @@ pub fn assignment_starts(
 }
 
 /// Each partition's start: its stored next offset, or the beginning when it has none.
-fn start_positions(assigned: &[(String, i32)], stored: &Stored) -> Vec<(String, i32, Offset)> {
+fn start_positions(assigned: &[TopicPartition], stored: &Stored) -> Vec<(String, i32, Offset)> {
     assigned
         .iter()
-        .map(|(topic, partition)| {
+        .map(|tp| {
             let offset = stored
-                .get(&(topic.clone(), *partition))
+                .get(tp)
                 .map_or(Offset::Beginning, |s| Offset::Offset(s.next));
-            (topic.clone(), *partition, offset)
+            (tp.topic.clone(), tp.partition, offset)
         })
         .collect()
 }
@@ -156,7 +157,7 @@ pub fn moved_to(batch: &Batch) -> Vec<(&str, i32, i64)> {
     batch
         .partitions
         .iter()
-        .map(|((topic, partition), p)| (topic.as_str(), *partition, p.next_offset))
+        .map(|(TopicPartition { topic, partition }, p)| (topic.as_str(), *partition, p.next_offset))
         .collect()
 }
 
@@ -218,14 +219,14 @@ mod tests {
     #[test]
     fn assigned_partitions_start_at_the_stored_offset_or_at_the_beginning() {
         let stored = HashMap::from([
-            (("orders".to_owned(), 0), at(42)),
-            (("orders".to_owned(), 2), at(0)),
+            (TopicPartition::new("orders", 0), at(42)),
+            (TopicPartition::new("orders", 2), at(0)),
         ]);
         let assigned = [
-            ("orders".to_owned(), 0),
-            ("orders".to_owned(), 1),
-            ("orders".to_owned(), 2),
-            ("payments".to_owned(), 0),
+            TopicPartition::new("orders", 0),
+            TopicPartition::new("orders", 1),
+            TopicPartition::new("orders", 2),
+            TopicPartition::new("payments", 0),
         ];
         assert_eq!(
             start_positions(&assigned, &stored),
@@ -242,7 +243,7 @@ mod tests {
     fn applying_overrides_whatever_offset_the_group_proposed() {
         let positions = StoredPositions::new(|topics| {
             assert_eq!(topics, ["a", "b"]);
-            Ok(HashMap::from([(("a".to_owned(), 1), at(7))]))
+            Ok(HashMap::from([(TopicPartition::new("a", 1), at(7))]))
         });
         let starts = Starts::default();
         let positions = positions.noting_starts_in(starts.clone());

@@ -17,6 +17,7 @@ use crate::config::model::Assignment;
 use crate::config::Config;
 use crate::model::status::SharedStatus;
 use crate::model::Side;
+use crate::model::TopicPartition;
 use crate::serve::ingest::cluster::HealthContext;
 use crate::serve::ingest::kafka_offsets::{assignment_starts, Stored};
 use crate::serve::ingest::rebalance::LaneContext;
@@ -230,7 +231,7 @@ impl Ingest {
             self.config.kafka.replica_index,
             self.config.kafka.replicas.max(1),
         );
-        let mut mine: Vec<(String, i32)> = Vec::new();
+        let mut mine: Vec<TopicPartition> = Vec::new();
         for topic in topics {
             let metadata = match self
                 .consumer
@@ -255,7 +256,7 @@ impl Ingest {
                 t.partitions()
                     .iter()
                     .filter(|p| (p.id() as u32) % replicas == index)
-                    .map(|p| (topic.clone(), p.id())),
+                    .map(|p| TopicPartition::new(topic.clone(), p.id())),
             );
         }
         let mut tpl = TopicPartitionList::new();
@@ -287,7 +288,7 @@ impl Ingest {
 /// and the configured topics the broker does not know (with its error).
 #[derive(Debug, Default)]
 pub struct Fetched {
-    pub ends: HashMap<(String, i32), i64>,
+    pub ends: HashMap<TopicPartition, i64>,
     pub missing: Vec<(String, String)>,
 }
 
@@ -314,7 +315,9 @@ pub fn fetch_end_offsets<C: rdkafka::consumer::ConsumerContext>(
             }
             for p in t.partitions() {
                 let (_, high) = client.fetch_watermarks(topic, p.id(), timeout)?;
-                fetched.ends.insert((topic.clone(), p.id()), high);
+                fetched
+                    .ends
+                    .insert(TopicPartition::new(topic.clone(), p.id()), high);
             }
         }
     }

@@ -11,6 +11,7 @@
 //! When partitions are assigned, each starts where Postgres says (`crate::serve::ingest::kafka_offsets`), never
 //! at the offset Kafka has committed for the group: that is only a copy for lag tools.
 
+use crate::model::TopicPartition;
 use crate::serve::ingest::cluster::ClusterHealth;
 use crate::serve::ingest::kafka_offsets::{partition_pairs, StoredPositions};
 use crate::serve::lane::record::{Input, Routed};
@@ -127,7 +128,7 @@ impl LaneContext {
     }
 
     /// Checkpoint everything consumed so far and forget `partitions` (see the module doc).
-    pub fn revoke(&self, partitions: &[(String, i32)]) {
+    pub fn revoke(&self, partitions: &[TopicPartition]) {
         if self.stopping.load(Ordering::SeqCst) {
             return;
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::Side;
+use crate::model::TopicPartition;
 use crate::serve::lane::record::OwnedRecord;
 use rdkafka::message::{OwnedMessage, Timestamp};
 use std::sync::mpsc::Receiver;
@@ -39,8 +40,7 @@ fn worker(lane: usize, inbox: Receiver<Input>, log: Log, commit: Duration) -> Jo
             match input {
                 Input::Records(chunk) => note(format!("records:{}", chunk.len())),
                 Input::Revoke { partitions, done } => {
-                    let names: Vec<String> =
-                        partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+                    let names: Vec<String> = partitions.iter().map(|tp| tp.to_string()).collect();
                     note(format!("revoke:{}", names.join(",")));
                     std::thread::sleep(commit);
                     note("committed".into());
@@ -84,7 +84,7 @@ fn a_revocation_hands_pending_records_over_first_and_returns_once_every_lane_com
     // Fewer than a chunk: still pending, nothing handed over yet.
     assert!(log.lock().unwrap().is_empty());
 
-    context.revoke(&[("t".to_owned(), 0)]);
+    context.revoke(&[TopicPartition::new("t", 0)]);
     // Returned only after both lanes' checkpoints committed, each after its records.
     assert_eq!(seen_by(&log, 0), ["records:3", "revoke:t/0", "committed"]);
     assert_eq!(seen_by(&log, 1), ["records:1", "revoke:t/0", "committed"]);
@@ -122,7 +122,7 @@ fn closing_after_the_workers_stopped_waits_for_no_checkpoint() {
     context.stop_all();
     let started = Instant::now();
     // Closing the consumer revokes everything: the workers already committed and stopped.
-    context.revoke(&[("t".to_owned(), 0), ("t".to_owned(), 1)]);
+    context.revoke(&[TopicPartition::new("t", 0), TopicPartition::new("t", 1)]);
     assert!(started.elapsed() < Duration::from_secs(5));
     for t in threads {
         t.join().unwrap();

@@ -11,6 +11,7 @@
 //! [`WAIT`] proves nothing: the partition starts where it is stored, as before.
 
 use crate::config::Config;
+use crate::model::TopicPartition;
 use crate::serve::lane::cursor::Starts;
 use crate::serve::lane::record::OwnedRecord;
 use crate::store::StoredOffset;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 pub const WAIT: Duration = Duration::from_secs(3);
 
 /// (topic, partition) → (offset, record fingerprint).
-type Records = HashMap<(String, i32), (i64, u128)>;
+type Records = HashMap<TopicPartition, (i64, u128)>;
 
 /// What the record before a stored offset says about the partition's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +71,7 @@ impl LogCheck {
     pub fn apply(
         &self,
         positions: &mut [(String, i32, Offset)],
-        stored: &HashMap<(String, i32), StoredOffset>,
+        stored: &HashMap<TopicPartition, StoredOffset>,
         starts: &Starts,
     ) {
         let replaced = self.replaced(positions, stored);
@@ -79,7 +80,10 @@ impl LogCheck {
             let Offset::Offset(stored) = *offset else {
                 continue;
             };
-            if replaced.iter().any(|(t, p)| t == topic && p == partition) {
+            if replaced
+                .iter()
+                .any(|tp| &tp.topic == topic && tp.partition == *partition)
+            {
                 tracing::warn!(
                     %topic,
                     partition,
@@ -98,15 +102,15 @@ impl LogCheck {
     fn replaced(
         &self,
         positions: &[(String, i32, Offset)],
-        stored: &HashMap<(String, i32), StoredOffset>,
-    ) -> Vec<(String, i32)> {
+        stored: &HashMap<TopicPartition, StoredOffset>,
+    ) -> Vec<TopicPartition> {
         let wanted: Records = positions
             .iter()
             .filter_map(|(topic, partition, offset)| {
                 let Offset::Offset(start) = offset else {
                     return None;
                 };
-                let key = (topic.clone(), *partition);
+                let key = TopicPartition::new(topic.clone(), *partition);
                 let fingerprint = stored.get(&key)?.last_record?;
                 (*start > 0).then(|| (key, (start - 1, fingerprint)))
             })
@@ -143,7 +147,7 @@ impl LogCheck {
     fn fetch(&self, wanted: &Records) -> Result<Records, rdkafka::error::KafkaError> {
         let consumer: BaseConsumer = crate::serve::ingest::consumer(&self.config)?;
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), (at, _)) in wanted {
+        for (TopicPartition { topic, partition }, (at, _)) in wanted {
             list.add_partition_offset(topic, *partition, Offset::Offset(*at))?;
         }
         consumer.assign(&list)?;
@@ -153,7 +157,10 @@ impl LogCheck {
             if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
                 let record = OwnedRecord::copy_from(&message, Arc::from(message.topic()));
                 found
-                    .entry((record.topic.to_string(), record.partition))
+                    .entry(TopicPartition::new(
+                        record.topic.to_string(),
+                        record.partition,
+                    ))
                     .or_insert((record.offset, record.fingerprint()));
             }
         }

@@ -3,11 +3,11 @@
 //! extraction, the batch and a real checkpoint into Postgres. Every record must be counted exactly
 //! once under some reason, and every partition's stored offset must move past all of them.
 
-use crate::model::TallyKind;
 use super::admit;
 use crate::config::Config;
 use crate::core::record::RecordView;
 use crate::model::Side;
+use crate::model::TallyKind;
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::Batch;
 use crate::store::test_db::with_store;

@@ -14,6 +14,7 @@
 //! state when its service has no positions) is the partition's arrival base plus the offset; a reset
 //! raises the base past every arrival of the old log, so the new log's changes outrank the old's.
 
+use crate::model::TopicPartition;
 use rdkafka::Offset;
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
@@ -116,11 +117,11 @@ pub enum Start {
 /// partitions are assigned (the consumer thread) and read by the lanes at a partition's first
 /// record. A partition started at the beginning has no entry.
 #[derive(Debug, Clone, Default)]
-pub struct Starts(Arc<Mutex<FxHashMap<(String, i32), Start>>>);
+pub struct Starts(Arc<Mutex<FxHashMap<TopicPartition, Start>>>);
 
 impl Starts {
     /// The map, also after a thread panicked holding it (each write leaves it whole).
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<(String, i32), Start>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<TopicPartition, Start>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -130,7 +131,7 @@ impl Starts {
     pub fn record(&self, positions: &[(String, i32, Offset)]) {
         let mut starts = self.lock();
         for (topic, partition, offset) in positions {
-            let key = (topic.clone(), *partition);
+            let key = TopicPartition::new(topic.clone(), *partition);
             match offset {
                 Offset::Offset(n) => starts.insert(key, Start::At(*n)),
                 _ => starts.remove(&key),
@@ -141,13 +142,16 @@ impl Starts {
     /// `topic`/`partition` starts at the beginning because its log was replaced.
     pub fn mark_replaced(&self, topic: &str, partition: i32, stored: i64) {
         let mut starts = self.lock();
-        starts.insert((topic.to_owned(), partition), Start::Replaced { stored });
+        starts.insert(
+            TopicPartition::new(topic, partition),
+            Start::Replaced { stored },
+        );
     }
 
     /// How `topic`/`partition` was explicitly started, if it was.
     pub fn of(&self, topic: &str, partition: i32) -> Option<Start> {
         let starts = self.lock();
-        starts.get(&(topic.to_owned(), partition)).copied()
+        starts.get(&TopicPartition::new(topic, partition)).copied()
     }
 }
 

@@ -8,8 +8,8 @@ use crate::config::Config;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::identity::event_identity;
 use crate::core::record::RecordView;
-use crate::model::TallyKind;
 use crate::model::Side;
+use crate::model::TallyKind;
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::{Batch, BatchEvent};
 
@@ -25,7 +25,13 @@ pub fn admit(
 ) -> Option<i64> {
     let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
     if payload_len > config.kafka.max_message_bytes {
-        batch.add_other(service, side, TallyKind::Unparseable, "too_large", Some(record));
+        batch.add_other(
+            service,
+            side,
+            TallyKind::Unparseable,
+            "too_large",
+            Some(record),
+        );
         return None;
     }
     let plan = &config.plans[service];
@@ -82,7 +88,13 @@ pub fn admit(
             Some(event_ms)
         }
         Outcome::Rejected(reason) => {
-            batch.add_other(service, side, TallyKind::Rejected, reason.as_str(), Some(record));
+            batch.add_other(
+                service,
+                side,
+                TallyKind::Rejected,
+                reason.as_str(),
+                Some(record),
+            );
             None
         }
         Outcome::Skipped(skip) => {

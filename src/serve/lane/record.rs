@@ -9,6 +9,7 @@
 
 use crate::core::record::RecordView;
 use crate::model::Side;
+use crate::model::TopicPartition;
 use rdkafka::message::{Headers, Message};
 use std::borrow::Cow;
 use std::sync::mpsc::SyncSender;
@@ -156,7 +157,7 @@ pub enum Input {
     /// The group took these partitions away: checkpoint everything, confirm once committed, then
     /// forget their offsets and loaded identities (see `crate::serve::ingest::rebalance`).
     Revoke {
-        partitions: Vec<(String, i32)>,
+        partitions: Vec<TopicPartition>,
         done: SyncSender<()>,
     },
     /// Shutting down: checkpoint what is left and stop (the consumer, whose context holds this

@@ -10,6 +10,7 @@
 
 use crate::config::Config;
 use crate::model::TallyKind;
+use crate::model::TopicPartition;
 use crate::serve::lane::cursor::{Cursor, Starts, Step};
 use crate::serve::lane::dedupe::Seen;
 use crate::serve::lane::intake;
@@ -83,7 +84,7 @@ impl std::fmt::Debug for Worker {
 #[derive(Debug, Default)]
 pub struct Lane {
     /// Where each partition stands: its stored offset as of the last batch handed over.
-    cursors: FxHashMap<(String, i32), Cursor>,
+    cursors: FxHashMap<TopicPartition, Cursor>,
     probe: PartitionProbe,
     /// Identities of the events already counted on this lane's partitions.
     seen: Seen,
@@ -137,7 +138,7 @@ impl Worker {
     /// Checkpoint the lane's batch and wait until it committed, then forget `partitions`: if they
     /// come back, their stored offsets and identities are read again (another replica may have
     /// moved them on meanwhile).
-    fn release(&self, state: &mut Lane, partitions: &[(String, i32)]) {
+    fn release(&self, state: &mut Lane, partitions: &[TopicPartition]) {
         if !state.batch.is_empty() {
             let (committed, confirmed) = sync_channel(1);
             self.flush(state, Some(committed));
@@ -145,8 +146,10 @@ impl Worker {
                 tracing::warn!("the checkpoint before a revocation did not commit");
             }
         }
-        for (topic, partition) in partitions {
-            state.cursors.remove(&(topic.clone(), *partition));
+        for TopicPartition { topic, partition } in partitions {
+            state
+                .cursors
+                .remove(&TopicPartition::new(topic.clone(), *partition));
             state.seen.forget(topic, *partition);
         }
     }
@@ -195,7 +198,9 @@ impl Worker {
                 state
                     .batch
                     .rewind(at, (service, side), expected, arrival_base);
-                state.batch.tally(service, side, TallyKind::LogResets, "log_reset");
+                state
+                    .batch
+                    .tally(service, side, TallyKind::LogResets, "log_reset");
             }
         }
         if state.seen.needs_load(topic, partition) {
@@ -268,9 +273,14 @@ impl Worker {
         let next = Batch::sized_like(&state.batch);
         let mut batch = std::mem::replace(&mut state.batch, next);
         batch.committed = committed;
-        for ((topic, partition), p) in batch.partitions.iter_mut() {
-            p.end_offset = ends.get(&(topic.clone(), *partition)).copied();
-            if let Some(cursor) = state.cursors.get_mut(&(topic.clone(), *partition)) {
+        for (TopicPartition { topic, partition }, p) in batch.partitions.iter_mut() {
+            p.end_offset = ends
+                .get(&TopicPartition::new(topic.clone(), *partition))
+                .copied();
+            if let Some(cursor) = state
+                .cursors
+                .get_mut(&TopicPartition::new(topic.clone(), *partition))
+            {
                 cursor.handed_over(p.next_offset);
             }
         }

@@ -4,6 +4,7 @@
 //! key, and while a backlog is being read it would compete with ingestion for the same cores);
 //! nothing that is compared or stored depends on it.
 
+use crate::model::TopicPartition;
 use crate::serve::progress::EndOffsets;
 use crate::store::batch::Batch;
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// (topic, partition) → (stored next offset, when it was stored).
-type Stored = HashMap<(String, i32), (i64, Instant)>;
+type Stored = HashMap<TopicPartition, (i64, Instant)>;
 
 /// Stored next offsets of the partitions this process checkpointed recently.
 #[derive(Debug, Clone)]
@@ -127,7 +128,7 @@ mod tests {
         let mut batch = Batch::default();
         for (topic, partition, next) in offsets {
             batch.partitions.insert(
-                ((*topic).to_owned(), *partition),
+                TopicPartition::new(*topic, *partition),
                 PartitionProgress {
                     service: 0,
                     side: Side::Baseline,

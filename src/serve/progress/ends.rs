@@ -1,6 +1,7 @@
 //! The broker's end offsets as the evaluator last fetched them: shared with the lanes (stored with
 //! each checkpoint), the backlog and the watermarks.
 
+use crate::model::TopicPartition;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ pub struct Ends {
     /// The latest known end per (topic, partition). Kept when a fetch fails (watermarks and the
     /// backlog still use them); replaced by each successful fetch, so a deleted topic's partitions
     /// disappear.
-    pub offsets: HashMap<(String, i32), i64>,
+    pub offsets: HashMap<TopicPartition, i64>,
     /// Whether the last fetch succeeded: lag is reported only from fresh ends, unknown otherwise
     /// (a broker that cannot be read must never show a lag of 0).
     pub fresh: bool,
@@ -36,11 +37,13 @@ impl EndOffsets {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ends.offsets.get(&(topic.to_owned(), partition)).copied()
+        ends.offsets
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
     }
 
     /// A successful fetch: these are the ends now.
-    pub fn replace(&self, offsets: HashMap<(String, i32), i64>) {
+    pub fn replace(&self, offsets: HashMap<TopicPartition, i64>) {
         let mut ends = self
             .0
             .lock()
@@ -66,7 +69,7 @@ impl EndOffsets {
         ends.replace(
             known
                 .iter()
-                .map(|(t, p, e)| (((*t).to_owned(), *p), *e))
+                .map(|(t, p, e)| (TopicPartition::new(*t, *p), *e))
                 .collect(),
         );
         ends

@@ -4,6 +4,7 @@
 
 use super::Batch;
 use crate::model::Side;
+use crate::model::TopicPartition;
 
 /// Progress of one partition within the batch.
 #[derive(Debug, Clone)]
@@ -57,15 +58,15 @@ impl PartitionProgress {
 /// costs no allocation; a copy is made only when a partition is inserted.
 #[derive(Debug, Default)]
 pub struct PartitionProbe {
-    key: (String, i32),
+    key: TopicPartition,
 }
 
 impl PartitionProbe {
     /// The key for `topic`/`partition`.
-    pub fn of(&mut self, topic: &str, partition: i32) -> &(String, i32) {
-        self.key.0.clear();
-        self.key.0.push_str(topic);
-        self.key.1 = partition;
+    pub fn of(&mut self, topic: &str, partition: i32) -> &TopicPartition {
+        self.key.topic.clear();
+        self.key.topic.push_str(topic);
+        self.key.partition = partition;
         &self.key
     }
 }
@@ -103,7 +104,7 @@ impl Batch {
     ) {
         let p = self
             .partitions
-            .entry((topic.to_owned(), partition))
+            .entry(TopicPartition::new(topic, partition))
             .or_insert_with(|| PartitionProgress::starting(ids, expected, offset));
         p.next_offset = offset;
         p.arrival_base = Some(arrival_base);
