@@ -28,8 +28,7 @@ fn main() -> anyhow::Result<()> {
             |_, line| {
                 if let Ok((_, r)) = parse_line(line) {
                     if let Some(&(service, side)) = routes.get(r.topic.as_ref()) {
-                        let outcome =
-                            extract(config.plans[service].side(side), &r, Keep::Canonical);
+                        let outcome = extract(config.plan(service).side(side), &r, Keep::Canonical);
                         let _ = writeln!(out, "{}", outcome.summary_line());
                     }
                 }

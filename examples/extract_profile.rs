@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         let mut events = 0u64;
         for (service, side, record) in &records {
             if let Outcome::Event(e) =
-                extract(config.plans[*service].side(*side), record, Keep::Canonical)
+                extract(config.plan(*service).side(*side), record, Keep::Canonical)
             {
                 events += u64::from(e.digest != 0);
             }

@@ -58,7 +58,7 @@ pub fn replay(
 ) -> Result<Report, ReplayError> {
     let routes = config.routes();
     let mut sides: Vec<[SideAccumulator; 2]> =
-        config.plans.iter().map(|_| Default::default()).collect();
+        config.plans().iter().map(|_| Default::default()).collect();
     let mut inputs = InputSummary {
         files: files.iter().map(|p| p.display().to_string()).collect(),
         ..InputSummary::default()
@@ -101,7 +101,7 @@ pub fn replay(
                 inputs.ignored_records += 1;
                 return true;
             };
-            let plan = &config.plans[s];
+            let plan = &config.plan(s);
             let side_plan = plan.side(side);
             let acc = &mut sides[s][side as usize];
             acc.counters.records += 1;
@@ -128,7 +128,7 @@ pub fn replay(
 
     let finished: Vec<_> = sides
         .into_iter()
-        .zip(&config.plans)
+        .zip(config.plans())
         .map(|([b, c], plan)| {
             let (b, c) = (b.finish(plan.has_position), c.finish(plan.has_position));
             let comparison = compare(&b, &c, plan.has_position);
@@ -152,7 +152,7 @@ pub fn replay(
 
     let services: Vec<_> = finished
         .iter()
-        .zip(&config.plans)
+        .zip(config.plans())
         .map(|((b, c, comparison), plan)| {
             service_report(plan, b, c, comparison, &resolved, options.max_examples)
         })
@@ -183,7 +183,7 @@ fn resolve(
             next += 1;
             if let Ok((_, record)) = parse_line(line) {
                 if let Some(&(s, side)) = routes.get(record.topic.as_ref()) {
-                    let plan = &config.plans[s];
+                    let plan = &config.plan(s);
                     let side_plan = plan.side(side);
                     if let Outcome::Event(event) = extract(side_plan, &record, Keep::Content) {
                         if let Some(content) = event.content {

@@ -47,7 +47,8 @@ pub enum ConfigError {
 pub struct Config {
     pub path: PathBuf,
     pub services: Vec<ServiceConfig>,
-    pub plans: Vec<ServicePlan>,
+    /// Per service, in `services`' order (built with it: see [`Config::plan`]).
+    plans: Vec<ServicePlan>,
     pub kafka: KafkaConfig,
     pub store: StoreConfig,
     pub http: HttpConfig,
@@ -55,12 +56,27 @@ pub struct Config {
     pub waves: Vec<WaveConfig>,
     /// API tokens (hashes), from `PARITYGATE_APPROVER_TOKENS` / `PARITYGATE_READER_TOKENS`.
     pub tokens: auth::Tokens,
-    /// Per service (same order as `services`): BLAKE3 of its config table, so a verdict or a
-    /// sign-off can tell whether the rules it was made under have changed since.
-    pub service_digests: Vec<String>,
+    /// Per service, in `services`' order: BLAKE3 of its config table (see [`Config::digest`]).
+    service_digests: Vec<String>,
 }
 
 impl Config {
+    /// The compiled plan of service `index` (an index of `services`).
+    pub fn plan(&self, index: usize) -> &ServicePlan {
+        &self.plans[index]
+    }
+
+    /// Every service's plan, in `services`' order.
+    pub fn plans(&self) -> &[ServicePlan] {
+        &self.plans
+    }
+
+    /// BLAKE3 of service `index`'s `[[services]]` table, so a verdict or a sign-off can tell
+    /// whether the rules it was made under have changed since (reformatting changes nothing).
+    pub fn digest(&self, index: usize) -> &str {
+        &self.service_digests[index]
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

@@ -30,8 +30,8 @@ fn message(text: &str) -> String {
 #[test]
 fn the_documented_example_is_valid() {
     let c = parse(GOOD).unwrap();
-    assert_eq!(c.plans[0].name, "orders");
-    assert!(c.plans[0].has_position);
+    assert_eq!(c.plan(0).name, "orders");
+    assert!(c.plan(0).has_position);
     assert_eq!(
         c.routes()["bento.dev.acme.public.orders"],
         (0, Side::Candidate)

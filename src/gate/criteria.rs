@@ -3,10 +3,8 @@
 //! "Within 20% of its threshold" (a `warn`) means: for an upper bound T > 0, an observed value above
 //! 0.8 × T that still passes.
 
-use super::{GateInputs, GateThresholds};
-use crate::model::Criterion;
-use crate::model::CriterionName;
-use crate::model::CriterionStatus;
+use super::{DelayEvidence, ErrorEvidence, GateInputs, GateThresholds, RowEvidence};
+use crate::model::{Criterion, CriterionName, CriterionStatus};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -140,7 +138,12 @@ fn key_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
 fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let threshold =
         json!({"max_row_diff_ratio": t.max_row_diff_ratio, "min_sampled_rows": t.min_sampled_rows});
-    let Some((sampled, upper, flagged)) = i.rows else {
+    let Some(RowEvidence {
+        rows_sampled: sampled,
+        diff_ratio_upper_95: upper,
+        flagged_differing: flagged,
+    }) = i.rows
+    else {
         return criterion(
             CriterionName::RowParity,
             CriterionStatus::NotApplicable,
@@ -173,7 +176,13 @@ fn row_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
 
 fn error_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let threshold = json!({"max_error_rate_increase": t.max_error_rate_increase});
-    let Some((be, br, ce, cr)) = i.errors else {
+    let Some(ErrorEvidence {
+        baseline_errors: be,
+        baseline_records: br,
+        candidate_errors: ce,
+        candidate_records: cr,
+    }) = i.errors
+    else {
         return criterion(
             CriterionName::ErrorParity,
             CriterionStatus::NotApplicable,
@@ -198,13 +207,13 @@ fn error_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
 
 fn latency_guardrail(i: &GateInputs, t: &GateThresholds) -> Criterion {
     let threshold = json!({"max_delay_regression_ms": t.max_delay_regression_ms, "min_delay_samples": t.min_delay_samples});
-    let (status, observed, why) = match i.delay_regression_p95_ms {
-        Some((p95, n)) if n >= t.min_delay_samples => (
+    let (status, observed, why) = match i.delay_regression {
+        Some(DelayEvidence { p95_ms: p95, samples: n }) if n >= t.min_delay_samples => (
             upper_bound(p95.max(0) as f64, t.max_delay_regression_ms as f64),
             json!({"p95_ms": p95, "samples": n}),
             format!("candidate delivers p95 {p95} ms later than the baseline over {n} events; allowed {} ms", t.max_delay_regression_ms),
         ),
-        Some((_, n)) => (CriterionStatus::Pending, json!({"samples": n}), format!("{n} events seen on both sides; {} needed", t.min_delay_samples)),
+        Some(DelayEvidence { samples: n, .. }) => (CriterionStatus::Pending, json!({"samples": n}), format!("{n} events seen on both sides; {} needed", t.min_delay_samples)),
         None => (CriterionStatus::Pending, Value::Null, "no event seen on both sides yet".into()),
     };
     criterion(

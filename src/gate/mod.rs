@@ -19,6 +19,33 @@ use crate::model::Waiver;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+/// The latest sampled row diff of the sink tables, as the gate reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RowEvidence {
+    /// Keys in the uniform sample.
+    pub rows_sampled: u64,
+    /// One-sided 95% upper bound of the sample's diff ratio.
+    pub diff_ratio_upper_95: f64,
+    /// Differing rows among the stream-flagged and recently changed keys (not in the ratio).
+    pub flagged_differing: u64,
+}
+
+/// Records on each side's error (dead-letter) topics, and all its records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorEvidence {
+    pub baseline_errors: u64,
+    pub baseline_records: u64,
+    pub candidate_errors: u64,
+    pub candidate_records: u64,
+}
+
+/// The candidate's delivery delay minus the baseline's, over events seen on both sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DelayEvidence {
+    pub p95_ms: i64,
+    pub samples: u64,
+}
+
 /// Everything a gate decision is made from, gathered by the evaluation loop.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GateInputs {
@@ -33,13 +60,12 @@ pub struct GateInputs {
     pub missing_in_candidate: u64,
     pub extra_in_candidate: u64,
     pub mismatched: u64,
-    /// Latest sampled row diff: (rows sampled, 95% upper bound of the diff ratio, differing rows
-    /// among the stream-flagged and recently changed keys); `None`: no targets.
-    pub rows: Option<(u64, f64, u64)>,
-    /// Error topics: (baseline errors, baseline records, candidate errors, candidate records); `None`: none configured.
-    pub errors: Option<(u64, u64, u64, u64)>,
-    /// Candidate delivery delay minus baseline's, p95 over events seen on both sides (ms), and the sample size.
-    pub delay_regression_p95_ms: Option<(i64, u64)>,
+    /// Latest sampled row diff; `None`: no targets.
+    pub rows: Option<RowEvidence>,
+    /// Records on the error topics; `None`: none configured.
+    pub errors: Option<ErrorEvidence>,
+    /// Candidate delivery delay minus baseline's, p95 over events seen on both sides.
+    pub delay_regression: Option<DelayEvidence>,
     /// Per side: milliseconds since consumption last made progress while records were waiting
     /// (lag positive or unknown), or since the earliest known fault (`None`: caught up, or
     /// nothing to consume).

@@ -13,9 +13,21 @@ fn passing() -> GateInputs {
         observation_ms: Some(600_000),
         settled_until_ms: Some(1_000_000),
         settled_counts: [counts.clone(), counts],
-        rows: Some((1000, 0.002, 0)),
-        errors: Some((1, 100, 1, 100)),
-        delay_regression_p95_ms: Some((100, 50)),
+        rows: Some(RowEvidence {
+            rows_sampled: 1000,
+            diff_ratio_upper_95: 0.002,
+            flagged_differing: 0,
+        }),
+        errors: Some(ErrorEvidence {
+            baseline_errors: 1,
+            baseline_records: 100,
+            candidate_errors: 1,
+            candidate_records: 100,
+        }),
+        delay_regression: Some(DelayEvidence {
+            p95_ms: 100,
+            samples: 50,
+        }),
         ..GateInputs::default()
     }
 }
@@ -176,7 +188,11 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((99, 0.0, 0)),
+                rows: Some(RowEvidence {
+                    rows_sampled: 99,
+                    diff_ratio_upper_95: 0.0,
+                    flagged_differing: 0
+                }),
                 ..passing()
             },
             &t,
@@ -187,7 +203,11 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((100, 0.008, 0)),
+                rows: Some(RowEvidence {
+                    rows_sampled: 100,
+                    diff_ratio_upper_95: 0.008,
+                    flagged_differing: 0
+                }),
                 ..passing()
             },
             &t,
@@ -198,7 +218,11 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((100, 0.009, 0)),
+                rows: Some(RowEvidence {
+                    rows_sampled: 100,
+                    diff_ratio_upper_95: 0.009,
+                    flagged_differing: 0
+                }),
                 ..passing()
             },
             &t,
@@ -209,7 +233,11 @@ fn row_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                rows: Some((100, 0.011, 0)),
+                rows: Some(RowEvidence {
+                    rows_sampled: 100,
+                    diff_ratio_upper_95: 0.011,
+                    flagged_differing: 0
+                }),
                 ..passing()
             },
             &t,
@@ -239,7 +267,12 @@ fn error_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                errors: Some((1, 100, 2, 100)),
+                errors: Some(ErrorEvidence {
+                    baseline_errors: 1,
+                    baseline_records: 100,
+                    candidate_errors: 2,
+                    candidate_records: 100
+                }),
                 ..passing()
             },
             &t,
@@ -250,7 +283,12 @@ fn error_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                errors: Some((1, 100, 3, 100)),
+                errors: Some(ErrorEvidence {
+                    baseline_errors: 1,
+                    baseline_records: 100,
+                    candidate_errors: 3,
+                    candidate_records: 100
+                }),
                 ..passing()
             },
             &t,
@@ -261,7 +299,12 @@ fn error_parity_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                errors: Some((5, 100, 0, 100)),
+                errors: Some(ErrorEvidence {
+                    baseline_errors: 5,
+                    baseline_records: 100,
+                    candidate_errors: 0,
+                    candidate_records: 100
+                }),
                 ..passing()
             },
             &t,
@@ -293,7 +336,10 @@ fn latency_and_freshness_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                delay_regression_p95_ms: Some((1001, 10)),
+                delay_regression: Some(DelayEvidence {
+                    p95_ms: 1001,
+                    samples: 10
+                }),
                 ..passing()
             },
             &t,
@@ -304,7 +350,10 @@ fn latency_and_freshness_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                delay_regression_p95_ms: Some((1000, 10)),
+                delay_regression: Some(DelayEvidence {
+                    p95_ms: 1000,
+                    samples: 10
+                }),
                 ..passing()
             },
             &t,
@@ -315,7 +364,10 @@ fn latency_and_freshness_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                delay_regression_p95_ms: Some((-50, 10)),
+                delay_regression: Some(DelayEvidence {
+                    p95_ms: -50,
+                    samples: 10
+                }),
                 ..passing()
             },
             &t,
@@ -326,7 +378,10 @@ fn latency_and_freshness_boundaries() {
     assert_eq!(
         status(
             &GateInputs {
-                delay_regression_p95_ms: Some((0, 9)),
+                delay_regression: Some(DelayEvidence {
+                    p95_ms: 0,
+                    samples: 9
+                }),
                 ..passing()
             },
             &t,

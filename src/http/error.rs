@@ -42,6 +42,10 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// The store failed: unavailable (503) when the database is down or saturated, internal
+    /// (500) otherwise; the error is kept as the source for the log.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// The error envelope every non-2xx JSON response uses.
@@ -73,6 +77,8 @@ impl ApiError {
             Self::Status(s) => *s,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(e) if store_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -90,6 +96,8 @@ impl ApiError {
             Self::Status(_) => "bad_request",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Store(e) if store_unavailable(e) => "unavailable",
+            Self::Store(_) => "internal",
         }
     }
 
@@ -97,7 +105,8 @@ impl ApiError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Unavailable(_) => "service unavailable".into(),
-            Self::Internal(_) => "internal error".into(),
+            Self::Store(e) if store_unavailable(e) => "service unavailable".into(),
+            Self::Internal(_) | Self::Store(_) => "internal error".into(),
             Self::Status(s) if s.is_server_error() => "internal error".into(),
             other => other.to_string(),
         }
@@ -113,16 +122,14 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match &e {
-            // The database is down or saturated: a retryable condition, not a bug.
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => Self::Unavailable(e.to_string()),
-            _ => Self::Internal(e.to_string()),
-        }
-    }
+/// The database is down or saturated: a retryable condition, not a bug.
+fn store_unavailable(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Database(
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+        )
+    )
 }
 
 impl IntoResponse for ApiError {

@@ -103,7 +103,7 @@ pub(crate) fn config_digest(state: &AppState, service: &ServiceConfig) -> String
         .services
         .iter()
         .position(|s| s.name == service.name)
-        .and_then(|i| state.config.service_digests.get(i).cloned())
+        .map(|i| state.config.digest(i).to_owned())
         .unwrap_or_default()
 }
 

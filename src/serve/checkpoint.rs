@@ -44,7 +44,8 @@ impl Checkpointer {
             cancel,
         } = self;
         while let Some(batch) = batches.recv().await {
-            let mut delay = Duration::from_millis(100);
+            let mut delays =
+                super::retry::delays(Duration::from_millis(100), Duration::from_secs(10));
             loop {
                 let timer = metrics.checkpoint_seconds.start_timer();
                 match store.checkpoint(&names, &batch).await {
@@ -79,6 +80,7 @@ impl Checkpointer {
                             .checkpoint_failures
                             .with_label_values(&["database"])
                             .inc();
+                        let delay = delays.next().unwrap_or(Duration::from_secs(10));
                         tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "checkpoint failed; retrying");
                         // Counting of these sides has stopped until it commits: `/readyz` and the
                         // freshness criterion say so (`IngestionFaults`).
@@ -100,7 +102,6 @@ impl Checkpointer {
                             return Ok(());
                         }
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(10));
                     }
                 }
             }

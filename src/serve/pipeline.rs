@@ -22,7 +22,7 @@ async fn bootstrap(
     status: &SharedStatus,
     cancel: &CancellationToken,
 ) -> bool {
-    let mut delay = Duration::from_millis(200);
+    let mut delays = super::retry::delays(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         let attempt = async {
             store.migrate().await?;
@@ -47,9 +47,8 @@ async fn bootstrap(
         }
         tokio::select! {
             () = cancel.cancelled() => return false,
-            () = tokio::time::sleep(delay) => {}
+            () = tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(10))) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
 

@@ -182,7 +182,7 @@ fn extract_consume(
         let Some(&(service, side)) = routes.get(m.topic()) else {
             return;
         };
-        let plan = &config.plans[service];
+        let plan = &config.plan(service);
         let side_plan = plan.side(side);
         let record = crate::kafka_tools::record_view(m);
         if let crate::core::event::Outcome::Event(e) =

@@ -194,7 +194,7 @@ impl Live {
 
     /// The next block of service `index`.
     pub fn next_batch(&mut self, index: usize) -> Batch {
-        let plan = &self.config.plans[index];
+        let plan = &self.config.plan(index);
         let (seed, per_mille) = (self.seed, self.per_mille);
         let svc = &mut self.services[index];
         let block = svc.model.next_block(&mut svc.data, false);

@@ -7,7 +7,7 @@ pub mod verdict;
 pub mod watermark;
 
 use crate::config::Config;
-use crate::gate::{GateInputs, Hysteresis};
+use crate::gate::{DelayEvidence, ErrorEvidence, GateInputs, Hysteresis, RowEvidence};
 use crate::metrics::Metrics;
 use crate::model::status::{
     ClusterReadiness, EvidenceRange, Fault, IngestionFaults, ServiceStatus, SharedStatus,
@@ -124,22 +124,20 @@ pub async fn evaluate_service(
         missing_in_candidate: s.keys.settled.missing_in_candidate,
         extra_in_candidate: s.keys.settled.extra_in_candidate,
         mismatched: s.keys.settled.mismatched,
-        rows: s.rows.as_ref().map(|r| {
-            (
-                r.rows_sampled,
-                r.diff_ratio_upper_95,
-                r.extra_differing.total(),
-            )
+        rows: s.rows.as_ref().map(|r| RowEvidence {
+            rows_sampled: r.rows_sampled,
+            diff_ratio_upper_95: r.diff_ratio_upper_95,
+            flagged_differing: r.extra_differing.total(),
         }),
-        errors: service.error_topics.as_ref().map(|_| {
-            (
-                s.baseline.errors,
-                s.baseline.records,
-                s.candidate.errors,
-                s.candidate.records,
-            )
+        errors: service.error_topics.as_ref().map(|_| ErrorEvidence {
+            baseline_errors: s.baseline.errors,
+            baseline_records: s.baseline.records,
+            candidate_errors: s.candidate.errors,
+            candidate_records: s.candidate.records,
         }),
-        delay_regression_p95_ms: evidence::delay_regression_p95(pool, id).await?,
+        delay_regression: evidence::delay_regression_p95(pool, id)
+            .await?
+            .map(|(p95_ms, samples)| DelayEvidence { p95_ms, samples }),
         stalled_for_ms: [
             stalled(&b_rows, &s.baseline, &side_faults[0]),
             stalled(&c_rows, &s.candidate, &side_faults[1]),
@@ -151,11 +149,7 @@ pub async fn evaluate_service(
     }
     let waivers = crate::store::audit::active_waivers(pool, &service.name, Utc::now()).await?;
     let mut gate = decide(&inputs, &thresholds(config, index), &waivers);
-    gate.config_digest = config
-        .service_digests
-        .get(index)
-        .cloned()
-        .unwrap_or_default();
+    gate.config_digest = config.digest(index).to_owned();
     gate.evidence = EvidenceRange {
         first_event_ms: observed_since,
         settled_until_ms: s.settled_until_ms,

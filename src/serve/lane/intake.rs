@@ -34,7 +34,7 @@ pub fn admit(
         );
         return None;
     }
-    let plan = &config.plans[service];
+    let plan = &config.plan(service);
     let side_plan = plan.side(side);
     match extract(side_plan, record, Keep::Canonical) {
         Outcome::Event(mut event) => {

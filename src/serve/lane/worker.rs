@@ -249,14 +249,14 @@ impl Worker {
     where
         F: std::future::Future<Output = Result<T, crate::store::StoreError>>,
     {
-        let mut delay = Duration::from_millis(100);
+        let mut delays =
+            crate::serve::retry::delays(Duration::from_millis(100), Duration::from_secs(5));
         while !self.cancel.is_cancelled() {
             match self.runtime.block_on(read()) {
                 Ok(v) => return Some(v),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the partition's stored state yet");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    std::thread::sleep(delays.next().unwrap_or(Duration::from_secs(5)));
                 }
             }
         }

@@ -144,10 +144,7 @@ async fn argo_reads_the_full_gate_with_a_top_level_verdict() {
         (&json!("orders"), &json!("fail"), &json!("fail"))
     );
     assert_eq!(gate["criteria"][0]["name"], "key_parity");
-    assert_eq!(
-        gate["config_digest"],
-        app.config.service_digests[0].as_str()
-    );
+    assert_eq!(gate["config_digest"], app.config.digest(0));
     for field in [
         "reasons",
         "evaluated_at",
@@ -167,10 +164,7 @@ async fn argo_reads_the_full_gate_with_a_top_level_verdict() {
         pending["canonical_version"],
         paritygate::core::canonical::CANONICAL_VERSION
     );
-    assert_eq!(
-        pending["config_digest"],
-        app.config.service_digests[1].as_str()
-    );
+    assert_eq!(pending["config_digest"], app.config.digest(1));
 }
 
 async fn hook(app: &GateApp, hook: &str, payload: Value) -> (u16, String) {

@@ -80,7 +80,7 @@ async fn malformed_records_are_counted_by_reason_and_do_not_block_the_partition(
         good("b", 2),
     ];
     // What the core makes of the malformed ones that fit (the oversized one is not compared).
-    let plan = &config.plans[0].baseline;
+    let plan = &config.plan(0).baseline;
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     for payload in &baseline[1..3] {
         let view = RecordView {

@@ -128,7 +128,7 @@ impl GateApp {
     pub fn set(&self, service: &str, verdict: Verdict) {
         let index = self.config.services.iter().position(|s| s.name == service);
         let digest = index
-            .and_then(|i| self.config.service_digests.get(i).cloned())
+            .map(|i| self.config.digest(i).to_owned())
             .unwrap_or_default();
         let status = match verdict {
             Verdict::Pass => CriterionStatus::Pass,
