@@ -12,10 +12,7 @@ mod thresholds;
 pub use criteria::evaluate_criteria;
 pub use thresholds::{GateThresholds, GateThresholdsOverride};
 
-use crate::model::Criterion;
-use crate::model::CriterionStatus;
-use crate::model::Verdict;
-use crate::model::Waiver;
+use crate::model::{Criterion, CriterionStatus, Verdict, Waiver};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

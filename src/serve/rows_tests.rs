@@ -2,8 +2,7 @@
 
 use super::*;
 
-use crate::model::KindCounts;
-use crate::model::MismatchKind;
+use crate::model::{KindCounts, MismatchKind};
 use crate::rowdiff::sampler::{SampleResult, SampledDiff};
 use crate::store::test_db::with_store;
 use serde_json::json;

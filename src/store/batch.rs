@@ -6,9 +6,7 @@
 
 use crate::core::operation::Operation;
 use crate::core::record::RecordView;
-use crate::model::Side;
-use crate::model::TallyKind;
-use crate::model::TopicPartition;
+use crate::model::{Side, TallyKind, TopicPartition};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -1,8 +1,7 @@
 //! Unit tests of `serve::batch`: final states, tallies, partition progress.
 
 use super::*;
-use crate::model::TallyKind;
-use crate::model::TopicPartition;
+use crate::model::{TallyKind, TopicPartition};
 use crate::store::batch::TallyId;
 
 fn ev(position: u128, operation: Operation, arrival: i64, event_ms: i64) -> BatchEvent {

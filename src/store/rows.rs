@@ -7,8 +7,7 @@
 
 use super::StoreError;
 use crate::model::status::RowsSummary;
-use crate::model::KindCounts;
-use crate::model::MismatchKind;
+use crate::model::{KindCounts, MismatchKind};
 use crate::rowdiff::sampler::SampleResult;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

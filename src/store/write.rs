@@ -18,9 +18,7 @@
 
 use super::{Store, StoreError, BASELINE, CANDIDATE};
 use crate::core::identity::{fingerprint, is_delivery_sample, pack};
-use crate::model::Side;
-use crate::model::TallyKind;
-use crate::model::TopicPartition;
+use crate::model::{Side, TallyKind, TopicPartition};
 use crate::store::batch::{Batch, BatchEvent, TallyId, SAMPLES_PER_REASON, SAMPLE_BYTES};
 use keys::{KeyDelta, KeyId};
 use rustc_hash::{FxHashMap, FxHashSet};

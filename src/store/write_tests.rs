@@ -4,8 +4,7 @@
 
 use super::UNSTORABLE;
 use crate::core::operation::Operation;
-use crate::model::Side;
-use crate::model::TallyKind;
+use crate::model::{Side, TallyKind};
 use crate::store::batch::TallyId;
 use crate::store::batch::{Batch, BatchEvent};
 use crate::store::test_db::with_store;

@@ -13,10 +13,7 @@ use crate::model::status::{
     ClusterReadiness, EvidenceRange, Fault, IngestionFaults, ServiceStatus, SharedStatus,
     SideStatus,
 };
-use crate::model::CriterionStatus;
-use crate::model::FieldCount;
-use crate::model::Side;
-use crate::model::Verdict;
+use crate::model::{CriterionStatus, FieldCount, Side, Verdict};
 use crate::serve::evaluate::publish::publish_metrics;
 use crate::serve::evaluate::verdict::{decide, thresholds};
 use crate::serve::evaluate::watermark::side_watermark;

@@ -4,8 +4,7 @@
 use crate::metrics::Metrics;
 use crate::model::status::RowsSummary;
 use crate::model::status::{ServiceStatus, SideStatus};
-use crate::model::CriterionName;
-use crate::model::Verdict;
+use crate::model::{CriterionName, Verdict};
 use std::collections::HashMap;
 
 /// Set every metric of service `s`; `published_fields` remembers which field series exist so the

@@ -7,8 +7,7 @@ use crate::config::Config;
 use crate::core::canonical::CANONICAL_VERSION;
 use crate::gate::{apply_waivers, evaluate_criteria, raw_verdict, GateInputs, GateThresholds};
 use crate::model::status::GateStatus;
-use crate::model::Verdict;
-use crate::model::{CriterionStatus, Waiver};
+use crate::model::{CriterionStatus, Verdict, Waiver};
 use chrono::Utc;
 
 /// The thresholds of a service: its own, tightened by its wave's overrides.

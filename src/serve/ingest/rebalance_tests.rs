@@ -2,8 +2,7 @@
 //! checkpoints; chunks go out when full; stopping first makes closing wait for nothing.
 
 use super::*;
-use crate::model::Side;
-use crate::model::TopicPartition;
+use crate::model::{Side, TopicPartition};
 use crate::serve::lane::record::OwnedRecord;
 use rdkafka::message::{OwnedMessage, Timestamp};
 use std::sync::mpsc::Receiver;

@@ -6,8 +6,7 @@
 use super::admit;
 use crate::config::Config;
 use crate::core::record::RecordView;
-use crate::model::Side;
-use crate::model::TallyKind;
+use crate::model::{Side, TallyKind};
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::Batch;
 use crate::store::test_db::with_store;

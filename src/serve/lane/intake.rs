@@ -8,8 +8,7 @@ use crate::config::Config;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::identity::event_identity;
 use crate::core::record::RecordView;
-use crate::model::Side;
-use crate::model::TallyKind;
+use crate::model::{Side, TallyKind};
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::{Batch, BatchEvent};
 

@@ -8,8 +8,7 @@
 //! the stop.
 
 use crate::core::record::RecordView;
-use crate::model::Side;
-use crate::model::TopicPartition;
+use crate::model::{Side, TopicPartition};
 use rdkafka::message::{Headers, Message};
 use std::borrow::Cow;
 use std::sync::mpsc::SyncSender;

@@ -9,8 +9,7 @@
 //! the batch being built.
 
 use crate::config::Config;
-use crate::model::TallyKind;
-use crate::model::TopicPartition;
+use crate::model::{TallyKind, TopicPartition};
 use crate::serve::lane::cursor::{Cursor, Starts, Step};
 use crate::serve::lane::dedupe::Seen;
 use crate::serve::lane::intake;

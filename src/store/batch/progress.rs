@@ -3,8 +3,7 @@
 //! (`serve::verify`); and the allocation-free (topic, partition) lookup the hot path uses.
 
 use super::Batch;
-use crate::model::Side;
-use crate::model::TopicPartition;
+use crate::model::{Side, TopicPartition};
 
 /// Progress of one partition within the batch.
 #[derive(Debug, Clone)]

@@ -5,8 +5,7 @@
 use paritygate::config::Config;
 use paritygate::core::report::Report;
 use paritygate::generate::Manifest;
-use paritygate::model::MismatchKind;
-use paritygate::model::Verdict;
+use paritygate::model::{MismatchKind, Verdict};
 use paritygate::replay::{replay, ReplayOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
