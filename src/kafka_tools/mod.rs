@@ -1,8 +1,9 @@
 //! Kafka tooling for benchmarks: a throwaway `tansu` broker, fast batched producing of capture
 //! files, and a bare consumer that only counts (the floor `serve` is measured against).
 //!
-//! The approach is the integration-test harness's (`tests/it/support/broker.rs`, `produce.rs`), as a
-//! library so `paritygate bench serve` can use it without test-only dependencies.
+//! The broker is the integration tests' too (`tests/it/support/broker.rs` runs it through
+//! [`Tansu::start_with`]); producing follows the harness' `produce.rs`, as a library so
+//! `paritygate bench serve` can use it without test-only dependencies.
 //!
 //! tansu quirk: a partition's high watermark is the last *batch's* base offset + 1, so nothing
 //! here relies on end offsets: consumers count records until they have seen what was produced.
@@ -13,7 +14,7 @@ mod tansu;
 
 pub use consume::{bare_consume, consume_each, record_view, BareRun};
 pub use produce::{produce_captures, Deliveries, Produced};
-pub use tansu::Tansu;
+pub use tansu::{Storage, Tansu, TansuOptions};
 
 use rdkafka::config::ClientConfig;
 

