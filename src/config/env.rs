@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `PARITYGATE_KAFKA_BROKERS`, `_GROUP_ID`, `_ASSIGNMENT`, `_REPLICA_INDEX`, `_REPLICAS`, `_COMMIT_OFFSETS`, `_MAX_MESSAGE_BYTES` | `[kafka]` |
 //! | `PARITYGATE_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` (lower case, `_` → `.`), e.g. `…_SASL_PASSWORD` → `sasl.password` |
+//! | `PARITYGATE_KAFKA_BASELINE_BROKERS`, `PARITYGATE_KAFKA_CANDIDATE_BROKERS` | `[kafka.baseline]` / `[kafka.candidate]` `brokers` |
+//! | `PARITYGATE_KAFKA_BASELINE_PROPERTY_<NAME>`, `PARITYGATE_KAFKA_CANDIDATE_PROPERTY_<NAME>` | that side's librdkafka property (merged over `[kafka.properties]`) |
 //! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
 //! | `PARITYGATE_STORE_MAX_CONNECTIONS` | `[store] max_connections` |
 //! | `PARITYGATE_HTTP_LISTEN`, `PARITYGATE_HTTP_REQUIRE_TOKEN_FOR_READS` | `[http]` |
@@ -22,6 +24,8 @@ pub const ENV_VARS: &[&str] = &[
     "PARITYGATE_KAFKA_REPLICAS",
     "PARITYGATE_KAFKA_COMMIT_OFFSETS",
     "PARITYGATE_KAFKA_MAX_MESSAGE_BYTES",
+    "PARITYGATE_KAFKA_BASELINE_BROKERS",
+    "PARITYGATE_KAFKA_CANDIDATE_BROKERS",
     "PARITYGATE_STORE_URL",
     "PARITYGATE_STORE_MAX_CONNECTIONS",
     "PARITYGATE_HTTP_LISTEN",
@@ -50,12 +54,24 @@ pub fn unknown_names<'a>(vars: impl IntoIterator<Item = &'a str>) -> Vec<String>
         .collect()
 }
 
+/// The prefixes of the property families: `[kafka.properties]` and each side's.
+const PROPERTY_PREFIXES: [&str; 3] = [
+    "PARITYGATE_KAFKA_PROPERTY_",
+    "PARITYGATE_KAFKA_BASELINE_PROPERTY_",
+    "PARITYGATE_KAFKA_CANDIDATE_PROPERTY_",
+];
+
 /// Whether paritygate reads a variable of this name.
 pub fn is_known_name(name: &str) -> bool {
     ENV_VARS.contains(&name)
-        || name
-            .strip_prefix("PARITYGATE_KAFKA_PROPERTY_")
-            .is_some_and(|p| !p.is_empty())
+        || PROPERTY_PREFIXES
+            .iter()
+            .any(|prefix| name.strip_prefix(prefix).is_some_and(|p| !p.is_empty()))
+}
+
+/// `SASL_PASSWORD` → `sasl.password`.
+fn property_name(variable_suffix: &str) -> String {
+    variable_suffix.to_ascii_lowercase().replace('_', ".")
 }
 
 /// Property names whose values are secrets: never accepted from the file, never logged.
@@ -68,11 +84,30 @@ pub fn is_secret_property(name: &str) -> bool {
 
 /// Refuse secrets written into the file: they belong in the environment.
 pub fn check_no_secrets_in_file(file: &FileConfig) -> Result<(), String> {
-    if let Some(name) = file.kafka.properties.keys().find(|k| is_secret_property(k)) {
-        return Err(format!(
-            "[kafka.properties] `{name}` is a secret: set it with PARITYGATE_KAFKA_PROPERTY_{} instead",
-            name.to_ascii_uppercase().replace('.', "_")
-        ));
+    let k = &file.kafka;
+    for (table, variable, properties) in [
+        ("kafka", "KAFKA", Some(&k.properties)),
+        (
+            "kafka.baseline",
+            "KAFKA_BASELINE",
+            k.baseline.as_ref().map(|b| &b.properties),
+        ),
+        (
+            "kafka.candidate",
+            "KAFKA_CANDIDATE",
+            k.candidate.as_ref().map(|c| &c.properties),
+        ),
+    ] {
+        if let Some(name) = properties
+            .into_iter()
+            .flat_map(|p| p.keys())
+            .find(|k| is_secret_property(k))
+        {
+            return Err(format!(
+                "[{table}.properties] `{name}` is a secret: set it with PARITYGATE_{variable}_PROPERTY_{} instead",
+                name.to_ascii_uppercase().replace('.', "_")
+            ));
+        }
     }
     if let Some(url) = &file.store.url {
         let authority = url
@@ -128,6 +163,12 @@ pub fn apply(
             "KAFKA_REPLICAS" => file.kafka.replicas = parse(&name, &value)?,
             "KAFKA_COMMIT_OFFSETS" => file.kafka.commit_offsets = parse(&name, &value)?,
             "KAFKA_MAX_MESSAGE_BYTES" => file.kafka.max_message_bytes = parse(&name, &value)?,
+            "KAFKA_BASELINE_BROKERS" => {
+                file.kafka.baseline.get_or_insert_default().brokers = Some(value)
+            }
+            "KAFKA_CANDIDATE_BROKERS" => {
+                file.kafka.candidate.get_or_insert_default().brokers = Some(value)
+            }
             "STORE_URL" => file.store.url = Some(value),
             "STORE_MAX_CONNECTIONS" => file.store.max_connections = parse(&name, &value)?,
             "HTTP_LISTEN" => file.http.listen = value,
@@ -146,10 +187,15 @@ pub fn apply(
             }
             "SERVE_IDLE_PARTITION_MS" => file.serve.idle_partition_ms = parse(&name, &value)?,
             other => {
+                let k = &mut file.kafka;
                 if let Some(property) = other.strip_prefix("KAFKA_PROPERTY_") {
-                    file.kafka
-                        .properties
-                        .insert(property.to_ascii_lowercase().replace('_', "."), value);
+                    k.properties.insert(property_name(property), value);
+                } else if let Some(property) = other.strip_prefix("KAFKA_BASELINE_PROPERTY_") {
+                    let side = k.baseline.get_or_insert_default();
+                    side.properties.insert(property_name(property), value);
+                } else if let Some(property) = other.strip_prefix("KAFKA_CANDIDATE_PROPERTY_") {
+                    let side = k.candidate.get_or_insert_default();
+                    side.properties.insert(property_name(property), value);
                 }
             }
         }
@@ -191,6 +237,44 @@ mod tests {
             "committed to Kafka by default"
         );
         assert_eq!(f.http.listen, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn each_side_s_cluster_comes_from_the_environment_and_keeps_its_secrets_there() {
+        let mut f = file("[kafka]\nbrokers = \"a:1\"\n");
+        let vars = [
+            ("PARITYGATE_KAFKA_CANDIDATE_BROKERS", "msk:9096"),
+            (
+                "PARITYGATE_KAFKA_CANDIDATE_PROPERTY_SASL_PASSWORD",
+                "s3cret",
+            ),
+            ("PARITYGATE_KAFKA_BASELINE_PROPERTY_SASL_USERNAME", "rp"),
+        ];
+        apply(
+            &mut f,
+            vars.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+        )
+        .unwrap();
+        let candidate = f.kafka.candidate.clone().unwrap();
+        assert_eq!(candidate.brokers.as_deref(), Some("msk:9096"));
+        assert_eq!(candidate.properties["sasl.password"], "s3cret");
+        assert!(
+            f.kafka.properties.is_empty(),
+            "not merged into the shared table"
+        );
+        assert_eq!(f.kafka.baseline.unwrap().properties["sasl.username"], "rp");
+        assert!(vars.iter().all(|(n, _)| is_known_name(n)));
+        assert_eq!(
+            unknown_names(["PARITYGATE_KAFKA_CANDIDATE_BROKER"]),
+            ["PARITYGATE_KAFKA_CANDIDATE_BROKER"]
+        );
+        let secret = file("[kafka.candidate.properties]\n\"sasl.password\" = \"x\"\n");
+        let refused = check_no_secrets_in_file(&secret).unwrap_err();
+        assert!(
+            refused.contains("[kafka.candidate.properties]")
+                && refused.contains("PARITYGATE_KAFKA_CANDIDATE_PROPERTY_SASL_PASSWORD"),
+            "{refused}"
+        );
     }
 
     #[test]

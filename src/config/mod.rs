@@ -4,6 +4,7 @@
 //! fix a config without reading code.
 
 pub mod auth;
+pub mod cluster;
 pub mod env;
 pub mod model;
 pub mod plan;
@@ -58,6 +59,9 @@ pub struct Config {
     pub tokens: auth::Tokens,
     /// Per service, in `services`' order: BLAKE3 of its config table (see [`Config::digest`]).
     service_digests: Vec<String>,
+    /// The sides whose topics [`Config::routes`] names: both, or one cluster's (see
+    /// [`Config::on_cluster`]).
+    sides: Vec<Side>,
 }
 
 impl Config {
@@ -75,6 +79,30 @@ impl Config {
     /// whether the rules it was made under have changed since (reformatting changes nothing).
     pub fn digest(&self, index: usize) -> &str {
         &self.service_digests[index]
+    }
+
+    /// The Kafka clusters to consume (one, or one per side: `config::cluster`).
+    pub fn clusters(&self) -> Vec<cluster::Cluster> {
+        self.kafka.clusters()
+    }
+
+    /// This config as seen by `cluster`'s clients: `[kafka]` holds that cluster's brokers and
+    /// properties, and the routes name only the topics of its sides. Everything that consumes
+    /// (the consumer, the lanes, the offset copies) takes such a view, so it runs unchanged
+    /// whether the sides share a cluster or not.
+    pub fn on_cluster(&self, cluster: &cluster::Cluster) -> Config {
+        let mut view = self.clone();
+        view.kafka.brokers.clone_from(&cluster.brokers);
+        view.kafka.properties.clone_from(&cluster.properties);
+        view.kafka.baseline = None;
+        view.kafka.candidate = None;
+        view.sides.clone_from(&cluster.sides);
+        view
+    }
+
+    /// The sides this config's routes cover.
+    pub fn sides(&self) -> &[Side] {
+        &self.sides
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -130,15 +158,15 @@ impl Config {
         Ok(config)
     }
 
-    /// topic → (service index, side).
+    /// topic → (service index, side), for the sides of this config (all, or one cluster's).
+    /// Within one cluster a topic belongs to one service and side (`validate` checks it).
     pub fn routes(&self) -> HashMap<&str, (usize, Side)> {
         let mut routes = HashMap::new();
         for (i, s) in self.services.iter().enumerate() {
-            for t in &s.baseline_topics {
-                routes.insert(t.as_str(), (i, Side::Baseline));
-            }
-            for t in &s.candidate_topics {
-                routes.insert(t.as_str(), (i, Side::Candidate));
+            for side in self.sides.iter().copied() {
+                for t in s.topics(side) {
+                    routes.insert(t.as_str(), (i, side));
+                }
             }
         }
         routes
@@ -148,12 +176,9 @@ impl Config {
     pub fn error_routes(&self) -> HashMap<&str, (usize, Side)> {
         let mut routes = HashMap::new();
         for (i, s) in self.services.iter().enumerate() {
-            if let Some(e) = &s.error_topics {
-                for t in &e.baseline {
-                    routes.insert(t.as_str(), (i, Side::Baseline));
-                }
-                for t in &e.candidate {
-                    routes.insert(t.as_str(), (i, Side::Candidate));
+            for side in self.sides.iter().copied() {
+                for t in s.error_topics_of(side) {
+                    routes.insert(t.as_str(), (i, side));
                 }
             }
         }
@@ -214,7 +239,10 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
         });
     }
     let mut names = HashMap::new();
-    let mut topics: HashMap<&str, &str> = HashMap::new();
+    // A topic belongs to one service and side per cluster; on two clusters the sides may use the
+    // same names (a topic published to both the old and the new cluster).
+    let split = file.kafka.split();
+    let mut topics: HashMap<(Option<Side>, &str), &str> = HashMap::new();
     let mut plans = Vec::with_capacity(file.services.len());
     for (index, s) in file.services.iter().enumerate() {
         let valid_name = !s.name.is_empty()
@@ -233,18 +261,21 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
             return Err(err(&s.name, "name", "is used by another service".into()));
         }
         let errors = s.error_topics.as_ref();
-        for (field, list) in [
-            ("baseline_topics", &s.baseline_topics[..]),
-            ("candidate_topics", &s.candidate_topics[..]),
+        for (field, side, list) in [
+            ("baseline_topics", Side::Baseline, &s.baseline_topics[..]),
+            ("candidate_topics", Side::Candidate, &s.candidate_topics[..]),
             (
                 "error_topics.baseline",
+                Side::Baseline,
                 errors.map_or(&[][..], |e| &e.baseline[..]),
             ),
             (
                 "error_topics.candidate",
+                Side::Candidate,
                 errors.map_or(&[][..], |e| &e.candidate[..]),
             ),
         ] {
+            let cluster = split.then_some(side);
             if list.is_empty() && !field.starts_with("error_topics") {
                 return Err(err(&s.name, field, "must name at least one topic".into()));
             }
@@ -252,7 +283,7 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
                 if topic.is_empty() {
                     return Err(err(&s.name, field, "a topic name is empty".into()));
                 }
-                if let Some(other) = topics.insert(topic, &s.name) {
+                if let Some(other) = topics.insert((cluster, topic), &s.name) {
                     let message = if other == s.name {
                         format!("topic `{topic}` appears twice (baseline and candidate topics must be disjoint)")
                     } else {
@@ -297,6 +328,7 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
         waves: file.waves,
         tokens: auth::Tokens::default(),
         service_digests: Vec::new(),
+        sides: vec![Side::Baseline, Side::Candidate],
     })
 }
 

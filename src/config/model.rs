@@ -66,6 +66,24 @@ pub struct KafkaConfig {
     /// group, so failed commits do not accumulate.
     #[serde(default = "yes")]
     pub commit_offsets: bool,
+    /// `[kafka.baseline]`: the baseline's own cluster, when it is not `brokers`.
+    #[serde(default)]
+    pub baseline: Option<SideKafkaConfig>,
+    /// `[kafka.candidate]`: the candidate's own cluster (a migration to another Kafka).
+    #[serde(default)]
+    pub candidate: Option<SideKafkaConfig>,
+}
+
+/// `[kafka.baseline]` / `[kafka.candidate]`: where one side is read from, over `[kafka]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SideKafkaConfig {
+    /// This side's bootstrap servers (`[kafka] brokers` when absent).
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// Merged over `[kafka.properties]` for this side's clients.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -79,6 +97,8 @@ impl Default for KafkaConfig {
             properties: Default::default(),
             max_message_bytes: default_max_message_bytes(),
             commit_offsets: true,
+            baseline: None,
+            candidate: None,
         }
     }
 }
@@ -255,6 +275,24 @@ pub struct ServiceConfig {
     /// `[services.targets]`: the two sink tables for row diffs (`docs/rowdiff.md`); optional.
     #[serde(default)]
     pub targets: Option<crate::rowdiff::TargetsConfig>,
+}
+
+impl ServiceConfig {
+    /// This service's topics on `side`.
+    pub fn topics(&self, side: crate::model::Side) -> &[String] {
+        match side {
+            crate::model::Side::Baseline => &self.baseline_topics,
+            crate::model::Side::Candidate => &self.candidate_topics,
+        }
+    }
+
+    /// This service's error (DLQ) topics on `side`.
+    pub fn error_topics_of(&self, side: crate::model::Side) -> &[String] {
+        self.error_topics.as_ref().map_or(&[], |e| match side {
+            crate::model::Side::Baseline => &e.baseline,
+            crate::model::Side::Candidate => &e.candidate,
+        })
+    }
 }
 
 /// `error_topics = { baseline = [...], candidate = [...] }`: each runtime's DLQ / error outputs.

@@ -175,3 +175,31 @@ fn a_config_without_a_store_table_keeps_the_pool_default() {
     let c = parse(GOOD).unwrap();
     assert_eq!(c.store.max_connections, 8);
 }
+
+#[test]
+fn the_sides_share_topic_names_only_on_clusters_of_their_own() {
+    const SAME: &str = "[[services]]\nname = \"stock\"\nbaseline_topics = [\"stock\"]\n\
+        candidate_topics = [\"stock\"]\nkey = { from = \"fields\", pointers = [\"/sku\"] }\n";
+    let m = message(SAME);
+    assert!(m.contains("topic `stock` appears twice"), "{m}");
+    let split = format!("{SAME}[kafka.candidate]\nbrokers = \"msk:9096\"\n");
+    let c = parse(&split).unwrap();
+    // Each cluster's view routes only its own side's topic.
+    for cluster in c.clusters() {
+        let view = c.on_cluster(&cluster);
+        let routes = view.routes();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes["stock"].1, cluster.sides[0]);
+        assert_eq!(view.kafka.brokers, cluster.brokers);
+    }
+    // Within one cluster a name is still one service's.
+    let twice = format!(
+        "{split}[[services]]\nname = \"other\"\nbaseline_topics = [\"stock\"]\n\
+         candidate_topics = [\"other\"]\nkey = {{ from = \"fields\", pointers = [\"/sku\"] }}\n"
+    );
+    let m = message(&twice);
+    assert!(
+        m.contains("topic `stock` is already used by service `stock`"),
+        "{m}"
+    );
+}

@@ -60,10 +60,28 @@ pub struct Fault {
 pub struct IngestionFaults {
     /// (service index, side) → checkpoints holding its records fail (since, last error).
     pub checkpoints: BTreeMap<(usize, super::Side), Fault>,
-    /// Configured topics the broker does not know.
-    pub missing_topics: BTreeMap<String, Fault>,
-    /// Lane index → made no progress (its worker is blocked).
-    pub stuck_lanes: BTreeMap<usize, Fault>,
+    /// Configured topics (of a side: on two clusters the sides may share a name) the broker does
+    /// not know.
+    pub missing_topics: BTreeMap<(super::Side, String), Fault>,
+    /// Lanes that made no progress (their worker is blocked).
+    pub stuck_lanes: BTreeMap<LaneRef, Fault>,
+}
+
+/// A lane of the consumer of one cluster: `sides` are the sides that cluster holds (both, with
+/// one `[kafka]`), whose every partition a blocked lane holds up.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LaneRef {
+    pub sides: Vec<super::Side>,
+    pub index: usize,
+}
+
+impl std::fmt::Display for LaneRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.sides[..] {
+            [side] => write!(f, "lane {} of the {side} cluster", self.index),
+            _ => write!(f, "lane {}", self.index),
+        }
+    }
 }
 
 impl IngestionFaults {
@@ -80,16 +98,16 @@ impl IngestionFaults {
                 f.detail
             ));
         }
-        for (topic, f) in &self.missing_topics {
+        for ((side, topic), f) in &self.missing_topics {
             out.push(format!(
-                "topic `{topic}` is missing since {}: {}",
+                "{side} topic `{topic}` is missing since {}: {}",
                 at(f),
                 f.detail
             ));
         }
         for (lane, f) in &self.stuck_lanes {
             out.push(format!(
-                "lane {lane} made no progress since {}: {}",
+                "{lane} made no progress since {}: {}",
                 at(f),
                 f.detail
             ));
@@ -109,13 +127,17 @@ impl IngestionFaults {
             faults.push((f.since, format!("checkpoints failing: {}", f.detail)));
         }
         for t in topics {
-            if let Some(f) = self.missing_topics.get(t) {
+            if let Some(f) = self.missing_topics.get(&(side, t.clone())) {
                 faults.push((f.since, format!("topic `{t}` missing: {}", f.detail)));
             }
         }
-        // A blocked lane blocks the consumer thread, and with it every partition.
-        for (lane, f) in &self.stuck_lanes {
-            faults.push((f.since, format!("lane {lane} blocked: {}", f.detail)));
+        // A blocked lane blocks its cluster's consumer thread, and with it every partition there.
+        for (lane, f) in self
+            .stuck_lanes
+            .iter()
+            .filter(|(l, _)| l.sides.contains(&side))
+        {
+            faults.push((f.since, format!("{lane} blocked: {}", f.detail)));
         }
         let since = faults.iter().map(|(s, _)| *s).min()?;
         Some((since, faults.into_iter().map(|(_, r)| r).collect()))

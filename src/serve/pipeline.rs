@@ -57,17 +57,22 @@ async fn bootstrap(
 /// consumer thread spent over half its time blocked and the machine sat 20-30 % idle.
 const WORKER_CHUNKS_QUEUED: usize = 64;
 
-/// Migrate, then run ingestion, checkpoints, evaluation and the row samplers until `cancel`.
-pub async fn run_pipeline(
+/// One cluster's consumption: its consumer thread, lane workers and checkpointers, and what the
+/// evaluator watches of it.
+struct ClusterRun {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    checkpointers: Vec<tokio::task::JoinHandle<Result<(), crate::store::StoreError>>>,
+    watch: evaluate::ClusterWatch,
+}
+
+/// Start consuming the cluster `config` is a view of (`Config::on_cluster`).
+fn start_cluster(
     config: Arc<Config>,
-    store: Store,
-    status: SharedStatus,
-    metrics: Metrics,
-    cancel: CancellationToken,
-) -> Result<(), ServeError> {
-    if !bootstrap(&config, &store, &status, &cancel).await {
-        return Ok(());
-    }
+    store: &Store,
+    status: &SharedStatus,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+) -> Result<ClusterRun, ServeError> {
     // Per lane: a worker thread (extraction, deduplication, batching) fed by the consumer thread,
     // and a checkpointer. Batch channels have capacity 1: a worker builds the next batch while one
     // is stored, and waits (backpressure) beyond that.
@@ -86,11 +91,11 @@ pub async fn run_pipeline(
         inboxes.push(inbox);
         records.push(receiver);
     }
-    let cluster = crate::serve::ingest::cluster::ClusterHealth::default();
+    let health = crate::serve::ingest::cluster::ClusterHealth::default();
     let context = rebalance::LaneContext::new(inboxes)
-        .reporting_to(cluster.clone())
+        .reporting_to(health.clone())
         .with_store_positions(
-            kafka_offsets::StoredPositions::from_store(&store)
+            kafka_offsets::StoredPositions::from_store(store, config.sides())
                 .noting_starts_in(starts.clone())
                 .checking_logs(check.clone()),
             metrics.kafka_commit_failures.clone(),
@@ -99,6 +104,10 @@ pub async fn run_pipeline(
     let weak_consumer = Arc::downgrade(&consumer);
     let mut threads = Vec::with_capacity(lanes + 1);
     let heartbeats = crate::serve::progress::Heartbeats::new(lanes);
+    let name = match config.sides() {
+        [side] => format!("-{side}"),
+        _ => String::new(),
+    };
     for (lane, (batches, records)) in batches.into_iter().zip(records).enumerate() {
         let worker = worker::Worker {
             seek: consumer.clone(),
@@ -115,7 +124,7 @@ pub async fn run_pipeline(
         };
         threads.push(
             std::thread::Builder::new()
-                .name(format!("paritygate-lane-{lane}"))
+                .name(format!("paritygate-lane{name}-{lane}"))
                 .spawn(move || worker.run())
                 .map_err(ServeError::Thread)?,
         );
@@ -133,26 +142,12 @@ pub async fn run_pipeline(
     };
     threads.push(
         std::thread::Builder::new()
-            .name("paritygate-ingest".into())
+            .name(format!("paritygate-ingest{name}"))
             .spawn(move || ingest.run())
             .map_err(ServeError::Thread)?,
     );
-    // Row samplers read the sink tables, not Kafka: independent of ingest, one per service.
-    let samplers: Vec<_> = config
-        .services
-        .iter()
-        .filter(|s| s.targets.is_some())
-        .map(|s| {
-            tokio::spawn(rows::run(
-                s.clone(),
-                store.clone(),
-                metrics.clone(),
-                cancel.clone(),
-            ))
-        })
-        .collect();
     let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
-    let checkpointers: Vec<_> = received
+    let checkpointers = received
         .into_iter()
         .map(|received| {
             let checkpointer = checkpoint::Checkpointer {
@@ -170,16 +165,60 @@ pub async fn run_pipeline(
             tokio::spawn(checkpointer.run(received))
         })
         .collect();
+    Ok(ClusterRun {
+        threads,
+        checkpointers,
+        watch: evaluate::ClusterWatch {
+            config,
+            ends,
+            positions,
+            heartbeats,
+            health,
+        },
+    })
+}
+
+/// Migrate, then run ingestion (one consumer per cluster), checkpoints, evaluation and the row
+/// samplers until `cancel`.
+pub async fn run_pipeline(
+    config: Arc<Config>,
+    store: Store,
+    status: SharedStatus,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) -> Result<(), ServeError> {
+    if !bootstrap(&config, &store, &status, &cancel).await {
+        return Ok(());
+    }
+    let (mut threads, mut checkpointers, mut watches) = (Vec::new(), Vec::new(), Vec::new());
+    for cluster in config.clusters() {
+        let view = Arc::new(config.on_cluster(&cluster));
+        let run = start_cluster(view, &store, &status, &metrics, &cancel)?;
+        threads.extend(run.threads);
+        checkpointers.extend(run.checkpointers);
+        watches.push(run.watch);
+    }
+    // Row samplers read the sink tables, not Kafka: independent of ingest, one per service.
+    let samplers: Vec<_> = config
+        .services
+        .iter()
+        .filter(|s| s.targets.is_some())
+        .map(|s| {
+            tokio::spawn(rows::run(
+                s.clone(),
+                store.clone(),
+                metrics.clone(),
+                cancel.clone(),
+            ))
+        })
+        .collect();
     let evaluator = tokio::spawn(evaluate::run(
         evaluate::Evaluator {
             config,
             store,
             status,
             metrics,
-            ends,
-            positions,
-            heartbeats,
-            cluster,
+            clusters: watches,
         },
         cancel.clone(),
     ));

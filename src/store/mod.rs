@@ -12,7 +12,7 @@ pub mod rows;
 pub(crate) mod test_db;
 pub mod write;
 
-use crate::model::TopicPartition;
+use crate::model::{Side, TopicPartition};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::collections::HashMap;
@@ -65,6 +65,14 @@ impl StoreError {
 /// Side encoding in the database.
 pub const BASELINE: i16 = 0;
 pub const CANDIDATE: i16 = 1;
+
+/// `side`'s code in the database.
+pub(crate) fn side_code(side: Side) -> i16 {
+    match side {
+        Side::Baseline => BASELINE,
+        Side::Candidate => CANDIDATE,
+    }
+}
 
 /// A pool plus the ids of the configured services.
 #[derive(Debug, Clone)]
@@ -138,15 +146,19 @@ impl Store {
             .copied()
     }
 
-    /// Stored progress of these topics' partitions, by (topic, partition).
+    /// Stored progress of these topics' partitions on `sides` (one cluster's: within a cluster a
+    /// topic has one side), by (topic, partition).
     pub async fn stored_offsets(
         &self,
+        sides: &[Side],
         topics: &[String],
     ) -> Result<std::collections::HashMap<TopicPartition, StoredOffset>, StoreError> {
         let rows: Vec<(String, i32, i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT topic, partition, next_offset, last_record FROM partitions WHERE topic = ANY($1)",
+            "SELECT topic, partition, next_offset, last_record FROM partitions \
+             WHERE topic = ANY($1) AND side = ANY($2)",
         )
         .bind(topics)
+        .bind(sides.iter().map(|s| side_code(*s)).collect::<Vec<_>>())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -170,12 +182,15 @@ impl Store {
     /// A partition's stored `next_offset` and `arrival_base` (`None`: no row yet).
     pub async fn stored_partition(
         &self,
+        side: Side,
         topic: &str,
         partition: i32,
     ) -> Result<Option<(i64, i64)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT next_offset, arrival_base FROM partitions WHERE topic = $1 AND partition = $2",
+            "SELECT next_offset, arrival_base FROM partitions \
+             WHERE side = $1 AND topic = $2 AND partition = $3",
         )
+        .bind(side_code(side))
         .bind(topic)
         .bind(partition)
         .fetch_optional(&self.pool)
@@ -185,16 +200,18 @@ impl Store {
     /// The stored identities of a partition's events, as packed rows (see `serve::dedupe`).
     pub async fn partition_identities(
         &self,
+        side: Side,
         topic: &str,
         partition: i32,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT ids FROM event_ids WHERE topic = $1 AND partition = $2")
-                .bind(topic)
-                .bind(partition)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT ids FROM event_ids WHERE side = $1 AND topic = $2 AND partition = $3",
         )
+        .bind(side_code(side))
+        .bind(topic)
+        .bind(partition)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

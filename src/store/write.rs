@@ -16,7 +16,7 @@
 //! with the offsets as usual. Other failures (connection, permissions, timeouts) are retried by the
 //! checkpointer, which reports them (`/readyz`, the freshness criterion).
 
-use super::{Store, StoreError, BASELINE, CANDIDATE};
+use super::{side_code, Store, StoreError};
 use crate::core::identity::{fingerprint, is_delivery_sample, pack};
 use crate::model::{Side, TallyKind, TopicPartition};
 use crate::store::batch::{Batch, BatchEvent, TallyId, SAMPLES_PER_REASON, SAMPLE_BYTES};
@@ -30,13 +30,6 @@ mod keys;
 
 /// The reason (under [`TallyKind::Unparseable`]) of events whose key row the database refused.
 pub const UNSTORABLE: &str = "unstorable";
-
-fn side_code(side: Side) -> i16 {
-    match side {
-        Side::Baseline => BASELINE,
-        Side::Candidate => CANDIDATE,
-    }
-}
 
 /// Counts of what a checkpoint stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,8 +45,8 @@ pub struct Stored {
     pub unstorable: usize,
 }
 
-const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids)
- SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[])";
+const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids, side)
+ SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[], $4::int2[])";
 
 const INSERT_DELIVERIES: &str =
     "INSERT INTO deliveries (service_id, side, event_id, event_ms, record_ms)
@@ -220,10 +213,10 @@ async fn advance_partitions(
                    end_offset = coalesce($5, end_offset), last_record_at = now(), updated_at = now(),
                    min_event_ms = least(min_event_ms, $7), arrival_base = coalesce($8, arrival_base),
                    last_record = $9
-                 WHERE topic = $1 AND partition = $2 AND next_offset = $6",
+                 WHERE topic = $1 AND partition = $2 AND next_offset = $6 AND side = $10",
             )
             .bind(topic).bind(partition).bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(expected).bind(p.min_event_ms).bind(p.arrival_base)
-            .bind(last_record)
+            .bind(last_record).bind(side_code(p.side))
             .execute(&mut *tx).await?.rows_affected(),
             None => sqlx::query(
                 "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms, arrival_base, last_record)
@@ -258,10 +251,16 @@ async fn append_identities(
         .filter(|e| refused.contains(&(e.service, e.side, e.key_hash)))
         .map(|e| e.identity)
         .collect();
-    let rows: Vec<(&TopicPartition, Vec<u8>)> = batch
+    let rows: Vec<(&TopicPartition, Side, Vec<u8>)> = batch
         .identities
         .iter()
         .map(|(tp, ids)| {
+            // A partition's identities travel with its progress (`Batch::identities`).
+            let side = batch.partitions.get(tp).map(|p| p.side).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "identities of {tp} without its progress in the batch"
+                ))
+            })?;
             let packed = if refused_ids.is_empty() {
                 pack(ids)
             } else {
@@ -272,27 +271,35 @@ async fn append_identities(
                     .collect();
                 pack(&kept)
             };
-            (tp, packed)
+            Ok((tp, side, packed))
         })
-        .filter(|(_, packed)| !packed.is_empty())
-        .collect();
+        .filter(|row| {
+            row.as_ref()
+                .map_or(true, |(_, _, packed)| !packed.is_empty())
+        })
+        .collect::<Result<_, StoreError>>()?;
     if rows.is_empty() {
         return Ok(());
     }
     sqlx::query(INSERT_IDENTITIES)
         .bind(
             rows.iter()
-                .map(|(TopicPartition { topic: t, .. }, _)| t.as_str())
+                .map(|(TopicPartition { topic: t, .. }, _, _)| t.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(
             rows.iter()
-                .map(|(TopicPartition { partition: p, .. }, _)| *p)
+                .map(|(TopicPartition { partition: p, .. }, _, _)| *p)
                 .collect::<Vec<_>>(),
         )
         .bind(
             rows.iter()
-                .map(|(_, ids)| ids.as_slice())
+                .map(|(_, _, ids)| ids.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, side, _)| side_code(*side))
                 .collect::<Vec<_>>(),
         )
         .execute(&mut *tx)

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::gate::{DelayEvidence, ErrorEvidence, GateInputs, Hysteresis, RowEvidence};
 use crate::metrics::Metrics;
 use crate::model::status::{
-    ClusterReadiness, EvidenceRange, Fault, IngestionFaults, ServiceStatus, SharedStatus,
+    ClusterReadiness, EvidenceRange, Fault, IngestionFaults, LaneRef, ServiceStatus, SharedStatus,
     SideStatus,
 };
 use crate::model::{CriterionStatus, FieldCount, Side, Verdict};
@@ -23,6 +23,7 @@ use crate::serve::progress::EndOffsets;
 use crate::serve::progress::Heartbeats;
 use crate::store::{evidence, read, Store, StoreError, BASELINE};
 use chrono::Utc;
+use rdkafka::consumer::BaseConsumer;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +34,7 @@ pub async fn evaluate_service(
     config: &Config,
     index: usize,
     store: &Store,
-    ends: &EndOffsets,
+    ends: [&EndOffsets; 2],
     faults: &IngestionFaults,
 ) -> Result<ServiceStatus, StoreError> {
     let service = &config.services[index];
@@ -52,13 +53,20 @@ pub async fn evaluate_service(
         evaluated_at: Some(Utc::now()),
         ..Default::default()
     };
-    for (counts, rows, topics, side) in [
-        (b_counts, &b_rows, &service.baseline_topics, &mut s.baseline),
+    for (counts, rows, topics, side, ends) in [
+        (
+            b_counts,
+            &b_rows,
+            &service.baseline_topics,
+            &mut s.baseline,
+            ends[Side::Baseline.index()],
+        ),
         (
             c_counts,
             &c_rows,
             &service.candidate_topics,
             &mut s.candidate,
+            ends[Side::Candidate.index()],
         ),
     ] {
         counts.fill(side);
@@ -216,12 +224,26 @@ fn lane_stall_after(config: &Config) -> Duration {
 fn note_stuck_lanes(
     config: &Config,
     status: &SharedStatus,
-    heartbeats: &Heartbeats,
+    clusters: &[ClusterWatch],
     metrics: &Metrics,
 ) {
     let now = Utc::now();
     let after = lane_stall_after(config);
-    let stale = heartbeats.stale(now, after);
+    let stale: Vec<(LaneRef, _)> = clusters
+        .iter()
+        .flat_map(|c| {
+            c.heartbeats
+                .stale(now, after)
+                .into_iter()
+                .map(|(index, last)| {
+                    let lane = LaneRef {
+                        sides: c.config.sides().to_vec(),
+                        index,
+                    };
+                    (lane, last)
+                })
+        })
+        .collect();
     let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
     status.write(|s| {
         s.faults.stuck_lanes.retain(|lane, _| stale.iter().any(|(l, _)| l == lane));
@@ -254,49 +276,58 @@ fn note_stuck_lanes(
     }
 }
 
-/// Each side's cluster in readiness and `paritygate_dependency_up{dependency="broker"}`. With one
-/// `[kafka]` both sides name the same cluster.
+/// Each side's cluster in readiness (with one `[kafka]` both sides name the same cluster), and
+/// `paritygate_dependency_up{dependency="broker"}`: 1 while every cluster answers.
 fn note_clusters(
-    config: &Config,
     status: &SharedStatus,
     metrics: &Metrics,
-    up: bool,
-    error: Option<String>,
+    answers: &[(&ClusterWatch, Option<String>)],
 ) {
-    if let Some(e) = &error {
-        tracing::warn!(error = %e, "kafka is not reachable");
-    }
+    let up = answers.iter().all(|(_, error)| error.is_none());
     status.write(|s| {
-        for side in [Side::Baseline, Side::Candidate] {
-            s.readiness.kafka.insert(
-                side.as_str().to_owned(),
-                ClusterReadiness {
-                    brokers: config.kafka.brokers.clone(),
-                    reachable: up,
-                    error: error.clone(),
-                },
-            );
+        for (cluster, error) in answers {
+            if let Some(e) = error {
+                tracing::warn!(cluster = cluster.name(), error = %e, "kafka is not reachable");
+                s.readiness.last_error = Some(format!("kafka ({}): {e}", cluster.name()));
+            }
+            for side in cluster.config.sides() {
+                s.readiness.kafka.insert(
+                    side.as_str().to_owned(),
+                    ClusterReadiness {
+                        brokers: cluster.config.kafka.brokers.clone(),
+                        reachable: error.is_none(),
+                        error: error.clone(),
+                    },
+                );
+            }
         }
         s.readiness.broker = up;
-        if let Some(e) = &error {
-            s.readiness.last_error = Some(format!("kafka: {e}"));
-        }
     });
     metrics.up.with_label_values(&["broker"]).set(i64::from(up));
 }
 
-/// Record the configured topics the broker does not know (and forget those that came back).
-fn note_missing_topics(status: &SharedStatus, missing: Vec<(String, String)>) {
+/// Record the configured topics the brokers do not know (and forget those that came back).
+/// `missing`: (side, topic, error) from every cluster that answered; a cluster that did not answer
+/// keeps what it last said.
+fn note_missing_topics(
+    status: &SharedStatus,
+    answered: &[Side],
+    missing: Vec<(Side, String, String)>,
+) {
     let now = Utc::now();
     status.write(|s| {
-        s.faults
-            .missing_topics
-            .retain(|topic, _| missing.iter().any(|(t, _)| t == topic));
-        for (topic, error) in missing {
-            let fault = s.faults.missing_topics.entry(topic).or_insert(Fault {
-                since: now,
-                detail: String::new(),
-            });
+        s.faults.missing_topics.retain(|(side, topic), _| {
+            !answered.contains(side) || missing.iter().any(|(sd, t, _)| sd == side && t == topic)
+        });
+        for (side, topic, error) in missing {
+            let fault = s
+                .faults
+                .missing_topics
+                .entry((side, topic))
+                .or_insert(Fault {
+                    since: now,
+                    detail: String::new(),
+                });
             fault.detail = error;
         }
     });
@@ -313,11 +344,103 @@ pub struct Evaluator {
     pub store: Store,
     pub status: SharedStatus,
     pub metrics: Metrics,
+    /// One per consumed cluster (`Config::clusters`).
+    pub clusters: Vec<ClusterWatch>,
+}
+
+/// What the evaluator watches of one cluster's consumption.
+#[derive(Debug, Clone)]
+pub struct ClusterWatch {
+    /// The config as this cluster's clients see it (`Config::on_cluster`).
+    pub config: Arc<Config>,
+    /// End offsets the evaluator fetches from this cluster.
     pub ends: EndOffsets,
+    /// What this cluster's checkpointers stored (pacing).
     pub positions: Positions,
+    /// This cluster's lanes' signs of life.
     pub heartbeats: Heartbeats,
-    /// Where the Kafka clients record their errors (`/readyz` names the cause).
-    pub cluster: ClusterHealth,
+    /// Where this cluster's Kafka clients record their errors (`/readyz` names the cause).
+    pub health: ClusterHealth,
+}
+
+impl ClusterWatch {
+    fn name(&self) -> &'static str {
+        match self.config.sides() {
+            [side] => side.as_str(),
+            _ => "shared",
+        }
+    }
+}
+
+/// The end offsets of each side: those of the cluster that holds it.
+fn ends_by_side(clusters: &[ClusterWatch]) -> Option<[&EndOffsets; 2]> {
+    let of = |side: Side| {
+        clusters
+            .iter()
+            .find(|c| c.config.sides().contains(&side))
+            .map(|c| &c.ends)
+    };
+    Some([of(Side::Baseline)?, of(Side::Candidate)?])
+}
+
+/// Records the brokers hold that no checkpoint has stored yet, over every cluster.
+fn backlog(clusters: &[ClusterWatch]) -> i64 {
+    clusters.iter().map(|c| c.positions.backlog(&c.ends)).sum()
+}
+
+/// Fetch each cluster's end offsets (and missing topics) and note what they answered.
+async fn watch_clusters(
+    clusters: &[ClusterWatch],
+    clients: &[Option<Arc<BaseConsumer<HealthContext>>>],
+    status: &SharedStatus,
+    metrics: &Metrics,
+) {
+    let mut answers = Vec::with_capacity(clusters.len());
+    let (mut answered, mut missing) = (Vec::new(), Vec::new());
+    for (cluster, client) in clusters.iter().zip(clients) {
+        let Some(client) = client.clone() else {
+            cluster.ends.mark_stale();
+            continue;
+        };
+        let topics = cluster.config.all_topics();
+        let fetched = tokio::task::spawn_blocking(move || {
+            let fetched = crate::serve::ingest::fetch_end_offsets(&client, &topics);
+            if fetched.is_err() {
+                // The cause arrives as an error event: serve the client's queue for it.
+                let _ = client.poll(Duration::from_millis(200));
+            }
+            fetched
+        })
+        .await;
+        let cause = cluster.health.take();
+        let error = match fetched {
+            Ok(Ok(fresh)) => {
+                cluster.ends.replace(fresh.ends);
+                let routes = cluster.config.routes();
+                let errors = cluster.config.error_routes();
+                for (topic, error) in fresh.missing {
+                    let route = routes.get(topic.as_str()).or(errors.get(topic.as_str()));
+                    if let Some(&(_, side)) = route {
+                        missing.push((side, topic, error));
+                    }
+                }
+                answered.extend_from_slice(cluster.config.sides());
+                None
+            }
+            Ok(Err(e)) => {
+                cluster.ends.mark_stale();
+                Some(cause.unwrap_or_else(|| crate::serve::ingest::cluster::explain(&e)))
+            }
+            Err(e) => {
+                cluster.ends.mark_stale();
+                tracing::warn!(error = %e, "end-offset task failed");
+                Some(e.to_string())
+            }
+        };
+        answers.push((cluster, error));
+    }
+    note_missing_topics(status, &answered, missing);
+    note_clusters(status, metrics, &answers);
 }
 
 /// Run until cancelled.
@@ -327,63 +450,36 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
         store,
         status,
         metrics,
-        ends,
-        positions,
-        heartbeats,
-        cluster,
+        clusters,
     } = evaluator;
+    let Some(ends) = ends_by_side(&clusters) else {
+        tracing::error!("no cluster holds one of the sides: nothing to evaluate");
+        return;
+    };
     let backlog_records = config.serve.checkpoint_max_records as i64;
     let interval = Duration::from_millis(config.serve.evaluation_interval_ms.max(50));
     let idle = Duration::from_millis(config.serve.idle_partition_ms);
-    let topics: Vec<String> = config.all_topics();
-    let context = HealthContext {
-        health: cluster.clone(),
-    };
-    let client = match crate::serve::ingest::health_consumer(&config, context) {
-        Ok(c) => Some(Arc::new(c)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot create the metadata client; lag will not be reported");
-            None
-        }
-    };
+    let clients: Vec<_> = clusters
+        .iter()
+        .map(|c| {
+            let context = HealthContext {
+                health: c.health.clone(),
+            };
+            match crate::serve::ingest::health_consumer(&c.config, context) {
+                Ok(client) => Some(Arc::new(client)),
+                Err(e) => {
+                    tracing::error!(cluster = c.name(), error = %e, "cannot create the metadata client; lag will not be reported");
+                    None
+                }
+            }
+        })
+        .collect();
     let mut hysteresis: HashMap<String, Hysteresis> = HashMap::new();
     let mut published_fields: HashMap<String, Vec<String>> = HashMap::new();
     let mut last_recorded: HashMap<String, (Verdict, Vec<CriterionStatus>)> = HashMap::new();
     loop {
-        if let Some(client) = client.clone() {
-            let topics = topics.clone();
-            let fetched = tokio::task::spawn_blocking(move || {
-                let fetched = crate::serve::ingest::fetch_end_offsets(&client, &topics);
-                if fetched.is_err() {
-                    // The cause arrives as an error event: serve the client's queue for it.
-                    let _ = client.poll(Duration::from_millis(200));
-                }
-                fetched
-            })
-            .await;
-            let up = matches!(fetched, Ok(Ok(_)));
-            let cause = cluster.take();
-            let error = match fetched {
-                Ok(Ok(fresh)) => {
-                    ends.replace(fresh.ends);
-                    note_missing_topics(&status, fresh.missing);
-                    None
-                }
-                Ok(Err(e)) => {
-                    ends.mark_stale();
-                    Some(cause.unwrap_or_else(|| crate::serve::ingest::cluster::explain(&e)))
-                }
-                Err(e) => {
-                    ends.mark_stale();
-                    tracing::warn!(error = %e, "end-offset task failed");
-                    Some(e.to_string())
-                }
-            };
-            note_clusters(&config, &status, &metrics, up, error);
-        } else {
-            ends.mark_stale();
-        }
-        note_stuck_lanes(&config, &status, &heartbeats, &metrics);
+        watch_clusters(&clusters, &clients, &status, &metrics).await;
+        note_stuck_lanes(&config, &status, &clusters, &metrics);
         let round = std::time::Instant::now();
         let database = store.ping().await;
         metrics
@@ -399,7 +495,7 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
         if database.is_ok() {
             let faults = status.read(|s| s.faults.clone());
             for index in 0..config.services.len() {
-                match evaluate_service(&config, index, &store, &ends, &faults).await {
+                match evaluate_service(&config, index, &store, ends, &faults).await {
                     Ok(mut s) => {
                         let needed = thresholds(&config, index).consecutive_passes;
                         let h = hysteresis.entry(s.service.clone()).or_default();
@@ -439,7 +535,7 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
                 }
             }
         }
-        let behind = positions.backlog(&ends) > backlog_records;
+        let behind = backlog(&clusters) > backlog_records;
         let ended = std::time::Instant::now();
         let took = ended.duration_since(round);
         let paced = ended + evaluation_pause(interval, took, behind);
@@ -453,11 +549,15 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
             "evaluation round"
         );
         loop {
-            let resume = resume_at(paced, earliest, positions.last_stored_since(round), idle);
+            let stored = clusters
+                .iter()
+                .filter_map(|c| c.positions.last_stored_since(round))
+                .max();
+            let resume = resume_at(paced, earliest, stored, idle);
             let now = std::time::Instant::now();
             if now >= resume
                 // Caught up: evaluate now, so a verdict follows the end of a backlog promptly.
-                || (behind && positions.backlog(&ends) <= backlog_records)
+                || (behind && backlog(&clusters) <= backlog_records)
             {
                 break;
             }

@@ -10,7 +10,7 @@
 //! lost, or ahead of the state (the database was reset or restored while the group id stayed) can
 //! neither skip history nor count anything twice; Kafka's offsets only ever inform.
 
-use crate::model::TopicPartition;
+use crate::model::{Side, TopicPartition};
 use crate::serve::ingest::verify::LogCheck;
 use crate::serve::lane::cursor::Starts;
 use crate::store::batch::Batch;
@@ -71,12 +71,15 @@ impl StoredPositions {
     /// The store's answer, for the consumer's rebalance callback: it runs on the consumer thread
     /// (inside `poll`, outside the runtime, whose handle is taken here), so it blocks on the
     /// query, bounded so a database outage cannot hold the group's rebalance.
-    pub fn from_store(store: &Store) -> StoredPositions {
+    /// `sides`: those of the consumer's cluster (a topic name may exist on both clusters).
+    pub fn from_store(store: &Store, sides: &[Side]) -> StoredPositions {
         let (store, runtime) = (store.clone(), tokio::runtime::Handle::current());
+        let sides = sides.to_vec();
         StoredPositions::new(move |topics| {
             // The timer is made inside the runtime (`timeout` needs its context to be created).
-            let query =
-                async { tokio::time::timeout(STORE_ANSWER, store.stored_offsets(topics)).await };
+            let query = async {
+                tokio::time::timeout(STORE_ANSWER, store.stored_offsets(&sides, topics)).await
+            };
             match runtime.block_on(query) {
                 Ok(Ok(stored)) => Ok(stored),
                 Ok(Err(e)) => Err(e.to_string()),

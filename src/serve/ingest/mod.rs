@@ -147,6 +147,8 @@ impl Ingest {
         // The clock is read once per CLOCK_EVERY records, and after every empty poll: two reads
         // per record were ~4 % of this thread's CPU.
         let mut polls_since_clock = CLOCK_EVERY;
+        // With a cluster per side each consumer adds its share to the one gauge.
+        let mut assigned = 0;
         while !self.cancel.is_cancelled() {
             if polls_since_clock >= CLOCK_EVERY {
                 polls_since_clock = 0;
@@ -155,7 +157,9 @@ impl Ingest {
                 if last_assignment.is_none_or(|t| now.duration_since(t) >= ASSIGNMENT_REFRESH) {
                     last_assignment = Some(now);
                     if let Ok(list) = self.consumer.assignment() {
-                        self.assigned.set(list.count() as i64);
+                        let count = list.count() as i64;
+                        self.assigned.add(count - assigned);
+                        assigned = count;
                     }
                 }
                 if now.duration_since(last_handover) >= CHUNK_LINGER {
@@ -192,6 +196,7 @@ impl Ingest {
                 None => polls_since_clock = CLOCK_EVERY,
             }
         }
+        self.assigned.sub(assigned);
         self.consumer.context().stop_all();
     }
 
@@ -205,7 +210,10 @@ impl Ingest {
     /// them here first still makes a replica join only once its database answers, so its first
     /// assignment does not fall back to reading every partition from the beginning.
     fn start(&self, topics: &[String]) -> bool {
-        let stored = match self.runtime.block_on(self.store.stored_offsets(topics)) {
+        let stored = match self
+            .runtime
+            .block_on(self.store.stored_offsets(self.config.sides(), topics))
+        {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load stored offsets yet");

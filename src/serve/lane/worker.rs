@@ -162,7 +162,8 @@ impl Worker {
             Some(cursor) => cursor,
             None => {
                 // First record of this partition here: ask the store where it stands.
-                let Some(stored) = self.retry(|| self.store.stored_partition(topic, partition))
+                let Some(stored) =
+                    self.retry(|| self.store.stored_partition(side, topic, partition))
                 else {
                     return; // cancelled: nothing consumed
                 };
@@ -203,7 +204,7 @@ impl Worker {
             }
         }
         if state.seen.needs_load(topic, partition) {
-            let Some(rows) = self.retry(|| self.store.partition_identities(topic, partition))
+            let Some(rows) = self.retry(|| self.store.partition_identities(side, topic, partition))
             else {
                 return; // cancelled before the partition's memory was loaded: nothing consumed
             };

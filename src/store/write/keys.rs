@@ -2,10 +2,11 @@
 //! fingerprint sum are added, and the key's final state replaced when a new event orders after it
 //! (position, operation, arrival), so batches stored in any order leave the same row.
 
-use super::{side_code, ServiceIds};
+use super::ServiceIds;
 use crate::core::operation::Operation;
 use crate::model::Side;
 use crate::store::batch::Batch;
+use crate::store::side_code;
 use crate::store::StoreError;
 use rustc_hash::FxHashMap;
 use sqlx::Connection;

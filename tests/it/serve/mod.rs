@@ -1,3 +1,4 @@
+mod clusters;
 mod crash;
 mod e2e;
 mod errors;

@@ -38,6 +38,8 @@ pub struct AppConfig {
     pub commit_offsets: Option<bool>,
     /// `PARITYGATE_…` environment overrides applied when parsing (secrets go here).
     pub env: Vec<(String, String)>,
+    /// `[kafka.candidate] brokers`: the candidate read from a cluster of its own.
+    pub candidate_brokers: Option<String>,
 }
 
 impl AppConfig {
@@ -65,6 +67,7 @@ impl AppConfig {
             kafka_properties: Vec::new(),
             commit_offsets: None,
             env: Vec::new(),
+            candidate_brokers: None,
         }
     }
 
@@ -116,6 +119,13 @@ impl AppConfig {
         self
     }
 
+    /// The candidate's topics are read from `broker` (`[kafka.candidate]`), the baseline's from
+    /// `[kafka] brokers`.
+    pub fn candidate_cluster(mut self, broker: &Broker) -> AppConfig {
+        self.candidate_brokers = Some(broker.addr());
+        self
+    }
+
     pub fn max_message_bytes(mut self, bytes: usize) -> AppConfig {
         self.max_message_bytes = Some(bytes);
         self
@@ -139,6 +149,9 @@ impl AppConfig {
             for (name, value) in &self.kafka_properties {
                 text.push_str(&format!("\"{name}\" = \"{value}\"\n"));
             }
+        }
+        if let Some(brokers) = &self.candidate_brokers {
+            text.push_str(&format!("\n[kafka.candidate]\nbrokers = \"{brokers}\"\n"));
         }
         text.push_str(&format!(
             "\n[store]\nurl = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[serve]\ncheckpoint_interval_ms = {}\nevaluation_interval_ms = {}\nidle_partition_ms = {}\n",
