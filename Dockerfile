@@ -1,7 +1,10 @@
 # paritygate's image: `serve`, `generate` and every other subcommand (docker-compose.yml runs both).
-# Stage 1 builds the binary with the C toolchain the bundled librdkafka needs (cmake, zlib, libcurl
-# headers); migrations are embedded at compile time (sqlx::migrate!), so stage 2 is the binary on
-# debian-slim plus curl for the health check, running as an unprivileged user.
+# Stage 1 builds the binary with the features production needs, exactly as `cargo build` does
+# anywhere (Cargo.toml): the bundled librdkafka with OpenSSL (TLS, SASL PLAIN/SCRAM), gzip, snappy,
+# lz4 and zstd, built by cmake; sqlx with native TLS (OpenSSL) for Postgres `sslmode`. Migrations
+# are embedded at compile time (sqlx::migrate!), so stage 2 is the binary on debian-slim with the
+# libraries it links (libssl3, zlib; `ldd` lists nothing else), CA certificates for TLS, and curl
+# for the health check, running as an unprivileged user.
 FROM rust:1-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev \

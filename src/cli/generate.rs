@@ -19,7 +19,8 @@ pub struct GenerateArgs {
     /// overrides apply, e.g. `PARITYGATE_KAFKA_BROKERS`).
     #[arg(long, short)]
     config: PathBuf,
-    /// Bootstrap servers; default: the config's `[kafka] brokers`.
+    /// Bootstrap servers instead of `[kafka] brokers` (a side with brokers of its own in
+    /// `[kafka.baseline]` / `[kafka.candidate]` keeps them).
     #[arg(long)]
     brokers: Option<String>,
     #[arg(long, default_value_t = 1)]
@@ -61,7 +62,10 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     if args.drift_per_mille > 1000 {
         bail!("--drift-per-mille must be at most 1000");
     }
-    let config = Config::load_with_env(&args.config)?;
+    let mut config = Config::load_with_env(&args.config)?;
+    if let Some(brokers) = &args.brokers {
+        config.kafka.brokers.clone_from(brokers);
+    }
     let mut drift: BTreeMap<String, BTreeSet<DriftKind>> = BTreeMap::new();
     for raw in &args.drift {
         let (service, kinds) = parse_drift_arg(raw)?;
@@ -73,27 +77,18 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         drift_per_mille: args.drift_per_mille,
     };
     let live = Live::new(&config, &spec)?;
-    let brokers = args
-        .brokers
-        .clone()
-        .unwrap_or_else(|| config.kafka.brokers.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(generate(args, &config, live, &brokers))
+    runtime.block_on(generate(args, &config, live))
 }
 
-async fn generate(
-    args: &GenerateArgs,
-    config: &Config,
-    mut live: Live,
-    brokers: &str,
-) -> anyhow::Result<()> {
+async fn generate(args: &GenerateArgs, config: &Config, mut live: Live) -> anyhow::Result<()> {
     // Targets first: a missing URL variable is reported before any network wait.
     let targets = Targets::open(config, args.database_url.as_deref()).await?;
-    create_topics(brokers, config).await?;
-    let producer = LiveProducer::new(brokers, config)?;
+    create_topics(config).await?;
+    let producer = LiveProducer::new(config)?;
     let count = args
         .count
         .or(args.duration.is_none().then_some(2000))

@@ -1,7 +1,10 @@
 //! Produce generated batches to a broker: each record to its service's first topic of its side, on
 //! the partition the model chose (so per-key order holds), with its headers and record timestamp.
+//! Each side goes to its own cluster where the config gives it one (`[kafka.candidate]`), with
+//! that cluster's librdkafka properties (TLS, SASL) as `serve` uses them.
 
 use super::Batch;
+use crate::config::cluster::Cluster;
 use crate::config::Config;
 use crate::generate::capture::{HeaderValue, PARTITIONS};
 use crate::kafka_tools::Deliveries;
@@ -13,6 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The broker refused a topic or a record.
@@ -38,16 +42,27 @@ impl From<KafkaError> for ProduceError {
     }
 }
 
-fn client(brokers: &str) -> ClientConfig {
+fn client(cluster: &Cluster) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers);
+    c.set("bootstrap.servers", &cluster.brokers);
+    for (k, v) in &cluster.properties {
+        c.set(k, v);
+    }
     c
 }
 
-/// Create every service's first baseline and candidate topic with the models' partition count;
-/// topics that exist already are left as they are.
-pub async fn create_topics(brokers: &str, config: &Config) -> Result<(), ProduceError> {
-    let admin: AdminClient<DefaultClientContext> = client(brokers).create()?;
+/// Create every service's first baseline and candidate topic with the models' partition count,
+/// each on its side's cluster; topics that exist already are left as they are.
+pub async fn create_topics(config: &Config) -> Result<(), ProduceError> {
+    for cluster in config.clusters() {
+        create_cluster_topics(&cluster, config).await?;
+    }
+    Ok(())
+}
+
+async fn create_cluster_topics(cluster: &Cluster, config: &Config) -> Result<(), ProduceError> {
+    let brokers = &cluster.brokers;
+    let admin: AdminClient<DefaultClientContext> = client(cluster).create()?;
     // Fail fast and plainly when nothing listens, rather than after the admin request's timeout.
     admin
         .inner()
@@ -56,16 +71,18 @@ pub async fn create_topics(brokers: &str, config: &Config) -> Result<(), Produce
             brokers: brokers.to_owned(),
             error,
         })?;
-    let topics: Vec<&String> = config
+    let mut topics: Vec<&String> = config
         .services
         .iter()
         .flat_map(|s| {
-            s.baseline_topics
-                .first()
-                .into_iter()
-                .chain(s.candidate_topics.first())
+            cluster
+                .sides
+                .iter()
+                .filter_map(|side| s.topics(*side).first())
         })
         .collect();
+    topics.sort();
+    topics.dedup();
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
@@ -82,7 +99,8 @@ pub async fn create_topics(brokers: &str, config: &Config) -> Result<(), Produce
 
 /// A batching producer that counts failed deliveries.
 pub struct LiveProducer {
-    producer: ThreadedProducer<Deliveries>,
+    /// Per side (`Side::index`): its cluster's producer (one, shared, when the sides share one).
+    producers: [Arc<ThreadedProducer<Deliveries>>; 2],
     /// (baseline, candidate) topic per service index.
     topics: Vec<(String, String)>,
 }
@@ -96,14 +114,24 @@ impl std::fmt::Debug for LiveProducer {
 }
 
 impl LiveProducer {
-    pub fn new(brokers: &str, config: &Config) -> Result<Self, ProduceError> {
-        let producer = client(brokers)
-            .set("linger.ms", "20")
-            // One request in flight keeps each partition's order without idempotence.
-            .set("max.in.flight.requests.per.connection", "1")
-            .set("enable.idempotence", "false")
-            .set("message.timeout.ms", "60000")
-            .create_with_context(Deliveries::default())?;
+    pub fn new(config: &Config) -> Result<Self, ProduceError> {
+        let mut of_side: [Option<Arc<ThreadedProducer<Deliveries>>>; 2] = [None, None];
+        for cluster in config.clusters() {
+            let producer: ThreadedProducer<Deliveries> = client(&cluster)
+                .set("linger.ms", "20")
+                // One request in flight keeps each partition's order without idempotence.
+                .set("max.in.flight.requests.per.connection", "1")
+                .set("enable.idempotence", "false")
+                .set("message.timeout.ms", "60000")
+                .create_with_context(Deliveries::default())?;
+            let producer = Arc::new(producer);
+            for side in &cluster.sides {
+                of_side[side.index()] = Some(producer.clone());
+            }
+        }
+        let [Some(baseline), Some(candidate)] = of_side else {
+            unreachable!("`KafkaConfig::clusters` holds both sides")
+        };
         let topics = config
             .services
             .iter()
@@ -114,7 +142,10 @@ impl LiveProducer {
                 )
             })
             .collect();
-        Ok(Self { producer, topics })
+        Ok(Self {
+            producers: [baseline, candidate],
+            topics,
+        })
     }
 
     /// Queue a batch's records (waits while the local queue is full).
@@ -125,6 +156,7 @@ impl LiveProducer {
                 Side::Baseline => baseline,
                 Side::Candidate => candidate,
             };
+            let producer = &self.producers[side.index()];
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (name, value) in &r.headers {
                 let bytes: &[u8] = match value {
@@ -147,7 +179,7 @@ impl LiveProducer {
                 record = record.payload(p);
             }
             loop {
-                match self.producer.send(record) {
+                match producer.send(record) {
                     Ok(()) => break,
                     Err((e, back))
                         if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
@@ -164,9 +196,11 @@ impl LiveProducer {
 
     /// Wait for every queued record to be acknowledged; fail if any was not.
     pub fn flush(&self) -> Result<(), ProduceError> {
-        self.producer.flush(Duration::from_secs(60))?;
-        if let Some((failed, first)) = self.producer.context().failures() {
-            return Err(ProduceError::Undelivered { failed, first });
+        for producer in &self.producers {
+            producer.flush(Duration::from_secs(60))?;
+            if let Some((failed, first)) = producer.context().failures() {
+                return Err(ProduceError::Undelivered { failed, first });
+            }
         }
         Ok(())
     }

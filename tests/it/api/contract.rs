@@ -17,7 +17,11 @@ async fn schemathesis(base: &str, token: Option<&str>) -> (bool, String) {
     let mut command =
         tokio::process::Command::new(program("PARITYGATE_SCHEMATHESIS", "schemathesis"));
     let config = crate::support::root().join("tests/it/api/schemathesis.toml");
+    // It keeps a cache of crashes under `./.schemathesis`: in a throwaway directory, not the
+    // checkout.
+    let scratch = tempfile::tempdir().expect("scratch directory");
     command
+        .current_dir(scratch.path())
         .arg("--config-file")
         .arg(config)
         .arg("run")

@@ -165,3 +165,58 @@ async fn generate_with_drift_fills_topics_and_target_tables() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_writes_each_side_to_its_own_cluster() {
+    let (baseline, candidate) = (Broker::start().await, Broker::start().await);
+    let db = TestDb::create().await;
+    let config = config();
+    let out = Command::new(env!("CARGO_BIN_EXE_paritygate"))
+        .args(["generate", "--config"])
+        .arg(crate::support::fixture("demo/paritygate.toml"))
+        .args(["--brokers", &baseline.addr(), "--database-url", &db.url()])
+        .args(["--seed", &SEED.to_string(), "--count", &COUNT.to_string()])
+        .args(["--rate", "5000"])
+        .env("PARITYGATE_KAFKA_CANDIDATE_BROKERS", candidate.addr())
+        .env_remove("PARITYGATE_DEMO_TARGETS_URL")
+        .output()
+        .expect("run paritygate generate");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = LiveSpec {
+        seed: SEED,
+        drift: BTreeMap::new(),
+        drift_per_mille: 0,
+    };
+    let (topics, _) = expected(&config, &spec);
+    let routes = config.routes();
+    let of_side = |side: Side| -> BTreeMap<String, u64> {
+        topics
+            .iter()
+            .filter(|(t, _)| routes[t.as_str()].1 == side)
+            .map(|(t, n)| (t.clone(), *n))
+            .collect()
+    };
+    let (want_b, want_c) = (of_side(Side::Baseline), of_side(Side::Candidate));
+    assert!(!want_b.is_empty() && !want_c.is_empty());
+    assert_eq!(consume_counts(&baseline, &want_b), want_b);
+    assert_eq!(consume_counts(&candidate, &want_c), want_c);
+    // Nothing of the other side: its topics were never created on this cluster.
+    let listed = |broker: &Broker| -> BTreeSet<String> {
+        let metadata = broker
+            .consumer()
+            .fetch_metadata(None, Duration::from_secs(5))
+            .expect("metadata");
+        metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect()
+    };
+    assert!(listed(&baseline).is_disjoint(&want_c.keys().cloned().collect()));
+    assert!(listed(&candidate).is_disjoint(&want_b.keys().cloned().collect()));
+}
