@@ -1,11 +1,20 @@
 //! paritygate: decides, with evidence, whether a data pipeline may be cut over from one runtime
 //! (the *baseline*, Redpanda Connect) to another (the *candidate*, Bento).
 //!
-//! Module map (see `docs/architecture.md`):
-//! - [`core`]: the pure comparison engine: canonical form, digests, deduplication, key-level parity.
-//! - [`config`]: the TOML contract users write, validated with errors that name file, service, field.
-//! - [`capture`]: readers for `kcat -J` / `rpk topic consume` JSON Lines dumps (plain or gzip).
-//! - [`replay`]: `paritygate diff`, the capture-replay adapter around the core.
+//! Module map, a ladder bottom to top (each rung uses only those below it; `docs/architecture.md`
+//! draws it and `tests/it/shape.rs` keeps it so):
+//! - [`model`]: the shared vocabulary: sides, topic-partitions, verdicts, criteria, tally kinds,
+//!   the status read model.
+//! - [`core`]: the pure comparison engine (no IO, no async, no clock): canonical form, digests,
+//!   identities, key-level parity, positions.
+//! - [`capture`] (dump readers), `gate` (criteria and hysteresis), `signoff` (wave rules),
+//!   [`rowdiff`] (row diffs against Postgres targets), [`metrics`] (every metric name).
+//! - [`config`]: the TOML contract users write, validated with errors that name file, service,
+//!   field; which cluster each side is read from. [`kafka_tools`]: tansu and fast producing for
+//!   benchmarks.
+//! - [`replay`] (`paritygate diff`), [`store`] (the one owner of SQL), [`generate`] (live traffic).
+//! - [`serve`]: the live dual run: consumers, lanes, checkpoints, evaluation.
+//! - [`http`]: the API and the operator page. [`app`]: `serve` and HTTP wired together.
 //! - [`cli`]: the command line.
 
 pub mod app;
@@ -13,7 +22,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod core;
-pub mod gate;
+mod gate;
 pub mod generate;
 pub mod http;
 pub mod kafka_tools;
@@ -22,5 +31,5 @@ pub mod model;
 pub mod replay;
 pub mod rowdiff;
 pub mod serve;
-pub mod signoff;
+mod signoff;
 pub mod store;

@@ -3,7 +3,6 @@
 //! config or input).
 
 mod bench;
-mod bench_serve;
 mod diff;
 mod fixtures;
 mod gate;

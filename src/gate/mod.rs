@@ -140,10 +140,6 @@ impl Hysteresis {
         self.current = raw;
         (raw, None)
     }
-
-    pub fn current(&self) -> Verdict {
-        self.current
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! 2 bad usage/config/input (including unreachable databases and schema errors).
 
 use super::compare::{key_json, row_json, RowDiff};
-use super::config::{ResolvedUrls, TargetsConfig};
 use super::schema::Plan;
 use crate::model::{KindCounts, MismatchKind, Verdict};
 use serde::Serialize;
@@ -172,27 +171,4 @@ impl RowDiffReport {
         let _ = writeln!(s, "  work: {}", work.join(", "));
         s
     }
-}
-
-/// `paritygate rowdiff`: run the exhaustive diff for one service and print the result.
-/// Errors are returned (the caller prints them and exits 2); a finished diff returns 0 or 1.
-pub async fn cli_rowdiff(
-    targets: &TargetsConfig,
-    service: &str,
-    json: bool,
-    max_examples: usize,
-) -> anyhow::Result<i32> {
-    let urls = ResolvedUrls::from_env(targets)?;
-    let options = super::exhaustive::Options {
-        service: service.to_owned(),
-        max_examples,
-        ..Default::default()
-    };
-    let report = super::exhaustive::run(targets, &urls, &options).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.summary(max_examples));
-    }
-    Ok(report.exit_code())
 }

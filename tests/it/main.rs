@@ -12,7 +12,8 @@
 //! - [`rowdiff`]: row diffs against real Postgres tables.
 //! - [`ops`]: dashboards, alerts and recording rules with Prometheus/promtool, the compose file.
 //! - [`serve`]: the live service over a real broker (tansu) and Postgres: end to end, crashes,
-//!   replicas, groups, offsets, log resets, robustness, row sampling.
+//!   replicas, groups, offsets, log resets, robustness, row sampling, two clusters, TLS and SASL.
+//! - [`shape`]: the module graph is a ladder without cycles.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (house rule)
 
@@ -21,4 +22,5 @@ mod cli;
 mod ops;
 mod rowdiff;
 mod serve;
+mod shape;
 mod support;

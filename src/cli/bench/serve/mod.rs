@@ -52,7 +52,7 @@ pub struct ServeBenchArgs {
 }
 
 pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
-    let (config_path, files) = super::bench::generate(&args.dir, args.records, args.seed, false)?;
+    let (config_path, files) = super::generate(&args.dir, args.records, args.seed, false)?;
     let work = config_path.parent().unwrap_or(Path::new(".")).to_owned();
     let config = Config::load(&config_path)?;
     let mut topics: Vec<String> = config.routes().keys().map(|t| (*t).to_owned()).collect();

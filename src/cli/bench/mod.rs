@@ -1,9 +1,11 @@
 //! `paritygate bench [diff]`: engine throughput and memory against the floor, on generated
-//! captures (`bench serve`, the live service against a bare consumer, is in `bench_serve.rs`).
+//! captures (`bench serve`, the live service against a bare consumer, is in `serve/`).
 //!
 //! The floor reads the same files and, per line, only parses the record and its payload into
 //! `serde_json::Value` and BLAKE3-hashes the payload bytes. The engine is the real `diff` (both
 //! passes, report included), run in a child process so its peak memory is its own.
+
+mod serve;
 
 use crate::config::Config;
 use crate::generate::{file_names, write_pair, PairSpec};
@@ -16,7 +18,7 @@ use std::process::Command;
 use std::time::Instant;
 
 /// The config matching the generator's topics and shapes (the shipped fixtures' config).
-const BENCH_CONFIG: &str = include_str!("../../fixtures/paritygate.toml");
+const BENCH_CONFIG: &str = include_str!("../../../fixtures/paritygate.toml");
 
 /// `paritygate bench` alone is `bench diff` (its arguments are accepted without the subcommand).
 #[derive(Debug, clap::Args)]
@@ -33,7 +35,7 @@ enum BenchCommand {
     /// `diff` (capture replay) against the floor of parsing and hashing the same files.
     Diff(DiffBenchArgs),
     /// `serve` (consume, checkpoint, settle) against a bare Kafka consumer of the same topics.
-    Serve(super::bench_serve::ServeBenchArgs),
+    Serve(serve::ServeBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -181,7 +183,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.command {
         None => run_diff(&args.diff),
         Some(BenchCommand::Diff(diff)) => run_diff(diff),
-        Some(BenchCommand::Serve(serve)) => super::bench_serve::run(serve),
+        Some(BenchCommand::Serve(serve)) => serve::run(serve),
     }
 }
 
