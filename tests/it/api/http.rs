@@ -22,8 +22,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 /// `inventory` is configured but not registered in the store (as before the first connection).
 const CONFIG: &str = r#"
 [[services]]
@@ -150,21 +148,8 @@ where
     F: FnOnce(App) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin = PgPool::connect(ADMIN_URL).await.unwrap();
-    let name: String = sqlx::query_scalar(
-        "SELECT 'paritygate_test_' || substr(md5(random()::text || clock_timestamp()::text), 1, 16)",
-    )
-    .fetch_one(&admin)
-    .await
-    .unwrap();
-    // Identifiers cannot be bound; the name is generated above from hex digits only.
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-
-    let store =
-        Store::connect_lazy(&format!("postgres://postgres@127.0.0.1:5432/{name}"), 4).unwrap();
+    let db = crate::support::db::TestDb::create().await;
+    let store = Store::connect_lazy(&db.url(), 4).unwrap();
     store.migrate().await.unwrap();
     store
         .register_services(&["orders".to_owned(), "payments".to_owned()])
@@ -196,10 +181,7 @@ where
 
     server.abort();
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    drop(db);
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }

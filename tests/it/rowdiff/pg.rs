@@ -1,4 +1,4 @@
-//! Row diffs against a real Postgres (127.0.0.1:5432, trust auth, or `PARITYGATE_PG_ADMIN_URL`).
+//! Row diffs against a real Postgres (127.0.0.1:5432, trust auth, or `PARITYGATE_TEST_PG`).
 //! Every test creates its own databases with random names and drops them at the end.
 
 // Helpers outside #[test] functions are not covered by clippy.toml's allow-unwrap-in-tests;
@@ -9,93 +9,30 @@ use paritygate::rowdiff::exhaustive::{self, Options};
 use paritygate::rowdiff::sampler::Sampler;
 use paritygate::rowdiff::{ResolvedUrls, RowDiffError, RowDiffReport, TargetsConfig};
 use serde_json::{json, Value};
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 use std::time::{Duration, Instant};
 
-fn admin_url() -> String {
-    std::env::var("PARITYGATE_PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A throwaway database. `drop_db` drops it at the end of a passing test; if the test panics
-/// first, `Drop` drops it from a helper thread so failing runs do not leave databases behind.
+/// A throwaway database (the harness' [`crate::support::db::TestDb`], dropped on `Drop` even when
+/// the test panics) holding the test's tables, with a pool on it.
 struct TestDb {
-    name: String,
     url: String,
     pool: PgPool,
-    dropped: bool,
-}
-
-async fn drop_database(name: &str) {
-    let admin = PgPool::connect(&format!("{}/postgres", admin_url()))
-        .await
-        .unwrap();
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
+    _db: crate::support::db::TestDb,
 }
 
 impl TestDb {
     async fn new(setup: &str) -> TestDb {
-        let name = format!("pg_rowdiff_{:016x}", rand_u64());
-        let admin = PgPool::connect(&format!("{}/postgres", admin_url()))
-            .await
-            .unwrap();
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        admin.close().await;
-        let url = format!("{}/{name}", admin_url());
+        let db = crate::support::db::TestDb::create().await;
+        let url = db.url();
         let pool = PgPool::connect(&url).await.unwrap();
-        let db = TestDb {
-            name,
-            url,
-            pool,
-            dropped: false,
-        };
-        sqlx::raw_sql(setup).execute(&db.pool).await.unwrap();
-        db
+        sqlx::raw_sql(setup).execute(&pool).await.unwrap();
+        TestDb { url, pool, _db: db }
     }
 
-    async fn drop_db(mut self) {
+    /// Close the pool, then drop the database.
+    async fn drop_db(self) {
         self.pool.close().await;
-        drop_database(&self.name).await;
-        self.dropped = true;
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        let name = self.name.clone();
-        // A runtime of our own: Drop cannot await, and the test's runtime may be unwinding.
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(drop_database(&name));
-            }
-        })
-        .join();
-    }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
 }
 
 fn targets(baseline: &str, candidate: &str, keys: &[&str], ignore: &[&str]) -> TargetsConfig {
