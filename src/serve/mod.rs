@@ -6,7 +6,7 @@
 //! `[services.targets]`. Shutdown is a `CancellationToken` passed in.
 
 mod checkpoint;
-pub mod evaluate;
+mod evaluate;
 mod ingest;
 mod lane;
 mod pipeline;

@@ -31,17 +31,6 @@ impl EndOffsets {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// The latest known end of a partition.
-    pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
-        let ends = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ends.offsets
-            .get(&TopicPartition::new(topic, partition))
-            .copied()
-    }
-
     /// A successful fetch: these are the ends now.
     pub fn replace(&self, offsets: HashMap<TopicPartition, i64>) {
         let mut ends = self
