@@ -62,14 +62,8 @@ fn service(out: &mut String, s: &ServiceReport) {
         } else {
             format!(" [{}]", m.fields.join(", "))
         };
-        let _ = writeln!(
-            out,
-            "      {} {}: {}{}",
-            m.kind.as_str(),
-            m.key,
-            m.reason,
-            fields
-        );
+        let (kind, key, reason) = (m.kind.as_str(), &m.key, &m.reason);
+        let _ = writeln!(out, "      {kind} {key}: {reason}{fields}");
     }
     if s.mismatches.len() > 10 {
         let _ = writeln!(

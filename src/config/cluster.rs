@@ -23,14 +23,19 @@ pub struct Cluster {
 impl Cluster {
     /// `shared`, `baseline` or `candidate`: for logs and thread names (metrics label by side).
     pub fn name(&self) -> &'static str {
-        match self.sides[..] {
-            [side] => side.as_str(),
-            _ => "shared",
-        }
+        name_of(&self.sides)
     }
 
     pub fn holds(&self, side: Side) -> bool {
         self.sides.contains(&side)
+    }
+}
+
+/// The name of the cluster holding `sides`: `shared` for both, else the side's.
+pub fn name_of(sides: &[Side]) -> &'static str {
+    match sides {
+        [side] => side.as_str(),
+        _ => "shared",
     }
 }
 

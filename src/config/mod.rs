@@ -161,23 +161,22 @@ impl Config {
     /// topic → (service index, side), for the sides of this config (all, or one cluster's).
     /// Within one cluster a topic belongs to one service and side (`validate` checks it).
     pub fn routes(&self) -> HashMap<&str, (usize, Side)> {
-        let mut routes = HashMap::new();
-        for (i, s) in self.services.iter().enumerate() {
-            for side in self.sides.iter().copied() {
-                for t in s.topics(side) {
-                    routes.insert(t.as_str(), (i, side));
-                }
-            }
-        }
-        routes
+        self.routes_of(ServiceConfig::topics)
     }
 
     /// Error (DLQ) topic → (service index, side): records there are counted, not compared.
     pub fn error_routes(&self) -> HashMap<&str, (usize, Side)> {
+        self.routes_of(ServiceConfig::error_topics_of)
+    }
+
+    fn routes_of<'a>(
+        &'a self,
+        topics: impl Fn(&'a ServiceConfig, Side) -> &'a [String],
+    ) -> HashMap<&'a str, (usize, Side)> {
         let mut routes = HashMap::new();
         for (i, s) in self.services.iter().enumerate() {
             for side in self.sides.iter().copied() {
-                for t in s.error_topics_of(side) {
+                for t in topics(s, side) {
                     routes.insert(t.as_str(), (i, side));
                 }
             }

@@ -68,28 +68,32 @@ impl GateThresholds {
     /// The stricter of the service's thresholds and a wave's overrides, field by field.
     pub fn tightened(&self, o: &GateThresholdsOverride) -> Self {
         let mut t = self.clone();
-        t.min_events = t.min_events.max(o.min_events.unwrap_or(0));
-        t.min_observation_seconds = t
-            .min_observation_seconds
-            .max(o.min_observation_seconds.unwrap_or(0));
-        t.max_count_drift = t.max_count_drift.min(o.max_count_drift.unwrap_or(u64::MAX));
-        t.max_mismatched_keys = t
-            .max_mismatched_keys
-            .min(o.max_mismatched_keys.unwrap_or(u64::MAX));
-        t.max_row_diff_ratio = t
-            .max_row_diff_ratio
-            .min(o.max_row_diff_ratio.unwrap_or(f64::INFINITY));
-        t.min_sampled_rows = t.min_sampled_rows.max(o.min_sampled_rows.unwrap_or(0));
-        t.max_error_rate_increase = t
-            .max_error_rate_increase
-            .min(o.max_error_rate_increase.unwrap_or(f64::INFINITY));
-        t.max_delay_regression_ms = t
-            .max_delay_regression_ms
-            .min(o.max_delay_regression_ms.unwrap_or(i64::MAX));
-        t.max_stall_seconds = t
-            .max_stall_seconds
-            .min(o.max_stall_seconds.unwrap_or(u64::MAX));
-        t.consecutive_passes = t.consecutive_passes.max(o.consecutive_passes.unwrap_or(0));
+        t.min_events = at_least(t.min_events, o.min_events);
+        t.min_observation_seconds = at_least(t.min_observation_seconds, o.min_observation_seconds);
+        t.max_count_drift = at_most(t.max_count_drift, o.max_count_drift);
+        t.max_mismatched_keys = at_most(t.max_mismatched_keys, o.max_mismatched_keys);
+        t.max_row_diff_ratio = at_most(t.max_row_diff_ratio, o.max_row_diff_ratio);
+        t.min_sampled_rows = at_least(t.min_sampled_rows, o.min_sampled_rows);
+        t.max_error_rate_increase = at_most(t.max_error_rate_increase, o.max_error_rate_increase);
+        t.max_delay_regression_ms = at_most(t.max_delay_regression_ms, o.max_delay_regression_ms);
+        t.max_stall_seconds = at_most(t.max_stall_seconds, o.max_stall_seconds);
+        t.consecutive_passes = at_least(t.consecutive_passes, o.consecutive_passes);
         t
+    }
+}
+
+/// The stricter of a floor and its override: the larger.
+fn at_least<T: PartialOrd>(base: T, stricter: Option<T>) -> T {
+    match stricter {
+        Some(o) if o > base => o,
+        _ => base,
+    }
+}
+
+/// The stricter of a ceiling and its override: the smaller.
+fn at_most<T: PartialOrd>(base: T, stricter: Option<T>) -> T {
+    match stricter {
+        Some(o) if o < base => o,
+        _ => base,
     }
 }

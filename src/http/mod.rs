@@ -61,8 +61,8 @@ where
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::index))
-        .route("/ui/waves/{id}/signoff", post(page::sign_off))
-        .route("/ui/waves/{id}/revoke", post(page::revoke))
+        // `{verb}`: `signoff` or `revoke` (anything else 404s).
+        .route("/ui/waves/{id}/{verb}", post(page::wave_form))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -173,41 +173,57 @@ pub async fn sign_off(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SignoffRecord>), ApiError> {
-    let row = sign_off_wave(&state, &identity, &id, || Fields::parse(body, &["comment"])).await?;
+    let row = act_on_wave(&state, &identity, &id, SignoffAction::Signoff, || {
+        Fields::parse(body, &["comment"])
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
-/// Sign wave `id` off as `identity` with the `comment` of `fields` (read after the wave is known,
-/// so an unknown wave is a 404 whatever the body). Shared by the API and the operator page.
-pub(crate) async fn sign_off_wave(
+/// Record `action` on wave `id` as `identity`, with the text of `fields` (`comment` for a
+/// sign-off, `reason` for a revocation; read after the wave is known, so an unknown wave is a 404
+/// whatever the body). 409 when the wave does not allow it. Shared by the API and the operator page.
+pub(crate) async fn act_on_wave(
     state: &AppState,
     identity: &str,
     id: &str,
+    action: SignoffAction,
     fields: impl FnOnce() -> Result<Fields, ApiError>,
 ) -> Result<SignoffRecord, ApiError> {
     let wave = known_wave(state, id)?;
-    let comment = fields()?.text("comment", MAX_COMMENT_CHARS)?;
-    let row = append(
-        state,
-        wave,
-        SignoffAction::Signoff,
-        identity,
-        &comment,
-        |w| {
-            if w.signoff_blockers.is_empty() {
-                Ok(())
-            } else {
-                Err(ApiError::Conflict(format!(
-                    "wave {} cannot be signed off: {}",
-                    w.id,
-                    w.signoff_blockers.join("; ")
-                )))
-            }
-        },
-    )
+    let text = fields()?.text(action_field(action), MAX_COMMENT_CHARS)?;
+    let row = append(state, wave, action, identity, &text, |w| match action {
+        SignoffAction::Signoff if !w.signoff_blockers.is_empty() => {
+            Err(ApiError::Conflict(format!(
+                "wave {} cannot be signed off: {}",
+                w.id,
+                w.signoff_blockers.join("; ")
+            )))
+        }
+        SignoffAction::Revocation if w.approvals.is_empty() => Err(ApiError::Conflict(format!(
+            "wave {} has no sign-off to revoke",
+            w.id
+        ))),
+        _ => Ok(()),
+    })
     .await?;
-    tracing::info!(wave = wave.id, by = %identity, id = row.id, "wave signed off");
+    match action {
+        SignoffAction::Signoff => {
+            tracing::info!(wave = wave.id, by = %identity, id = row.id, "wave signed off")
+        }
+        SignoffAction::Revocation => {
+            tracing::warn!(wave = wave.id, by = %identity, id = row.id, reason = %text, "wave sign-off revoked")
+        }
+    }
     Ok(row)
+}
+
+/// The request field holding an action's text.
+pub(crate) fn action_field(action: SignoffAction) -> &'static str {
+    match action {
+        SignoffAction::Signoff => "comment",
+        SignoffAction::Revocation => "reason",
+    }
 }
 
 /// Revoke a wave's sign-offs (approver token): appends a revocation; sign-offs before it no
@@ -231,38 +247,9 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SignoffRecord>), ApiError> {
-    let row = revoke_wave(&state, &identity, &id, || Fields::parse(body, &["reason"])).await?;
-    Ok((StatusCode::CREATED, Json(row)))
-}
-
-/// Revoke wave `id`'s sign-offs as `identity` with the `reason` of `fields`. Shared by the API and
-/// the operator page.
-pub(crate) async fn revoke_wave(
-    state: &AppState,
-    identity: &str,
-    id: &str,
-    fields: impl FnOnce() -> Result<Fields, ApiError>,
-) -> Result<SignoffRecord, ApiError> {
-    let wave = known_wave(state, id)?;
-    let reason = fields()?.text("reason", MAX_COMMENT_CHARS)?;
-    let row = append(
-        state,
-        wave,
-        SignoffAction::Revocation,
-        identity,
-        &reason,
-        |w| {
-            if w.approvals.is_empty() {
-                Err(ApiError::Conflict(format!(
-                    "wave {} has no sign-off to revoke",
-                    w.id
-                )))
-            } else {
-                Ok(())
-            }
-        },
-    )
+    let row = act_on_wave(&state, &identity, &id, SignoffAction::Revocation, || {
+        Fields::parse(body, &["reason"])
+    })
     .await?;
-    tracing::warn!(wave = wave.id, by = %identity, id = row.id, reason = %reason, "wave sign-off revoked");
-    Ok(row)
+    Ok((StatusCode::CREATED, Json(row)))
 }

@@ -158,25 +158,38 @@ pub struct PartitionStatus {
     pub idle: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct SideStatus {
+/// One side's counts: the `tallies` table folded (`store::read::side_counts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SideCounts {
+    /// Every record of the side, whatever became of it: events with their duplicates, rejected,
+    /// skipped and unparseable records (as `diff` counts them).
     pub records: u64,
+    /// Distinct events.
     pub events: u64,
+    /// Records that repeated an event already known (records − events of kind `operation`).
     pub duplicates: u64,
     pub unparseable: u64,
     /// `unparseable` by reason: `unparseable`, `too_large`, `unstorable` (the database refused
     /// the key's row, see `store::write`).
     pub unparseable_by_reason: BTreeMap<String, u64>,
+    /// Distinct events per operation.
     pub by_operation: BTreeMap<String, u64>,
     pub rejected: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
-    /// Remarks on records that still became events (`not_json`: compared as bytes), sampled.
+    /// Remarks on records that still became events (`not_json`: compared as bytes).
     pub flagged: BTreeMap<String, u64>,
-    /// Records on this side's error (dead-letter) topics; compared with `records` by `error_parity`.
+    /// Records on the side's error (dead-letter) topics.
     pub errors: u64,
-    /// Times one of this side's partitions' log went back (topic deleted and recreated, or
+    /// Times one of the side's partitions' log went back (topic deleted and recreated, or
     /// truncated): its new records were read from the new log's start (see the warning logged).
     pub log_resets: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct SideStatus {
+    /// Flattened: the JSON keeps `records`, `events`, … beside the live fields.
+    #[serde(flatten)]
+    pub counts: SideCounts,
     /// Event-time watermark: every partition of this side has passed it (idle ones excepted).
     pub watermark_ms: Option<i64>,
     /// Records the broker holds beyond what is stored, over the side's partitions; absent when

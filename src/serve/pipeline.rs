@@ -57,6 +57,17 @@ async fn bootstrap(
 /// consumer thread spent over half its time blocked and the machine sat 20-30 % idle.
 const WORKER_CHUNKS_QUEUED: usize = 64;
 
+/// A named thread of the pipeline.
+fn spawn(
+    name: String,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, ServeError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .map_err(ServeError::Thread)
+}
+
 /// One cluster's consumption: its consumer thread, lane workers and checkpointers, and what the
 /// evaluator watches of it.
 struct ClusterRun {
@@ -104,6 +115,7 @@ fn start_cluster(
     let weak_consumer = Arc::downgrade(&consumer);
     let mut threads = Vec::with_capacity(lanes + 1);
     let heartbeats = crate::serve::progress::Heartbeats::new(lanes);
+    // `paritygate-lane-0` with one cluster, `paritygate-lane-candidate-0` with one per side.
     let name = match config.sides() {
         [side] => format!("-{side}"),
         _ => String::new(),
@@ -122,12 +134,9 @@ fn start_cluster(
             lane,
             cancel: cancel.clone(),
         };
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("paritygate-lane{name}-{lane}"))
-                .spawn(move || worker.run())
-                .map_err(ServeError::Thread)?,
-        );
+        threads.push(spawn(format!("paritygate-lane{name}-{lane}"), move || {
+            worker.run()
+        })?);
     }
     let ingest = ingest::Ingest {
         consumer,
@@ -140,12 +149,9 @@ fn start_cluster(
         check,
         cancel: cancel.clone(),
     };
-    threads.push(
-        std::thread::Builder::new()
-            .name(format!("paritygate-ingest{name}"))
-            .spawn(move || ingest.run())
-            .map_err(ServeError::Thread)?,
-    );
+    threads.push(spawn(format!("paritygate-ingest{name}"), move || {
+        ingest.run()
+    })?);
     let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
     let checkpointers = received
         .into_iter()

@@ -218,17 +218,11 @@ impl Batch {
         }
     }
 
-    /// A record that produced no event (rejected, skipped or unparseable), with an optional sample.
-    pub fn add_other(
-        &mut self,
-        service: usize,
-        side: Side,
-        kind: TallyKind,
-        reason: &'static str,
-        sample: Option<&RecordView<'_>>,
-    ) {
+    /// A record that produced no event (rejected, skipped or unparseable): counted as a record;
+    /// what it was is then [`Batch::note`]d.
+    pub fn without_event(&mut self) -> &mut Self {
         self.touch();
-        self.note(service, side, kind, reason, sample);
+        self
     }
 
     /// Count and sample a remark about a record that is counted elsewhere (e.g. `flagged`/`not_json`).

@@ -112,7 +112,7 @@ fn deletes_have_no_content_and_samples_are_bounded() {
             payload: Some(b"x\0x"[..].into()),
             ..RecordView::default()
         };
-        b.add_other(
+        b.without_event().note(
             0,
             Side::Candidate,
             TallyKind::Unparseable,

@@ -6,11 +6,10 @@
 
 use super::StoreError;
 use crate::core::operation::Operation;
-use crate::model::status::SideStatus;
+use crate::model::status::SideCounts;
 use crate::model::TallyKind;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use std::collections::BTreeMap;
 
 mod keys;
 mod windows;
@@ -32,47 +31,6 @@ pub(crate) fn operation_name(raw: i16) -> Result<&'static str, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Side counts
 // ---------------------------------------------------------------------------------------------
-
-/// One side's tallies (the `tallies` table folded).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SideCounts {
-    /// Every record of the side, whatever became of it: events with their duplicates, rejected,
-    /// skipped and unparseable records (as `diff` counts them).
-    pub records: u64,
-    /// Distinct events.
-    pub events: u64,
-    /// Records that repeated an event already known (records − events of kind `operation`).
-    pub duplicates: u64,
-    pub unparseable: u64,
-    pub unparseable_by_reason: BTreeMap<String, u64>,
-    /// Distinct events per operation.
-    pub by_operation: BTreeMap<String, u64>,
-    pub rejected: BTreeMap<String, u64>,
-    pub skipped: BTreeMap<String, u64>,
-    /// Remarks on records that still became events (`not_json`: compared as bytes).
-    pub flagged: BTreeMap<String, u64>,
-    /// Records on the side's error (dead-letter) topics.
-    pub errors: u64,
-    /// Times one of the side's partitions' log went back (`serve::cursor`).
-    pub log_resets: u64,
-}
-
-impl SideCounts {
-    /// Copy the counts into a live side status (watermark, lag and partitions are left alone).
-    pub fn fill(self, side: &mut SideStatus) {
-        side.records = self.records;
-        side.events = self.events;
-        side.duplicates = self.duplicates;
-        side.unparseable = self.unparseable;
-        side.unparseable_by_reason = self.unparseable_by_reason;
-        side.by_operation = self.by_operation;
-        side.rejected = self.rejected;
-        side.skipped = self.skipped;
-        side.flagged = self.flagged;
-        side.errors = self.errors;
-        side.log_resets = self.log_resets;
-    }
-}
 
 /// Baseline and candidate counts of a service, indexed by `BASELINE`/`CANDIDATE`.
 pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 2], StoreError> {

@@ -253,13 +253,24 @@ pub async fn latest_diffs(
         .collect())
 }
 
-/// Keys as texts for the row sampler, which maps them to key columns: a key that is not UTF-8
-/// cannot be written in a table's key columns as text, and is left out (it stays in the stream
-/// comparison).
-fn texts(keys: Vec<Vec<u8>>) -> Vec<String> {
-    keys.into_iter()
+/// The keys `sql` selects (`$1` the service, `$2` the limit) as texts for the row sampler, which
+/// maps them to key columns: a key that is not UTF-8 cannot be written in a table's key columns as
+/// text, and is left out (it stays in the stream comparison).
+async fn key_texts(
+    pool: &PgPool,
+    sql: &'static str,
+    service_id: i16,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let keys: Vec<Vec<u8>> = sqlx::query_scalar(sql)
+        .bind(service_id)
+        .bind(limit.max(1))
+        .fetch_all(pool)
+        .await?;
+    Ok(keys
+        .into_iter()
         .filter_map(|k| String::from_utf8(k).ok())
-        .collect()
+        .collect())
 }
 
 /// Key texts the stream comparison finds different (any kind, settled or not), most recently
@@ -269,22 +280,15 @@ pub async fn flagged_keys(
     service_id: i16,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    Ok(texts(
-        sqlx::query_scalar(
-            "SELECT coalesce(b.key_bytes, c.key_bytes) FROM \
+    const FLAGGED: &str = "SELECT coalesce(b.key_bytes, c.key_bytes) FROM \
            (SELECT * FROM keys WHERE service_id = $1 AND side = 0) b \
            FULL JOIN (SELECT * FROM keys WHERE service_id = $1 AND side = 1) c \
              ON b.key_hash = c.key_hash \
          WHERE b.key_hash IS NULL OR c.key_hash IS NULL OR b.events <> c.events \
             OR b.fingerprint_sum <> c.fingerprint_sum \
             OR b.final_digest IS DISTINCT FROM c.final_digest \
-         ORDER BY greatest(b.last_event_ms, c.last_event_ms) DESC LIMIT $2",
-        )
-        .bind(service_id)
-        .bind(limit.max(1))
-        .fetch_all(pool)
-        .await?,
-    ))
+         ORDER BY greatest(b.last_event_ms, c.last_event_ms) DESC LIMIT $2";
+    key_texts(pool, FLAGGED, service_id, limit).await
 }
 
 /// The most recently changed key texts (either side), newest first. No index on `last_event_ms`
@@ -294,14 +298,7 @@ pub async fn recent_keys(
     service_id: i16,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    Ok(texts(
-        sqlx::query_scalar(
-            "SELECT key_bytes FROM keys WHERE service_id = $1 \
-         GROUP BY key_bytes ORDER BY max(last_event_ms) DESC LIMIT $2",
-        )
-        .bind(service_id)
-        .bind(limit.max(1))
-        .fetch_all(pool)
-        .await?,
-    ))
+    const RECENT: &str = "SELECT key_bytes FROM keys WHERE service_id = $1 \
+         GROUP BY key_bytes ORDER BY max(last_event_ms) DESC LIMIT $2";
+    key_texts(pool, RECENT, service_id, limit).await
 }

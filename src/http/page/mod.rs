@@ -3,8 +3,8 @@
 //! differing keys with field diffs, row diffs), plus sign-off and revocation forms.
 //!
 //! The forms post `application/x-www-form-urlencoded` bodies to `/ui/waves/{id}/signoff` and
-//! `/ui/waves/{id}/revoke`; they run exactly the API's code ([`waves::sign_off_wave`],
-//! [`waves::revoke_wave`], [`auth::approver`]) and render the server's answer (the record, or the
+//! `/ui/waves/{id}/revoke`; they run exactly the API's code ([`waves::act_on_wave`],
+//! [`auth::approver`]) and render the server's answer (the record, or the
 //! 4xx message) as a page with the same status code. The approver token is a form field, so a
 //! forged cross-site form cannot act without it. `?refresh=N` (1–3600 s) reloads the page.
 //!
@@ -20,6 +20,7 @@ use super::auth::{self, Approver};
 use super::body::Fields;
 use super::explore::query;
 use super::{waves as api_waves, ApiError, AppState};
+use crate::signoff::SignoffAction;
 use crate::signoff::SignoffRecord;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -159,40 +160,48 @@ fn form_approver(state: &AppState, pairs: &[(String, String)]) -> Result<String,
     Ok(identity)
 }
 
-/// `POST /ui/waves/{id}/signoff` (form: `token`, `comment`).
-pub async fn sign_off(
+/// `POST /ui/waves/{id}/signoff` (form: `token`, `comment`) and `POST /ui/waves/{id}/revoke`
+/// (form: `token`, `reason`).
+pub async fn wave_form(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, verb)): Path<(String, String)>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let outcome = async {
-        let pairs = form_pairs(form)?;
-        let identity = form_approver(&state, &pairs)?;
-        api_waves::sign_off_wave(&state, &identity, &id, || {
-            Fields::from_form(pairs, &["token", "comment"])
-        })
-        .await
-    }
-    .await;
-    answer(&id, "sign-off", outcome)
+    let action = match verb.as_str() {
+        "signoff" => SignoffAction::Signoff,
+        "revoke" => SignoffAction::Revocation,
+        _ => {
+            return answer(
+                &id,
+                "request",
+                Err(ApiError::NotFound(format!("no form `{verb}`"))),
+            )
+        }
+    };
+    act(&state, &id, action, form).await
 }
 
-/// `POST /ui/waves/{id}/revoke` (form: `token`, `reason`).
-pub async fn revoke(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
+/// A form's sign-off or revocation through the API's own code.
+async fn act(
+    state: &AppState,
+    id: &str,
+    action: SignoffAction,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let outcome = async {
         let pairs = form_pairs(form)?;
-        let identity = form_approver(&state, &pairs)?;
-        api_waves::revoke_wave(&state, &identity, &id, || {
-            Fields::from_form(pairs, &["token", "reason"])
+        let identity = form_approver(state, &pairs)?;
+        api_waves::act_on_wave(state, &identity, id, action, || {
+            Fields::from_form(pairs, &["token", api_waves::action_field(action)])
         })
         .await
     }
     .await;
-    answer(&id, "revocation", outcome)
+    let what = match action {
+        SignoffAction::Signoff => "sign-off",
+        SignoffAction::Revocation => "revocation",
+    };
+    answer(id, what, outcome)
 }
 
 /// The server's answer to a form: 201 with the record, or the error's status and message.

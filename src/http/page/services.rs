@@ -79,21 +79,24 @@ fn counts(s: &ServiceStatus) -> String {
         "<h4>Counts</h4><table class=\"counts\"><tr><th></th><th>Baseline</th><th>Candidate</th></tr>",
     );
     let rows: [(&str, SideCount); 9] = [
-        ("records", |x| Some(x.records)),
-        ("events", |x| Some(x.events)),
-        ("duplicates", |x| Some(x.duplicates)),
-        ("unparseable", |x| Some(x.unparseable)),
+        ("records", |x| Some(x.counts.records)),
+        ("events", |x| Some(x.counts.events)),
+        ("duplicates", |x| Some(x.counts.duplicates)),
+        ("unparseable", |x| Some(x.counts.unparseable)),
         ("unstorable (refused by the database)", |x| {
             Some(
-                x.unparseable_by_reason
+                x.counts
+                    .unparseable_by_reason
                     .get("unstorable")
                     .copied()
                     .unwrap_or(0),
             )
         }),
-        ("rejected", |x| Some(x.rejected.values().sum())),
-        ("error-topic records", |x| Some(x.errors)),
-        ("log resets (topic recreated)", |x| Some(x.log_resets)),
+        ("rejected", |x| Some(x.counts.rejected.values().sum())),
+        ("error-topic records", |x| Some(x.counts.errors)),
+        ("log resets (topic recreated)", |x| {
+            Some(x.counts.log_resets)
+        }),
         ("lag", |x| x.lag.map(|l| u64::try_from(l).unwrap_or(0))),
     ];
     let shown = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| n.to_string());

@@ -69,7 +69,7 @@ pub async fn evaluate_service(
             ends[Side::Candidate.index()],
         ),
     ] {
-        counts.fill(side);
+        side.counts = counts;
         let (partitions, watermark) = side_watermark(rows, topics, ends, now_ms, idle_ms);
         // Unknown if any partition's is (or the side has none the broker knows of).
         side.lag = partitions
@@ -118,8 +118,8 @@ pub async fn evaluate_service(
     let settled_counts = evidence::settled_counts(pool, id, window_ms, s.settled_until_ms).await?;
     let observed_since = evidence::observed_since_ms(pool, id).await?;
     let inputs = GateInputs {
-        baseline_events: s.baseline.events,
-        candidate_events: s.candidate.events,
+        baseline_events: s.baseline.counts.events,
+        candidate_events: s.candidate.counts.events,
         observation_ms: s
             .settled_until_ms
             .zip(observed_since)
@@ -135,10 +135,10 @@ pub async fn evaluate_service(
             flagged_differing: r.extra_differing.total(),
         }),
         errors: service.error_topics.as_ref().map(|_| ErrorEvidence {
-            baseline_errors: s.baseline.errors,
-            baseline_records: s.baseline.records,
-            candidate_errors: s.candidate.errors,
-            candidate_records: s.candidate.records,
+            baseline_errors: s.baseline.counts.errors,
+            baseline_records: s.baseline.counts.records,
+            candidate_errors: s.candidate.counts.errors,
+            candidate_records: s.candidate.counts.records,
         }),
         delay_regression: evidence::delay_regression_p95(pool, id)
             .await?
@@ -365,10 +365,7 @@ pub struct ClusterWatch {
 
 impl ClusterWatch {
     fn name(&self) -> &'static str {
-        match self.config.sides() {
-            [side] => side.as_str(),
-            _ => "shared",
-        }
+        crate::config::cluster::name_of(self.config.sides())
     }
 }
 

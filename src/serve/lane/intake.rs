@@ -24,7 +24,7 @@ pub fn admit(
 ) -> Option<i64> {
     let payload_len = record.payload.as_ref().map_or(0, |p| p.len());
     if payload_len > config.kafka.max_message_bytes {
-        batch.add_other(
+        batch.without_event().note(
             service,
             side,
             TallyKind::Unparseable,
@@ -87,7 +87,7 @@ pub fn admit(
             Some(event_ms)
         }
         Outcome::Rejected(reason) => {
-            batch.add_other(
+            batch.without_event().note(
                 service,
                 side,
                 TallyKind::Rejected,
@@ -97,7 +97,9 @@ pub fn admit(
             None
         }
         Outcome::Skipped(skip) => {
-            batch.add_other(service, side, TallyKind::Skipped, skip.as_str(), None);
+            batch
+                .without_event()
+                .note(service, side, TallyKind::Skipped, skip.as_str(), None);
             None
         }
     }

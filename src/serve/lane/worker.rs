@@ -224,7 +224,8 @@ impl Worker {
         let event_ms = if routed.is_error {
             state
                 .batch
-                .add_other(service, side, TallyKind::Errors, "error_topic", None);
+                .without_event()
+                .note(service, side, TallyKind::Errors, "error_topic", None);
             None
         } else {
             intake::admit(

@@ -302,7 +302,7 @@ fn fill_status(status: &SharedStatus) {
             },
             ..Default::default()
         };
-        orders.baseline.events = 5;
+        orders.baseline.counts.events = 5;
         s.services.insert("orders".into(), orders);
     });
 }
