@@ -3,7 +3,7 @@
 
 /// jemalloc instead of glibc's allocator: `serve`'s consumer thread allocates every record and the
 /// lane workers free them, a cross-thread pattern glibc's arenas handle poorly (measured with
-/// `bench serve`, see docs/architecture.md "Serve throughput").
+/// `bench serve`, see docs/benchmarks.md "Serve throughput").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

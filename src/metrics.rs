@@ -32,7 +32,7 @@ pub struct Metrics {
     /// Consumer lag per side, topic and partition (messages); absent when unknown.
     pub consumer_lag: IntGaugeVec,
     /// 1 while a side of a service is not being counted (checkpoints failing, a lane blocked, a
-    /// topic missing: `serve::status::IngestionFaults`).
+    /// topic missing: `model::status::IngestionFaults`).
     pub ingestion_stalled: IntGaugeVec,
     /// Event-time watermark per side (Unix seconds).
     pub watermark_seconds: GaugeVec,
@@ -73,7 +73,7 @@ pub struct Metrics {
     /// Kafka partitions this replica consumes now (its share under the group protocol).
     pub assigned_partitions: IntGauge,
     /// Offset commits to Kafka that failed: the copy of the stored offsets that consumer-group lag
-    /// tools read (`serve::kafka_offsets`); never a position, so a failure costs no correctness.
+    /// tools read (`serve::ingest::kafka_offsets`); never a position, so a failure costs no correctness.
     pub kafka_commit_failures: IntCounter,
 }
 

@@ -62,7 +62,7 @@ pub struct KafkaConfig {
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
     /// Commit the stored offsets to Kafka after each checkpoint, for consumer-group lag tools
-    /// (`serve::kafka_offsets`; never read back). Off where the principal may not commit for the
+    /// (`serve::ingest::kafka_offsets`; never read back). Off where the principal may not commit for the
     /// group, so failed commits do not accumulate.
     #[serde(default = "yes")]
     pub commit_offsets: bool,

@@ -1,4 +1,4 @@
-//! Unit tests of `serve::batch`: final states, tallies, partition progress.
+//! Unit tests of `store::batch`: final states, tallies, partition progress.
 
 use super::*;
 use crate::model::{TallyKind, TopicPartition};

@@ -83,7 +83,7 @@ pub struct Store {
 }
 
 /// A partition's stored `next_offset`, and the fingerprint of the record before it when known
-/// (`serve::verify`).
+/// (`serve::ingest::verify`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredOffset {
     pub next: i64,
@@ -197,7 +197,7 @@ impl Store {
         .await?)
     }
 
-    /// The stored identities of a partition's events, as packed rows (see `serve::dedupe`).
+    /// The stored identities of a partition's events, as packed rows (see `serve::lane::dedupe`).
     pub async fn partition_identities(
         &self,
         side: Side,

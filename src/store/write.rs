@@ -3,7 +3,7 @@
 //!
 //! Order inside the transaction: compare-and-set every partition's `next_offset` (a replica that lost
 //! a partition cannot write for it), add the new events to `keys`, append the identities of the
-//! batch's new events per partition (what `serve::dedupe` reloads after a restart), then windows and
+//! batch's new events per partition (what `serve::lane::dedupe` reloads after a restart), then windows and
 //! tallies, the sampled delivery times and samples of bad messages. Every event in a batch is new:
 //! duplicates were recognized in memory by the partition's owner.
 //!
@@ -238,7 +238,7 @@ async fn advance_partitions(
     Ok(())
 }
 
-/// One packed row per partition: the identities `serve::dedupe` reloads after a restart. The
+/// One packed row per partition: the identities `serve::lane::dedupe` reloads after a restart. The
 /// identities of refused keys' events are left out with them.
 async fn append_identities(
     tx: &mut sqlx::PgConnection,
@@ -307,7 +307,7 @@ async fn append_identities(
     Ok(())
 }
 
-/// The sampled events' delivery times (latency evidence, see `serve::dedupe::is_delivery_sample`).
+/// The sampled events' delivery times (latency evidence, see `core::identity::is_delivery_sample`).
 async fn insert_deliveries(
     tx: &mut sqlx::PgConnection,
     ids: &ServiceIds,

@@ -1,4 +1,4 @@
-//! Tests of `serve::rebalance`: revocations hand pending chunks over and wait for the lanes'
+//! Tests of `serve::ingest::rebalance`: revocations hand pending chunks over and wait for the lanes'
 //! checkpoints; chunks go out when full; stopping first makes closing wait for nothing.
 
 use super::*;

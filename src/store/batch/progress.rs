@@ -1,6 +1,6 @@
 //! Where each partition of a batch stands: the offset its checkpoint stores and compares-and-sets,
 //! its event-time range, the arrival base after a log reset and the fingerprint of its last record
-//! (`serve::verify`); and the allocation-free (topic, partition) lookup the hot path uses.
+//! (`serve::ingest::verify`); and the allocation-free (topic, partition) lookup the hot path uses.
 
 use super::Batch;
 use crate::model::{Side, TopicPartition};
