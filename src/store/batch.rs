@@ -14,7 +14,7 @@ use std::time::Instant;
 mod progress;
 pub use progress::{PartitionProbe, PartitionProgress};
 
-/// A distinct event, new to the service (duplicates were recognized in memory, `super::dedupe`).
+/// A distinct event, new to the service (duplicates were recognized in memory, `serve::lane::dedupe`).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchEvent {
     pub service: usize,
@@ -128,7 +128,7 @@ pub struct Batch {
     /// Records per tally (what they were counted as).
     pub tallies: BTreeMap<TallyId, i64>,
     pub partitions: BTreeMap<TopicPartition, PartitionProgress>,
-    /// Identities of the new events per partition, stored with the offsets (see `super::dedupe`).
+    /// Identities of the new events per partition, stored with the offsets (see `serve::lane::dedupe`).
     pub identities: BTreeMap<TopicPartition, Vec<u128>>,
     pub samples: Vec<BadSample>,
     pub records: usize,
