@@ -1,7 +1,7 @@
 //! The floor: a bare rdkafka consumer that only reads. Manual assignment of every partition from
 //! the beginning, poll, touch each payload's length, count until every produced record was seen.
 
-use super::client;
+use super::{client, Endpoint};
 use crate::core::record::RecordView;
 use anyhow::bail;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -22,26 +22,26 @@ pub struct BareRun {
 /// includes creating the consumer and assigning, as `serve`'s clock includes its start-up.
 /// Gives up after `timeout` without a new record.
 pub fn bare_consume(
-    addr: &str,
+    endpoint: &Endpoint,
     topics: &[String],
     partitions: i32,
     expected: u64,
     timeout: Duration,
 ) -> anyhow::Result<BareRun> {
-    consume_each(addr, topics, partitions, (expected, timeout), |_| {})
+    consume_each(endpoint, topics, partitions, (expected, timeout), |_| {})
 }
 
 /// [`bare_consume`] that also hands every message to `each` (e.g. the comparison core's
 /// extraction, to measure what parsing costs on top of reading).
 pub fn consume_each(
-    addr: &str,
+    endpoint: &Endpoint,
     topics: &[String],
     partitions: i32,
     (expected, timeout): (u64, Duration),
     mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> anyhow::Result<BareRun> {
     let start = Instant::now();
-    let consumer: BaseConsumer = client(addr)
+    let consumer: BaseConsumer = client(endpoint)
         .set("group.id", "paritygate-bench-bare")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

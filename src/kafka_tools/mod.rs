@@ -11,19 +11,42 @@
 mod consume;
 mod produce;
 mod tansu;
+mod tls;
 
 pub use consume::{bare_consume, consume_each, record_view, BareRun};
 pub use produce::{produce_captures, Deliveries, Produced};
-pub use tansu::{Storage, Tansu, TansuOptions};
+pub use tansu::{create_topics, Storage, Tansu, TansuOptions};
+pub use tls::TlsFront;
 
 use rdkafka::config::ClientConfig;
 
+/// Where a client connects: bootstrap address and the librdkafka properties it needs there
+/// (none for tansu itself; `security.protocol` and a CA behind a [`TlsFront`]).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: String,
+    pub properties: Vec<(String, String)>,
+}
+
+impl Endpoint {
+    /// A plaintext listener.
+    pub fn plain(addr: impl Into<String>) -> Endpoint {
+        Endpoint {
+            addr: addr.into(),
+            properties: Vec::new(),
+        }
+    }
+}
+
 /// Base client settings for a loopback broker (IPv4 only: tansu listens on 127.0.0.1).
-pub fn client(addr: &str) -> ClientConfig {
+pub fn client(endpoint: &Endpoint) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
-        .set("bootstrap.servers", addr)
+        .set("bootstrap.servers", &endpoint.addr)
         .set("broker.address.family", "v4");
+    for (k, v) in &endpoint.properties {
+        config.set(k, v);
+    }
     config
 }
 

@@ -1,7 +1,7 @@
 //! Produce capture files to a broker, fast: batched (`linger.ms`, large batches), streamed line by
 //! line (memory does not grow with the capture), each record to its captured topic and partition.
 
-use super::client;
+use super::{client, Endpoint};
 use crate::capture::for_each_line;
 use crate::capture::format::parse_line;
 use anyhow::{bail, Context};
@@ -69,12 +69,12 @@ impl Produced {
 /// Produce every record of `files` whose topic is in `topics` (others are skipped, as `serve`
 /// would never read them). Partitions must be below `partitions`. Returns once all are acknowledged.
 pub fn produce_captures(
-    addr: &str,
+    endpoint: &Endpoint,
     files: &[PathBuf],
     topics: &HashSet<String>,
     partitions: i32,
 ) -> anyhow::Result<Produced> {
-    let producer: ThreadedProducer<Deliveries> = client(addr)
+    let producer: ThreadedProducer<Deliveries> = client(endpoint)
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("batch.size", "4000000")

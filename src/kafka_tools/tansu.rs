@@ -2,7 +2,7 @@
 //! the benchmarks and the demo ([`Tansu::start`]); any port, advertised address and storage for
 //! the integration tests' harness ([`Tansu::start_with`]), so there is one way to run the broker.
 
-use super::{client, free_port};
+use super::{client, free_port, Endpoint};
 use anyhow::{bail, Context};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -110,7 +110,7 @@ impl Tansu {
             return Ok(());
         }
         // Listening is not serving yet: wait for a metadata answer.
-        let consumer: BaseConsumer = client(&self.addr()).create()?;
+        let consumer: BaseConsumer = client(&Endpoint::plain(self.addr())).create()?;
         loop {
             match consumer.fetch_metadata(None, Duration::from_secs(2)) {
                 Ok(_) => return Ok(()),
@@ -132,19 +132,28 @@ impl Tansu {
 
     /// Create `topics` with `partitions` partitions each (replication factor 1).
     pub async fn create_topics(&self, topics: &[String], partitions: i32) -> anyhow::Result<()> {
-        let admin: AdminClient<DefaultClientContext> = client(&self.addr()).create()?;
-        let new: Vec<NewTopic<'_>> = topics
-            .iter()
-            .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
-            .collect();
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        for result in admin.create_topics(&new, &options).await? {
-            if let Err((topic, code)) = result {
-                bail!("create topic {topic}: {code}");
-            }
-        }
-        Ok(())
+        create_topics(&Endpoint::plain(self.addr()), topics, partitions).await
     }
+}
+
+/// Create `topics` with `partitions` partitions each (replication factor 1) through `endpoint`.
+pub async fn create_topics(
+    endpoint: &Endpoint,
+    topics: &[String],
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client(endpoint).create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new, &options).await? {
+        if let Err((topic, code)) = result {
+            bail!("create topic {topic}: {code}");
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Tansu {

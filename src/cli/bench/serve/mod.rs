@@ -10,7 +10,10 @@ mod child;
 mod measure;
 
 use crate::config::Config;
-use crate::kafka_tools::{bare_consume, produce_captures, Tansu};
+use crate::kafka_tools::{
+    bare_consume, create_topics, free_port, produce_captures, Endpoint, Storage, Tansu,
+    TansuOptions, TlsFront,
+};
 use anyhow::Context;
 use child::ServeChild;
 use measure::{checkpoint_stats, cpu_seconds, wait_settled};
@@ -49,6 +52,10 @@ pub struct ServeBenchArgs {
     /// `[serve] checkpoint_lanes` (default: the service's default).
     #[arg(long)]
     checkpoint_lanes: Option<usize>,
+    /// Every client (producer, bare consumer, serve) through TLS: `socat` terminates it in front
+    /// of tansu (Debian packages `socat` and `openssl`). Compare with a run without it.
+    #[arg(long)]
+    tls: bool,
 }
 
 pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
@@ -60,12 +67,33 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
     let tansu = tansu_program(args.tansu.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
 
-    let broker = Tansu::start(&tansu, &work.join("tansu.log"))?;
-    runtime.block_on(broker.create_topics(&topics, PARTITIONS))?;
-    eprintln!("producing to tansu on {} …", broker.addr());
+    // With TLS, tansu advertises the front's port so every connection goes through it.
+    let (broker, front, endpoint) = if args.tls {
+        let inner = free_port()?;
+        let front = TlsFront::start(&work.join("tls"), inner)?;
+        let broker = Tansu::start_with(&TansuOptions {
+            program: tansu.clone(),
+            port: inner,
+            advertised_port: front.port,
+            storage: Storage::Memory,
+            log: work.join("tansu.log"),
+        })?;
+        let endpoint = front.endpoint();
+        (broker, Some(front), endpoint)
+    } else {
+        let broker = Tansu::start(&tansu, &work.join("tansu.log"))?;
+        let endpoint = Endpoint::plain(broker.addr());
+        (broker, None, endpoint)
+    };
+    runtime.block_on(create_topics(&endpoint, &topics, PARTITIONS))?;
+    eprintln!(
+        "producing to tansu on {}{} …",
+        endpoint.addr,
+        if front.is_some() { " (TLS)" } else { "" }
+    );
     let t = Instant::now();
     let wanted: HashSet<String> = topics.iter().cloned().collect();
-    let produced = produce_captures(&broker.addr(), &files, &wanted, PARTITIONS)?;
+    let produced = produce_captures(&endpoint, &files, &wanted, PARTITIONS)?;
     eprintln!(
         "produced {} records in {:.1} s",
         produced.total(),
@@ -83,31 +111,34 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
 
     eprintln!("bare consumer …");
     let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(broker.pid()));
-    let bare = bare_consume(&broker.addr(), &topics, PARTITIONS, produced.total(), STALL)?;
+    let bare = bare_consume(&endpoint, &topics, PARTITIONS, produced.total(), STALL)?;
     // CPU of the bare run: this process (the consumer) and the broker serving it.
     let bare_cpu = (
         cpu_seconds(std::process::id()) - cpu_before.0,
         cpu_seconds(broker.pid()) - cpu_before.1,
     );
     eprintln!("bare consumer + extraction …");
-    let extracting = extract_consume(&broker.addr(), &topics, &config, produced.total())?;
+    let extracting = extract_consume(&endpoint, &topics, &config, produced.total())?;
     eprintln!("serve …");
     let broker_before = cpu_seconds(broker.pid());
-    let serve = runtime.block_on(run_serve(
-        args,
-        &broker.addr(),
-        &work,
-        &config,
-        &per_service,
-    ))?;
+    let serve = runtime.block_on(run_serve(args, &endpoint, &work, &config, &per_service))?;
     let serve_broker_cpu = cpu_seconds(broker.pid()) - broker_before;
     drop(broker);
+    drop(front);
 
     let total = produced.total() as f64;
     let bare_rate = total / bare.seconds;
     let serve_rate = total / serve.seconds;
     let ratio = bare.seconds / serve.seconds;
     let mib = serve.peak_rss_bytes as f64 / 1_048_576.0;
+    println!(
+        "kafka:    {}",
+        if args.tls {
+            "TLS (security.protocol=SSL, socat terminating it before tansu)"
+        } else {
+            "plaintext"
+        }
+    );
     println!(
         "records:  {} baseline + {} candidate = {} ({} topics x {PARTITIONS} partitions), payload avg {:.0} B",
         per_side[0],
@@ -170,27 +201,28 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
 /// The bare consumer plus `core::event::extract` on every routed record: what reading and
 /// canonicalizing alone cost, the ceiling for any stateful consumer on this machine.
 fn extract_consume(
-    addr: &str,
+    endpoint: &Endpoint,
     topics: &[String],
     config: &Config,
     expected: u64,
 ) -> anyhow::Result<crate::kafka_tools::BareRun> {
     let routes = config.routes();
     let mut events = 0u64;
-    let run = crate::kafka_tools::consume_each(addr, topics, PARTITIONS, (expected, STALL), |m| {
-        use rdkafka::Message;
-        let Some(&(service, side)) = routes.get(m.topic()) else {
-            return;
-        };
-        let plan = &config.plan(service);
-        let side_plan = plan.side(side);
-        let record = crate::kafka_tools::record_view(m);
-        if let crate::core::event::Outcome::Event(e) =
-            crate::core::event::extract(side_plan, &record, crate::core::event::Keep::Canonical)
-        {
-            events += u64::from(e.digest != 0);
-        }
-    })?;
+    let run =
+        crate::kafka_tools::consume_each(endpoint, topics, PARTITIONS, (expected, STALL), |m| {
+            use rdkafka::Message;
+            let Some(&(service, side)) = routes.get(m.topic()) else {
+                return;
+            };
+            let plan = &config.plan(service);
+            let side_plan = plan.side(side);
+            let record = crate::kafka_tools::record_view(m);
+            if let crate::core::event::Outcome::Event(e) =
+                crate::core::event::extract(side_plan, &record, crate::core::event::Keep::Canonical)
+            {
+                events += u64::from(e.digest != 0);
+            }
+        })?;
     eprintln!("extraction: {events} events");
     Ok(run)
 }
@@ -211,7 +243,7 @@ struct ServeRun {
 
 async fn run_serve(
     args: &ServeBenchArgs,
-    brokers: &str,
+    endpoint: &Endpoint,
     work: &Path,
     config: &Config,
     expected: &[u64],
@@ -229,8 +261,13 @@ async fn run_serve(
         .await?;
     let store_url = format!("{}/{name}", args.postgres.trim_end_matches('/'));
     let mut toml = std::fs::read_to_string(work.join("paritygate.toml"))?;
+    let brokers = &endpoint.addr;
+    let mut properties = String::from("\n[kafka.properties]\n");
+    for (k, v) in &endpoint.properties {
+        properties.push_str(&format!("\"{k}\" = \"{v}\"\n"));
+    }
     toml.push_str(&format!(
-        "\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{name}\"\nassignment = \"manual\"\n\
+        "\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{name}\"\nassignment = \"manual\"\n{properties}\
          \n[store]\nurl = \"{store_url}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\
          \n[serve]\nevaluation_interval_ms = 200\nidle_partition_ms = 1000\n"
     ));
