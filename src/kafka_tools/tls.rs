@@ -98,6 +98,11 @@ impl TlsFront {
         Ok(front)
     }
 
+    /// The relay's process id (its forked relays are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What a client needs to connect through the front.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {

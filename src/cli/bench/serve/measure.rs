@@ -79,13 +79,24 @@ pub(super) async fn wait_settled(
 /// User + system CPU seconds of a process so far (`/proc/<pid>/stat`, in USER_HZ = 100 ticks);
 /// 0 when unreadable (informative only).
 pub(super) fn cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(pid, 2)
+}
+
+/// CPU seconds of `pid` and of its children that ended and were waited for (`socat`'s relays:
+/// one forked process per connection).
+pub(super) fn cpu_seconds_with_children(pid: u32) -> f64 {
+    stat_seconds(pid, 4)
+}
+
+/// The sum of the first `fields` of utime, stime, cutime, cstime in `/proc/PID/stat`, in seconds.
+fn stat_seconds(pid: u32, fields: usize) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the `(comm)`, which may contain spaces: utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let ticks: u64 = rest
         .split_whitespace()
         .skip(11)
-        .take(2)
+        .take(fields)
         .filter_map(|v| v.parse::<u64>().ok())
         .sum();
     ticks as f64 / 100.0

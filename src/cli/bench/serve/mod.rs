@@ -16,7 +16,7 @@ use crate::kafka_tools::{
 };
 use anyhow::Context;
 use child::ServeChild;
-use measure::{checkpoint_stats, cpu_seconds, wait_settled};
+use measure::{checkpoint_stats, cpu_seconds, cpu_seconds_with_children, wait_settled};
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -121,8 +121,16 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
     let extracting = extract_consume(&endpoint, &topics, &config, produced.total())?;
     eprintln!("serve …");
     let broker_before = cpu_seconds(broker.pid());
+    let front_cpu = |f: &Option<TlsFront>| {
+        f.as_ref()
+            .map_or(0.0, |f| cpu_seconds_with_children(f.pid()))
+    };
+    let front_before = front_cpu(&front);
     let serve = runtime.block_on(run_serve(args, &endpoint, &work, &config, &per_service))?;
     let serve_broker_cpu = cpu_seconds(broker.pid()) - broker_before;
+    // The relays of serve's connections have ended with serve (and been reaped by socat).
+    std::thread::sleep(Duration::from_millis(500));
+    let serve_front_cpu = front_cpu(&front) - front_before;
     drop(broker);
     drop(front);
 
@@ -175,6 +183,11 @@ pub fn run(args: &ServeBenchArgs) -> anyhow::Result<()> {
         "          CPU: serve {:.1} s, its Postgres backends {:.1} s, the broker {serve_broker_cpu:.1} s (2 cores shared with whatever else runs)",
         serve.cpu.0, serve.cpu.1
     );
+    if args.tls {
+        println!(
+            "          TLS front (socat, on the same cores): {serve_front_cpu:.1} s of CPU during serve's run"
+        );
+    }
     // Where a record's CPU goes, machine-wide: what bounds the ratio on a small machine.
     let per_record = |seconds: f64| seconds * 1e6 / total;
     println!(
