@@ -2,7 +2,7 @@
 //! `POST /api/v1/waves/{id}/signoff` and `POST /api/v1/waves/{id}/revoke`.
 //!
 //! Sign-offs and revocations are appended to `wave_signoffs` (append-only in the database). The
-//! rules (ordering, distinct approvers, staleness) are in [`crate::signoff`]; the check and the
+//! rules (ordering, distinct approvers, staleness) are in `crate::signoff`; the check and the
 //! insert run under one lock in [`audit::append_signoff`].
 
 use super::auth::Approver;
