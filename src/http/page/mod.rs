@@ -3,7 +3,7 @@
 //! differing keys with field diffs, row diffs), plus sign-off and revocation forms.
 //!
 //! The forms post `application/x-www-form-urlencoded` bodies to `/ui/waves/{id}/signoff` and
-//! `/ui/waves/{id}/revoke`; they run exactly the API's code ([`api_waves::act_on_wave`],
+//! `/ui/waves/{id}/revoke`; they run exactly the API's code (`waves::act_on_wave`,
 //! [`auth::approver`]) and render the server's answer (the record, or the
 //! 4xx message) as a page with the same status code. The approver token is a form field, so a
 //! forged cross-site form cannot act without it. `?refresh=N` (1–3600 s) reloads the page.
