@@ -36,18 +36,36 @@ pub async fn settled_counts(
     Ok(out)
 }
 
-/// The event time from which both sides have been observed: the later of the two sides' earliest events.
-pub async fn observed_since_ms(pool: &PgPool, service_id: i16) -> Result<Option<i64>, StoreError> {
-    let first = |side: i16| {
-        sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT min(min_event_ms) FROM partitions WHERE service_id = $1 AND side = $2",
+/// The event time both sides have been observed over: from the later of the two sides' earliest
+/// events to the earlier of their latest, `None` until both sides have events. Event time only: a
+/// quiet stretch adds nothing, however long the clock runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservedSpan {
+    pub since_ms: i64,
+    pub until_ms: i64,
+}
+
+pub async fn observed_span(
+    pool: &PgPool,
+    service_id: i16,
+) -> Result<Option<ObservedSpan>, StoreError> {
+    let side = |side: i16| {
+        sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
+            "SELECT min(min_event_ms), max(max_event_ms) FROM partitions \
+             WHERE service_id = $1 AND side = $2",
         )
         .bind(service_id)
         .bind(side)
         .fetch_one(pool)
     };
-    let (b, c) = (first(BASELINE).await?, first(CANDIDATE).await?);
-    Ok(b.zip(c).map(|(b, c)| b.max(c)))
+    let (b, c) = (side(BASELINE).await?, side(CANDIDATE).await?);
+    Ok(match (b, c) {
+        ((Some(b_first), Some(b_last)), (Some(c_first), Some(c_last))) => Some(ObservedSpan {
+            since_ms: b_first.max(c_first),
+            until_ms: b_last.min(c_last),
+        }),
+        _ => None,
+    })
 }
 
 /// p95 of (candidate delivery − baseline delivery) over the latest sampled candidate events (up to

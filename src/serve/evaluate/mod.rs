@@ -116,14 +116,16 @@ pub async fn evaluate_service(
         waiting.max(faulted)
     };
     let settled_counts = evidence::settled_counts(pool, id, window_ms, s.settled_until_ms).await?;
-    let observed_since = evidence::observed_since_ms(pool, id).await?;
+    let observed = evidence::observed_span(pool, id).await?;
     let inputs = GateInputs {
         baseline_events: s.baseline.counts.events,
         candidate_events: s.candidate.counts.events,
+        // Event time covered by both sides and settled; never the idle clock (the watermark of a
+        // quiet side follows the clock, the events do not).
         observation_ms: s
             .settled_until_ms
-            .zip(observed_since)
-            .map(|(u, f)| (u - f).max(0)),
+            .zip(observed)
+            .map(|(settled, span)| (settled.min(span.until_ms) - span.since_ms).max(0)),
         settled_until_ms: s.settled_until_ms,
         settled_counts,
         missing_in_candidate: s.keys.settled.missing_in_candidate,
@@ -156,7 +158,7 @@ pub async fn evaluate_service(
     let mut gate = decide(&inputs, &thresholds(config, index), &waivers);
     gate.config_digest = config.digest(index).to_owned();
     gate.evidence = EvidenceRange {
-        first_event_ms: observed_since,
+        first_event_ms: observed.map(|span| span.since_ms),
         settled_until_ms: s.settled_until_ms,
         baseline_offsets: offsets(&b_rows),
         candidate_offsets: offsets(&c_rows),
