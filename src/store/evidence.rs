@@ -2,7 +2,7 @@
 //! and the gate history written on every change of a served verdict.
 
 use super::read::{count, operation_name};
-use super::{StoreError, BASELINE, CANDIDATE};
+use super::StoreError;
 use crate::model::status::GateStatus;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
@@ -34,38 +34,6 @@ pub async fn settled_counts(
         }
     }
     Ok(out)
-}
-
-/// The event time both sides have been observed over: from the later of the two sides' earliest
-/// events to the earlier of their latest, `None` until both sides have events. Event time only: a
-/// quiet stretch adds nothing, however long the clock runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObservedSpan {
-    pub since_ms: i64,
-    pub until_ms: i64,
-}
-
-pub async fn observed_span(
-    pool: &PgPool,
-    service_id: i16,
-) -> Result<Option<ObservedSpan>, StoreError> {
-    let side = |side: i16| {
-        sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
-            "SELECT min(min_event_ms), max(max_event_ms) FROM partitions \
-             WHERE service_id = $1 AND side = $2",
-        )
-        .bind(service_id)
-        .bind(side)
-        .fetch_one(pool)
-    };
-    let (b, c) = (side(BASELINE).await?, side(CANDIDATE).await?);
-    Ok(match (b, c) {
-        ((Some(b_first), Some(b_last)), (Some(c_first), Some(c_last))) => Some(ObservedSpan {
-            since_ms: b_first.max(c_first),
-            until_ms: b_last.min(c_last),
-        }),
-        _ => None,
-    })
 }
 
 /// p95 of (candidate delivery − baseline delivery) over the latest sampled candidate events (up to

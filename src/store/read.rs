@@ -87,13 +87,15 @@ pub struct PartitionRow {
     pub next_offset: i64,
     pub end_offset: Option<i64>,
     pub max_event_ms: Option<i64>,
+    /// The earliest event time the partition holds (where observation can start).
+    pub min_event_ms: Option<i64>,
     pub last_record_at: Option<DateTime<Utc>>,
 }
 
 pub async fn partitions(pool: &PgPool, service_id: i16) -> Result<Vec<PartitionRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT topic, partition, side, next_offset, end_offset, max_event_ms, last_record_at \
-         FROM partitions WHERE service_id = $1 ORDER BY side, topic, partition",
+        "SELECT topic, partition, side, next_offset, end_offset, max_event_ms, min_event_ms, \
+         last_record_at FROM partitions WHERE service_id = $1 ORDER BY side, topic, partition",
     )
     .bind(service_id)
     .fetch_all(pool)

@@ -478,35 +478,23 @@ fn kinds_parse_from_their_wire_names() {
 }
 
 #[tokio::test]
-async fn the_observed_span_is_the_event_time_both_sides_cover() {
+async fn partitions_carry_the_event_time_they_cover() {
     with_db(|pool| async move {
         let id = service(&pool, "orders").await;
-        let span = || crate::store::evidence::observed_span(&pool, id);
-        assert_eq!(span().await.unwrap(), None, "no events yet");
-        // The baseline holds history from 1,000; the candidate started at 5,000 and is behind.
         sqlx::query(
             "INSERT INTO partitions (topic, partition, service_id, side, next_offset, min_event_ms, max_event_ms) \
-             VALUES ('orders', 0, $1, 0, 10, 1000, 50000), ('orders', 1, $1, 0, 10, 3000, 20000)",
+             VALUES ('orders', 0, $1, 0, 10, 1000, 50000)",
         )
         .bind(id)
         .execute(&pool)
         .await
         .unwrap();
-        assert_eq!(span().await.unwrap(), None, "one side alone is no observation");
-        sqlx::query(
-            "INSERT INTO partitions (topic, partition, service_id, side, next_offset, min_event_ms, max_event_ms) \
-             VALUES ('bento.orders', 0, $1, 1, 4, 5000, 40000)",
-        )
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
+        let rows = partitions(&pool, id).await.unwrap();
         assert_eq!(
-            span().await.unwrap(),
-            Some(crate::store::evidence::ObservedSpan {
-                since_ms: 5000,
-                until_ms: 40000
-            })
+            rows.iter()
+                .map(|r| (r.min_event_ms, r.max_event_ms))
+                .collect::<Vec<_>>(),
+            [(Some(1000), Some(50000))]
         );
     })
     .await;

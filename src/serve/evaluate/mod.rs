@@ -16,7 +16,7 @@ use crate::model::status::{
 use crate::model::{CriterionStatus, FieldCount, Side, Verdict};
 use crate::serve::evaluate::publish::publish_metrics;
 use crate::serve::evaluate::verdict::{decide, thresholds};
-use crate::serve::evaluate::watermark::side_watermark;
+use crate::serve::evaluate::watermark::{observed_span, side_watermark};
 use crate::serve::ingest::cluster::{ClusterHealth, HealthContext};
 use crate::serve::progress::backlog::{evaluation_pause, resume_at, Positions};
 use crate::serve::progress::EndOffsets;
@@ -116,7 +116,7 @@ pub async fn evaluate_service(
         waiting.max(faulted)
     };
     let settled_counts = evidence::settled_counts(pool, id, window_ms, s.settled_until_ms).await?;
-    let observed = evidence::observed_span(pool, id).await?;
+    let observed = observed_span(&b_rows, &c_rows);
     let inputs = GateInputs {
         baseline_events: s.baseline.counts.events,
         candidate_events: s.candidate.counts.events,

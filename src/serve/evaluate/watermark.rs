@@ -96,6 +96,32 @@ pub fn side_watermark(
     (out, watermark)
 }
 
+/// The event time both sides have been observed over: from the later of the two sides' earliest
+/// events to the earlier of their latest, `None` until both sides have events. Event time only: a
+/// quiet stretch adds nothing, however long the clock runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservedSpan {
+    pub since_ms: i64,
+    pub until_ms: i64,
+}
+
+/// The span the baseline's and the candidate's partition rows cover together.
+pub fn observed_span(
+    baseline: &[read::PartitionRow],
+    candidate: &[read::PartitionRow],
+) -> Option<ObservedSpan> {
+    let covered = |rows: &[read::PartitionRow]| {
+        let first = rows.iter().filter_map(|r| r.min_event_ms).min()?;
+        let last = rows.iter().filter_map(|r| r.max_event_ms).max()?;
+        Some((first, last))
+    };
+    let ((b_first, b_last), (c_first, c_last)) = (covered(baseline)?, covered(candidate)?);
+    Some(ObservedSpan {
+        since_ms: b_first.max(c_first),
+        until_ms: b_last.min(c_last),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,8 +142,32 @@ mod tests {
             next_offset: next,
             end_offset: None,
             max_event_ms,
+            min_event_ms: None,
             last_record_at: last_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
         }
+    }
+
+    #[test]
+    fn the_observed_span_is_the_event_time_both_sides_cover() {
+        let with = |min: i64, max: i64| read::PartitionRow {
+            min_event_ms: Some(min),
+            ..row("t", 0, 10, Some(max), None)
+        };
+        assert_eq!(observed_span(&[], &[]), None, "no events yet");
+        // The baseline holds history from 1,000; the candidate started at 5,000 and is behind.
+        let baseline = [with(1000, 50000), with(3000, 20000)];
+        assert_eq!(
+            observed_span(&baseline, &[]),
+            None,
+            "one side alone is no observation"
+        );
+        assert_eq!(
+            observed_span(&baseline, &[with(5000, 40000)]),
+            Some(ObservedSpan {
+                since_ms: 5000,
+                until_ms: 40000
+            })
+        );
     }
 
     const NOW: i64 = 1_000_000;
