@@ -169,6 +169,18 @@ impl Config {
         self.routes_of(ServiceConfig::error_topics_of)
     }
 
+    /// The side of this config's sides whose topics (compared or error) include `topic`.
+    pub fn side_of(&self, topic: &str) -> Option<Side> {
+        self.sides.iter().copied().find(|side| {
+            self.services.iter().any(|s| {
+                s.topics(*side)
+                    .iter()
+                    .chain(s.error_topics_of(*side))
+                    .any(|t| t == topic)
+            })
+        })
+    }
+
     fn routes_of<'a>(
         &'a self,
         topics: impl Fn(&'a ServiceConfig, Side) -> &'a [String],

@@ -190,6 +190,8 @@ fn the_sides_share_topic_names_only_on_clusters_of_their_own() {
         let routes = view.routes();
         assert_eq!(routes.len(), 1);
         assert_eq!(routes["stock"].1, cluster.sides[0]);
+        assert_eq!(view.side_of("stock"), Some(cluster.sides[0]));
+        assert_eq!(view.side_of("other"), None);
         assert_eq!(view.kafka.brokers, cluster.brokers);
     }
     // Within one cluster a name is still one service's.

@@ -175,6 +175,7 @@ fn start_cluster(
         threads,
         checkpointers,
         watch: evaluate::ClusterWatch {
+            topics: config.all_topics().into(),
             config,
             ends,
             positions,

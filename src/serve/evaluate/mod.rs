@@ -355,6 +355,9 @@ pub struct Evaluator {
 pub struct ClusterWatch {
     /// The config as this cluster's clients see it (`Config::on_cluster`).
     pub config: Arc<Config>,
+    /// Every topic read from this cluster (`Config::all_topics` of the view), whose end offsets
+    /// the evaluator fetches each round.
+    pub topics: Arc<[String]>,
     /// End offsets the evaluator fetches from this cluster.
     pub ends: EndOffsets,
     /// What this cluster's checkpointers stored (pacing).
@@ -401,7 +404,7 @@ async fn watch_clusters(
             cluster.ends.mark_stale();
             continue;
         };
-        let topics = cluster.config.all_topics();
+        let topics = cluster.topics.clone();
         let fetched = tokio::task::spawn_blocking(move || {
             let fetched = crate::serve::ingest::fetch_end_offsets(&client, &topics);
             if fetched.is_err() {
@@ -415,11 +418,8 @@ async fn watch_clusters(
         let error = match fetched {
             Ok(Ok(fresh)) => {
                 cluster.ends.replace(fresh.ends);
-                let routes = cluster.config.routes();
-                let errors = cluster.config.error_routes();
                 for (topic, error) in fresh.missing {
-                    let route = routes.get(topic.as_str()).or(errors.get(topic.as_str()));
-                    if let Some(&(_, side)) = route {
+                    if let Some(side) = cluster.config.side_of(&topic) {
                         missing.push((side, topic, error));
                     }
                 }
