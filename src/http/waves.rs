@@ -173,8 +173,9 @@ pub async fn sign_off(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SignoffRecord>), ApiError> {
-    let row = act_on_wave(&state, &identity, &id, SignoffAction::Signoff, || {
-        Fields::parse(body, &["comment"])
+    let action = SignoffAction::Signoff;
+    let row = act_on_wave(&state, &identity, &id, action, || {
+        Fields::parse(body, &[action_field(action)])
     })
     .await?;
     Ok((StatusCode::CREATED, Json(row)))
@@ -247,8 +248,9 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SignoffRecord>), ApiError> {
-    let row = act_on_wave(&state, &identity, &id, SignoffAction::Revocation, || {
-        Fields::parse(body, &["reason"])
+    let action = SignoffAction::Revocation;
+    let row = act_on_wave(&state, &identity, &id, action, || {
+        Fields::parse(body, &[action_field(action)])
     })
     .await?;
     Ok((StatusCode::CREATED, Json(row)))

@@ -251,6 +251,16 @@ print(n)
     app.stop().await;
 }
 
+/// Why a store on `url` cannot reach its database.
+async fn refusal(url: &str) -> String {
+    paritygate::store::Store::connect_lazy(url, 1)
+        .unwrap()
+        .ping()
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 /// The store over every `sslmode` a libpq user writes, and refusals that name their cause.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_honours_sslmode_and_names_tls_refusals() {
@@ -279,12 +289,7 @@ async fn the_store_honours_sslmode_and_names_tls_refusals() {
     let by_ip = db
         .tls_url("verify-full")
         .replace("@localhost:", "@127.0.0.1:");
-    let e = Store::connect_lazy(&by_ip, 1)
-        .unwrap()
-        .ping()
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = refusal(&by_ip).await;
     assert!(
         e.to_lowercase().contains("certificate") || e.contains("hostname"),
         "{e}"
@@ -297,12 +302,7 @@ async fn the_store_honours_sslmode_and_names_tls_refusals() {
         "{}?sslmode=verify-ca&sslrootcert=/nonexistent/root.pem",
         db.url().replace("@127.0.0.1:", "@localhost:")
     );
-    let e = Store::connect_lazy(&missing, 1)
-        .unwrap()
-        .ping()
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = refusal(&missing).await;
     assert!(
         e.contains("/nonexistent/root.pem") || e.contains("No such file"),
         "{e}"
