@@ -54,7 +54,9 @@ where
     H: Handler<T, AppState>,
     T: 'static,
 {
-    post(handler).layer(axum::middleware::from_fn(contract::json_bodies))
+    // `route_layer`, not `layer`: only a matched POST is checked; any other method of the path
+    // reaches the method router's fallback and answers 405 (with `layer` it answered 415).
+    post(handler).route_layer(axum::middleware::from_fn(contract::json_bodies))
 }
 
 /// Every route of the API, with body limit and request tracing.

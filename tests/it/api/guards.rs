@@ -267,6 +267,25 @@ async fn every_error_answer_is_the_json_envelope() {
             raw(&app, Method::PUT, "/api/v1/services", None, String::new()).await,
         ),
         (
+            "another method on a JSON POST route",
+            405,
+            "method_not_allowed",
+            raw(&app, Method::TRACE, waiver, None, String::new()).await,
+        ),
+        (
+            "another method on a POST-only route",
+            405,
+            "method_not_allowed",
+            raw(
+                &app,
+                Method::PUT,
+                "/api/v1/waves/1/signoff",
+                None,
+                String::new(),
+            )
+            .await,
+        ),
+        (
             "sign-off of a failing wave",
             409,
             "conflict",
