@@ -109,8 +109,10 @@ async fn a_stalled_service_is_not_ready_and_never_passes() {
         || async {
             let (code, body) = api.get("/readyz").await?;
             let named = body["stalled"].to_string();
+            // Each side's lane fails at its own next checkpoint: wait until both have.
             if code == 503
-                && named.contains("checkpoints of stock/")
+                && named.contains("checkpoints of stock/baseline")
+                && named.contains("checkpoints of stock/candidate")
                 && named.contains("permission denied")
             {
                 Ok((code, body))
