@@ -38,6 +38,10 @@ pub struct Metrics {
     pub watermark_seconds: GaugeVec,
     /// Gate verdict per service, one series per verdict set to 1 for the current one.
     pub gate_verdict: IntGaugeVec,
+    /// Services this replica evaluates (holds the evaluator lease of), labelled with its name.
+    pub evaluated_services: IntGaugeVec,
+    /// 1 while a service's served verdict is stale (no evaluation came when one was due).
+    pub gate_stale: IntGaugeVec,
     /// 1 while a wave's non-revoked sign-offs meet its `required_approvals`.
     pub wave_signed_off: IntGaugeVec,
     /// 1 while a counted sign-off of a wave was given on evidence that no longer holds.
@@ -201,6 +205,18 @@ impl Metrics {
                 &["service", "side"],
             )?,
             watermark_seconds: watermark,
+            evaluated_services: gauge(
+                &r,
+                "evaluated_services",
+                "Services this replica evaluates (one replica evaluates a service at a time)",
+                &["replica"],
+            )?,
+            gate_stale: gauge(
+                &r,
+                "gate_stale",
+                "1 while a service's served verdict is stale (no evaluation came when one was due)",
+                &["service"],
+            )?,
             gate_verdict: gauge(
                 &r,
                 "gate_verdict",

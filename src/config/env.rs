@@ -9,7 +9,7 @@
 //! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
 //! | `PARITYGATE_STORE_MAX_CONNECTIONS` | `[store] max_connections` |
 //! | `PARITYGATE_HTTP_LISTEN`, `PARITYGATE_HTTP_REQUIRE_TOKEN_FOR_READS` | `[http]` |
-//! | `PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS`, `_CHECKPOINT_MAX_RECORDS`, `_CHECKPOINT_LANES`, `_EVALUATION_INTERVAL_MS`, `_IDLE_PARTITION_MS` | `[serve]` |
+//! | `PARITYGATE_SERVE_CHECKPOINT_INTERVAL_MS`, `_CHECKPOINT_MAX_RECORDS`, `_CHECKPOINT_LANES`, `_EVALUATION_INTERVAL_MS`, `_IDLE_PARTITION_MS`, `_REPLICA_NAME` | `[serve]` |
 
 use super::model::{Assignment, FileConfig};
 
@@ -35,6 +35,7 @@ pub const ENV_VARS: &[&str] = &[
     "PARITYGATE_SERVE_CHECKPOINT_LANES",
     "PARITYGATE_SERVE_EVALUATION_INTERVAL_MS",
     "PARITYGATE_SERVE_IDLE_PARTITION_MS",
+    "PARITYGATE_SERVE_REPLICA_NAME",
     "PARITYGATE_APPROVER_TOKENS",
     "PARITYGATE_READER_TOKENS",
     "PARITYGATE_LOG",
@@ -186,6 +187,7 @@ pub fn apply(
                 file.serve.evaluation_interval_ms = parse(&name, &value)?
             }
             "SERVE_IDLE_PARTITION_MS" => file.serve.idle_partition_ms = parse(&name, &value)?,
+            "SERVE_REPLICA_NAME" => file.serve.replica_name = Some(value),
             other => {
                 let k = &mut file.kafka;
                 if let Some(property) = other.strip_prefix("KAFKA_PROPERTY_") {

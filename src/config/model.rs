@@ -174,6 +174,10 @@ pub struct ServeConfig {
     /// its side's watermark back.
     #[serde(default = "default_idle_ms")]
     pub idle_partition_ms: u64,
+    /// This replica's name in `evaluated_by` and in the `evaluated_services` metric; default:
+    /// `$HOSTNAME` (or `/etc/hostname`), the process id and a random suffix.
+    #[serde(default)]
+    pub replica_name: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -184,6 +188,7 @@ impl Default for ServeConfig {
             checkpoint_lanes: default_checkpoint_lanes(),
             evaluation_interval_ms: default_evaluation_ms(),
             idle_partition_ms: default_idle_ms(),
+            replica_name: None,
         }
     }
 }

@@ -7,9 +7,11 @@
 //! one sentence of explanation. A waived criterion counts as passed and shows as `waived`.
 
 mod criteria;
+mod stale;
 mod thresholds;
 
 pub use criteria::evaluate_criteria;
+pub use stale::mark_stale;
 pub use thresholds::{GateThresholds, GateThresholdsOverride};
 
 use crate::model::{Criterion, CriterionStatus, Verdict, Waiver};
@@ -114,6 +116,19 @@ pub struct Hysteresis {
 }
 
 impl Hysteresis {
+    /// Continue from a stored state: `current` was served after `passes_in_a_row` passes.
+    pub fn resume(passes_in_a_row: u32, current: Verdict) -> Hysteresis {
+        Hysteresis {
+            passes_in_a_row,
+            current,
+        }
+    }
+
+    /// Passing evaluations in a row so far (stored with the verdict).
+    pub fn passes_in_a_row(&self) -> u32 {
+        self.passes_in_a_row
+    }
+
     /// Feed one raw verdict; returns the served verdict and, while waiting, why it is held back.
     pub fn observe(&mut self, raw: Verdict, needed: u32) -> (Verdict, Option<String>) {
         if raw.is_go() {

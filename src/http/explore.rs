@@ -114,7 +114,7 @@ pub async fn mismatches(
     let cursor = parse_cursor(q.cursor.as_deref())?;
     let id = service_id(&state, &config.name)?;
     // Settling follows the evaluation loop's published bound so this page agrees with the summary.
-    let settled_until_ms = service_status(&state, config).settled_until_ms;
+    let settled_until_ms = service_status(&state, config).await.settled_until_ms;
     let page =
         read::mismatches(&state.store.pool, id, kind, settled_until_ms, limit, cursor).await?;
     Ok(Json(page))
@@ -138,7 +138,7 @@ pub async fn windows(
     let limit = parse_limit(q.limit.as_deref(), WINDOW_LIMIT_DEFAULT, LIMIT_MAX)?;
     let id = service_id(&state, &config.name)?;
     let window_ms = i64::try_from(config.window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let settled_until_ms = service_status(&state, config).settled_until_ms;
+    let settled_until_ms = service_status(&state, config).await.settled_until_ms;
     let page = read::windows(&state.store.pool, id, window_ms, settled_until_ms, limit).await?;
     Ok(Json(page))
 }

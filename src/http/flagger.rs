@@ -111,13 +111,13 @@ pub fn explain(service: &str, gate: &GateStatus) -> String {
 }
 
 /// The payload's service and its gate as served.
-fn lookup(
+async fn lookup(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(String, GateStatus), ApiError> {
     let service = resolve(state, body)?;
     let config = super::services::known_service(state, &service)?;
-    Ok((service, served_gate(state, config)))
+    Ok((service, served_gate(state, config).await))
 }
 
 /// Flagger gating hook (confirm-promotion, pre-rollout, rollout…): 200 only on pass or warn.
@@ -131,7 +131,7 @@ fn lookup(
         (status = 404, description = "Unknown service", body = String, content_type = "text/plain"),
     ))]
 pub async fn gate(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
-    let (service, gate) = match lookup(&state, body) {
+    let (service, gate) = match lookup(&state, body).await {
         Ok(found) => found,
         Err(e) => return error(e),
     };
@@ -156,7 +156,7 @@ pub async fn rollback(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (service, gate) = match lookup(&state, body) {
+    let (service, gate) = match lookup(&state, body).await {
         Ok(found) => found,
         Err(e) => return error(e),
     };

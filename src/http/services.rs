@@ -1,16 +1,18 @@
-//! Per-service live status and gate verdicts, served from the in-memory [`SharedStatus`].
-//!
-//! [`SharedStatus`]: crate::model::status::SharedStatus
+//! Per-service live status and gate verdicts, served from the verdicts stored by each service's
+//! evaluator (`store::served`): whichever replica answers, the answer is the same. Marked stale as
+//! of the answer; without the database, the verdicts this process last read (which go stale).
 
 use super::{ApiError, AppState};
 use crate::config::model::ServiceConfig;
 use crate::core::canonical::CANONICAL_VERSION;
 use crate::model::status::{GateStatus, KeySummary, ServiceStatus};
 use crate::model::Verdict;
+use crate::store::served;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// The configured service named `name`, or 404: only configured services exist for the API.
@@ -26,22 +28,78 @@ pub(crate) fn known_service<'a>(
         .ok_or_else(|| ApiError::NotFound(format!("unknown service `{name}`")))
 }
 
-/// The live status of a configured service; before its first evaluation, an empty `pending` one.
-pub(crate) fn service_status(state: &AppState, service: &ServiceConfig) -> ServiceStatus {
-    state
-        .status
-        .read(|s| s.services.get(&service.name).cloned())
-        .unwrap_or_else(|| ServiceStatus {
-            service: service.name.clone(),
-            wave: service.wave,
-            gate: GateStatus {
-                verdict: Verdict::Pending,
-                reasons: vec!["not evaluated yet".into()],
-                evaluated_at: None,
-                ..Default::default()
-            },
+/// How long an answer waits for the store before falling back to the verdicts last read.
+const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a service that was never evaluated is served as.
+fn not_evaluated(service: &ServiceConfig) -> ServiceStatus {
+    ServiceStatus {
+        service: service.name.clone(),
+        wave: service.wave,
+        gate: GateStatus {
+            verdict: Verdict::Pending,
+            reasons: vec!["not evaluated yet".into()],
+            evaluated_at: None,
             ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The stored statuses of `services` by name, or `None` when the store does not answer.
+async fn stored(
+    state: &AppState,
+    services: &[&ServiceConfig],
+) -> Option<HashMap<String, ServiceStatus>> {
+    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    match tokio::time::timeout(STORE_WAIT, served::by_names(&state.store.pool, &names)).await {
+        Ok(Ok(rows)) => Some(rows.into_iter().map(|(name, v)| (name, v.status)).collect()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the stored verdicts; answering from the last ones read");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the store did not answer; answering from the last verdicts read");
+            None
+        }
+    }
+}
+
+/// The statuses of `services` as served now, in their order.
+async fn statuses(state: &AppState, services: &[&ServiceConfig]) -> Vec<ServiceStatus> {
+    let mut found = match stored(state, services).await {
+        Some(found) => found,
+        None => state.status.read(|s| {
+            services
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), s.services.get(&c.name)?.clone())))
+                .collect()
+        }),
+    };
+    let now = Utc::now();
+    services
+        .iter()
+        .map(|c| match found.remove(&c.name) {
+            Some(mut status) => {
+                crate::gate::mark_stale(&mut status.gate, now);
+                status
+            }
+            None => not_evaluated(c),
         })
+        .collect()
+}
+
+/// The status of a configured service as served now; before its first evaluation, an empty
+/// `pending` one.
+pub(crate) async fn service_status(state: &AppState, service: &ServiceConfig) -> ServiceStatus {
+    let mut one = statuses(state, &[service]).await;
+    one.pop().unwrap_or_else(|| not_evaluated(service))
+}
+
+/// Every configured service's status as served now, in config order (one read of the store).
+pub(crate) async fn all_statuses(state: &AppState) -> Vec<ServiceStatus> {
+    let services: Vec<&ServiceConfig> = state.config.services.iter().collect();
+    statuses(state, &services).await
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -67,15 +125,13 @@ pub async fn list(State(state): State<AppState>) -> Json<ServiceList> {
         .config
         .services
         .iter()
-        .map(|service| {
-            let status = service_status(&state, service);
-            ServiceSummary {
-                service: service.name.clone(),
-                wave: service.wave,
-                verdict: status.gate.verdict,
-                evaluated_at: status.evaluated_at,
-                keys: status.keys,
-            }
+        .zip(all_statuses(&state).await)
+        .map(|(service, status)| ServiceSummary {
+            service: service.name.clone(),
+            wave: service.wave,
+            verdict: status.gate.verdict,
+            evaluated_at: status.evaluated_at,
+            keys: status.keys,
         })
         .collect();
     Json(ServiceList { services })
@@ -93,7 +149,7 @@ pub async fn detail(
     Path(service): Path<String>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
     let config = known_service(&state, &service)?;
-    Ok(Json(service_status(&state, config)))
+    Ok(Json(service_status(&state, config).await))
 }
 
 /// The config digest of a configured service (empty only if digests were not computed).
@@ -110,8 +166,16 @@ pub(crate) fn config_digest(state: &AppState, service: &ServiceConfig) -> String
 /// The gate exactly as served: by `GET …/gate`, by Flagger's hooks and in sign-off snapshots.
 /// What the evaluator left empty (before the first evaluation) is what this process decides
 /// under: its canonical-form version and the config digest of the service.
-pub(crate) fn served_gate(state: &AppState, service: &ServiceConfig) -> GateStatus {
-    let mut gate = service_status(state, service).gate;
+pub(crate) async fn served_gate(state: &AppState, service: &ServiceConfig) -> GateStatus {
+    completed(state, service, service_status(state, service).await.gate)
+}
+
+/// A served gate with what the evaluator left empty (before the first evaluation) filled in.
+pub(crate) fn completed(
+    state: &AppState,
+    service: &ServiceConfig,
+    mut gate: GateStatus,
+) -> GateStatus {
     if gate.canonical_version.is_empty() {
         gate.canonical_version = CANONICAL_VERSION.into();
     }
@@ -146,6 +210,6 @@ pub async fn gate(
     let config = known_service(&state, &service)?;
     Ok(Json(GateResponse {
         service: config.name.clone(),
-        gate: served_gate(&state, config),
+        gate: served_gate(&state, config).await,
     }))
 }

@@ -2,7 +2,7 @@
 //! two wave metrics, and the watcher that keeps those metrics current and says loudly (an
 //! `error` log line) when a sign-off goes stale.
 
-use super::services::{config_digest, served_gate};
+use super::services::{all_statuses, completed, config_digest};
 use super::{ApiError, AppState};
 use crate::config::model::WaveConfig;
 use crate::metrics::Metrics;
@@ -13,13 +13,21 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The wave's services as served right now (a configured wave only names configured services).
-pub fn current_services(state: &AppState, wave: &WaveConfig) -> Vec<ServiceSnapshot> {
+/// The wave's services as served right now (a configured wave only names configured services),
+/// from `served`: every configured service's status, in config order.
+fn current_services(
+    state: &AppState,
+    wave: &WaveConfig,
+    served: &[crate::model::status::ServiceStatus],
+) -> Vec<ServiceSnapshot> {
     wave.services
         .iter()
-        .filter_map(|name| state.config.services.iter().find(|s| &s.name == name))
-        .map(|service| {
-            let gate = served_gate(state, service);
+        .filter_map(|name| {
+            let at = state.config.services.iter().position(|s| &s.name == name)?;
+            Some((&state.config.services[at], served.get(at)?))
+        })
+        .map(|(service, status)| {
+            let gate = completed(state, service, status.gate.clone());
             ServiceSnapshot {
                 service: service.name.clone(),
                 config_digest: config_digest(state, service),
@@ -31,7 +39,8 @@ pub fn current_services(state: &AppState, wave: &WaveConfig) -> Vec<ServiceSnaps
 }
 
 /// Every configured wave with its services as served now.
-pub fn inputs(state: &AppState) -> Vec<WaveInput> {
+pub async fn inputs(state: &AppState) -> Vec<WaveInput> {
+    let served = all_statuses(state).await;
     state
         .config
         .waves
@@ -40,14 +49,15 @@ pub fn inputs(state: &AppState) -> Vec<WaveInput> {
             id: w.id,
             name: w.name.clone(),
             required_approvals: w.required_approvals,
-            services: current_services(state, w),
+            services: current_services(state, w, &served),
         })
         .collect()
 }
 
 /// The snapshot a sign-off or revocation of `wave` records.
-pub fn snapshot(state: &AppState, wave: &WaveConfig) -> Snapshot {
-    let services = current_services(state, wave);
+pub async fn snapshot(state: &AppState, wave: &WaveConfig) -> Snapshot {
+    let served = all_statuses(state).await;
+    let services = current_services(state, wave, &served);
     let (verdict, reasons) = signoff::wave_verdict(&services);
     Snapshot {
         wave: wave.id,
@@ -60,7 +70,7 @@ pub fn snapshot(state: &AppState, wave: &WaveConfig) -> Snapshot {
 /// Every wave's status from the store's records; also refreshes the wave metrics.
 pub async fn load(state: &AppState) -> Result<(Vec<WaveStatus>, Vec<SignoffRecord>), ApiError> {
     let rows = audit::signoffs(&state.store.pool).await?;
-    let statuses = signoff::wave_statuses(inputs(state), &rows);
+    let statuses = signoff::wave_statuses(inputs(state).await, &rows);
     publish(&state.metrics, &statuses);
     Ok((statuses, rows))
 }

@@ -126,9 +126,9 @@ async fn append(
     comment: &str,
     check: impl FnOnce(&WaveStatus) -> Result<(), ApiError>,
 ) -> Result<SignoffRecord, ApiError> {
-    let snapshot = serde_json::to_value(wave_state::snapshot(state, wave))
+    let snapshot = serde_json::to_value(wave_state::snapshot(state, wave).await)
         .map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
-    let inputs = wave_state::inputs(state);
+    let inputs = wave_state::inputs(state).await;
     let new = NewSignoff {
         wave_id: db_id(wave)?,
         action,

@@ -1,6 +1,6 @@
 //! How keys differ, and what records are counted as.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// How a key differs between the sides (a key present on both with equal events matches).
@@ -34,7 +34,7 @@ impl MismatchKind {
 }
 
 /// Keys (or rows) that differ, by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KindCounts {
     pub missing_in_candidate: u64,
     pub extra_in_candidate: u64,
@@ -110,7 +110,7 @@ impl TallyKind {
 }
 
 /// A field (JSON pointer) and how many mismatching keys differ in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldCount {
     pub pointer: String,
     pub mismatched_keys: u64,

@@ -7,7 +7,7 @@
 use super::KindCounts;
 use super::Verdict;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
@@ -144,7 +144,7 @@ impl IngestionFaults {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PartitionStatus {
     pub topic: String,
     pub partition: i32,
@@ -159,7 +159,7 @@ pub struct PartitionStatus {
 }
 
 /// One side's counts: the `tallies` table folded (`store::read::side_counts`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SideCounts {
     /// Every record of the side, whatever became of it: events with their duplicates, rejected,
     /// skipped and unparseable records (as `diff` counts them).
@@ -185,7 +185,7 @@ pub struct SideCounts {
     pub log_resets: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct SideStatus {
     /// Flattened: the JSON keeps `records`, `events`, … beside the live fields.
     #[serde(flatten)]
@@ -199,7 +199,7 @@ pub struct SideStatus {
 }
 
 /// Key-level parity; only `settled` differences are drift, `in_flight` ones may still resolve.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeySummary {
     pub total: u64,
     pub matched: u64,
@@ -207,7 +207,7 @@ pub struct KeySummary {
     pub in_flight: KindCounts,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WindowSide {
     pub events: u64,
     pub by_operation: BTreeMap<String, u64>,
@@ -215,7 +215,7 @@ pub struct WindowSide {
     pub fingerprint: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WindowStatus {
     pub start_ms: i64,
     pub end_ms: i64,
@@ -246,6 +246,24 @@ pub struct GateStatus {
     pub reasons: Vec<String>,
     pub criteria: Vec<super::Criterion>,
     pub evaluated_at: Option<DateTime<Utc>>,
+    /// The replica that evaluated (`[serve] replica_name`); one replica evaluates a service at a
+    /// time and every replica serves what it stored.
+    #[serde(default)]
+    pub evaluated_by: Option<String>,
+    /// No newer evaluation came when one was due: `verdict` is then never `pass` or `warn`
+    /// (`last_evaluated_verdict` keeps what the evaluation said), and the first reason says why.
+    #[serde(default)]
+    pub stale: bool,
+    /// With `stale`: seconds since `evaluated_at`, when answered.
+    #[serde(default)]
+    pub age_seconds: Option<f64>,
+    /// A newer evaluation is due within this many seconds of `evaluated_at` (twice the
+    /// evaluator's cadence, plus one second); past it the verdict is `stale`.
+    #[serde(default)]
+    pub stale_after_seconds: Option<f64>,
+    /// With `stale`: the verdict the last evaluation served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_verdict: Option<Verdict>,
     pub evidence: EvidenceRange,
     pub canonical_version: String,
     pub config_digest: String,
@@ -253,7 +271,14 @@ pub struct GateStatus {
     pub thresholds: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+impl GateStatus {
+    /// What the last evaluation served (`verdict`, unless staleness replaced it).
+    pub fn evaluated_verdict(&self) -> Verdict {
+        self.last_evaluated_verdict.unwrap_or(self.verdict)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ServiceStatus {
     pub service: String,
     pub wave: Option<u32>,
@@ -275,7 +300,7 @@ pub struct ServiceStatus {
 }
 
 /// One sampler round of the sink tables (`GET /api/v1/services/{service}/rows` has the history).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RowsSummary {
     pub evaluated_at: DateTime<Utc>,
     /// Keys in the uniform sample (the ratio's denominator).

@@ -219,6 +219,12 @@ pub async fn run_pipeline(
             ))
         })
         .collect();
+    let replica = config
+        .serve
+        .replica_name
+        .clone()
+        .unwrap_or_else(evaluate::owner::default_replica_name);
+    tracing::info!(replica = %replica, "this replica's name (evaluated_by)");
     let evaluator = tokio::spawn(evaluate::run(
         evaluate::Evaluator {
             config,
@@ -226,6 +232,7 @@ pub async fn run_pipeline(
             status,
             metrics,
             clusters: watches,
+            replica,
         },
         cancel.clone(),
     ));

@@ -89,7 +89,7 @@ pub fn percentile_cont(values: &mut [i64], q: f64) -> Option<f64> {
 
 /// Record a served verdict (called when it, or a criterion's status, changes).
 pub async fn insert_history(
-    pool: &PgPool,
+    executor: impl sqlx::PgExecutor<'_>,
     service: &str,
     gate: &GateStatus,
 ) -> Result<(), StoreError> {
@@ -105,7 +105,7 @@ pub async fn insert_history(
     .bind(report)
     .bind(&gate.config_digest)
     .bind(&gate.canonical_version)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod lease;
 pub mod read;
 pub mod rows;
+pub mod served;
 #[cfg(test)]
 pub(crate) mod test_db;
 pub mod write;
@@ -44,6 +45,11 @@ pub enum StoreError {
     /// A configured service without a database id (never registered): nothing is written for it.
     #[error("service `{0}` has no id in the store (not registered)")]
     UnknownService(String),
+    /// A write guarded by a lease this session does not hold (`lease::LeaseSession::guarded`).
+    #[error("the lease for service id {0} is not held by this session")]
+    LeaseLost(i16),
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 impl StoreError {

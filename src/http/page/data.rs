@@ -3,7 +3,7 @@
 //! and from the store the first page of differing keys (with field diffs) and the latest row-diff
 //! keys of the services that have any.
 
-use crate::http::services::service_status;
+use crate::http::services::all_statuses;
 use crate::http::{wave_state, ApiError, AppState};
 use crate::model::status::ServiceStatus;
 use crate::signoff::WaveStatus;
@@ -43,8 +43,7 @@ pub async fn gather(state: &AppState) -> Result<PageData, ApiError> {
     let (waves, _) = wave_state::load(state).await?;
     let pool = &state.store.pool;
     let mut services = Vec::with_capacity(state.config.services.len());
-    for service in &state.config.services {
-        let mut status = service_status(state, service);
+    for (service, mut status) in state.config.services.iter().zip(all_statuses(state).await) {
         // Waves may list their services instead of the services naming their wave.
         status.wave = status.wave.or_else(|| {
             state

@@ -1,7 +1,10 @@
-//! The evaluation loop: every `evaluation_interval_ms`, rebuild each service's status from the
-//! set-based state in Postgres (so every replica answers the same), settle by watermarks, decide
-//! the gate, and publish status and metrics.
+//! The evaluation loop: every `evaluation_interval_ms`, settle which services this replica
+//! evaluates (`owner`: one replica per service at a time), rebuild each of those services' status
+//! from the set-based state in Postgres, settle by watermarks, decide the gate with the stored
+//! hysteresis, and store the verdict (`store::served`); then read every stored verdict back into
+//! the status cache and the metrics, so every replica publishes and serves the same.
 
+pub mod owner;
 pub mod publish;
 pub mod verdict;
 pub mod watermark;
@@ -13,7 +16,7 @@ use crate::model::status::{
     ClusterReadiness, EvidenceRange, Fault, IngestionFaults, LaneRef, ServiceStatus, SharedStatus,
     SideStatus,
 };
-use crate::model::{CriterionStatus, FieldCount, Side, Verdict};
+use crate::model::{FieldCount, Side};
 use crate::serve::evaluate::publish::publish_metrics;
 use crate::serve::evaluate::verdict::{decide, thresholds};
 use crate::serve::evaluate::watermark::{observed_span, side_watermark};
@@ -21,7 +24,8 @@ use crate::serve::ingest::cluster::{ClusterHealth, HealthContext};
 use crate::serve::progress::backlog::{evaluation_pause, resume_at, Positions};
 use crate::serve::progress::EndOffsets;
 use crate::serve::progress::Heartbeats;
-use crate::store::{evidence, read, Store, StoreError, BASELINE};
+use crate::store::served::{Recorded, StoredVerdict};
+use crate::store::{evidence, read, served, Store, StoreError, BASELINE};
 use chrono::Utc;
 use rdkafka::consumer::BaseConsumer;
 use std::collections::HashMap;
@@ -348,6 +352,8 @@ pub struct Evaluator {
     pub metrics: Metrics,
     /// One per consumed cluster (`Config::clusters`).
     pub clusters: Vec<ClusterWatch>,
+    /// This replica's name (`evaluated_by`).
+    pub replica: String,
 }
 
 /// What the evaluator watches of one cluster's consumption.
@@ -442,6 +448,107 @@ async fn watch_clusters(
     note_clusters(status, metrics, &answers);
 }
 
+/// How much later than twice its cadence an evaluation may come before its verdict is stale: a
+/// round's length varies with ingestion's load (a test run saw a 0.4 s cadence stretch to 1.9 s
+/// on a loaded 2-core machine), and a verdict marked stale by a slow round would be a false alarm.
+const STALE_SLACK: Duration = Duration::from_secs(5);
+
+/// Evaluate service `index` (id `id`, whose lease this replica holds), continue its stored
+/// hysteresis, and store the verdict with its history row when it changed (one transaction on
+/// the lease session).
+#[allow(clippy::too_many_arguments)]
+async fn evaluate_owned(
+    config: &Config,
+    index: usize,
+    id: i16,
+    store: &Store,
+    ends: [&EndOffsets; 2],
+    faults: &IngestionFaults,
+    ownership: &mut owner::Ownership,
+    stale_after: Duration,
+    metrics: &Metrics,
+) -> Result<(), StoreError> {
+    let mut s = evaluate_service(config, index, store, ends, faults).await?;
+    // The last writer may have been another replica: its state is the one to continue.
+    let stored = served::one(&store.pool, id).await?;
+    let needed = thresholds(config, index).consecutive_passes;
+    let mut hysteresis = stored
+        .as_ref()
+        .map(|v| Hysteresis::resume(v.passes_in_a_row, v.status.gate.verdict))
+        .unwrap_or_default();
+    let (verdict, held) = hysteresis.observe(s.gate.raw_verdict, needed);
+    s.gate.verdict = verdict;
+    if let Some(why) = held {
+        s.gate.reasons.insert(0, why);
+    }
+    let evaluated_at = s.gate.evaluated_at.unwrap_or_else(Utc::now);
+    s.evaluated_at = Some(evaluated_at);
+    s.gate.evaluated_by = Some(ownership.replica.clone());
+    s.gate.stale_after_seconds = Some(stale_after.as_secs_f64());
+    let state: Recorded = (
+        verdict,
+        s.gate.criteria.iter().map(|c| c.status).collect::<Vec<_>>(),
+    );
+    let previous = stored.and_then(|v| v.recorded);
+    let history = previous.as_ref() != Some(&state);
+    let changed_from = previous.map(|p| p.0).filter(|p| *p != verdict);
+    let service = s.service.clone();
+    let reasons = s.gate.reasons.clone();
+    let record = StoredVerdict {
+        status: s,
+        passes_in_a_row: hysteresis.passes_in_a_row(),
+        recorded: Some(state),
+        evaluated_at,
+        evaluated_by: ownership.replica.clone(),
+        stale_after_ms: i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX),
+    };
+    let Some(session) = ownership.session() else {
+        return Ok(());
+    };
+    if let Err(e) = served::store_verdict(session, id, &record, history).await {
+        ownership.lose();
+        return Err(e);
+    }
+    if let Some(from) = changed_from {
+        tracing::info!(service = %service, from = from.as_str(), to = verdict.as_str(), reasons = ?reasons, "gate verdict changed");
+        metrics
+            .gate_transitions
+            .with_label_values(&[service.as_str(), verdict.as_str()])
+            .inc();
+    }
+    Ok(())
+}
+
+/// Every stored verdict into the status cache (what the API falls back to without the database)
+/// and the metrics, marked stale as of now: every replica publishes the same.
+async fn refresh(
+    config: &Config,
+    store: &Store,
+    status: &SharedStatus,
+    metrics: &Metrics,
+    published_fields: &mut HashMap<String, Vec<String>>,
+) -> Result<(), StoreError> {
+    let mut stored = served::all(&store.pool).await?;
+    let now = Utc::now();
+    for service in &config.services {
+        let Some(mut verdict) = store
+            .service_id(&service.name)
+            .and_then(|id| stored.remove(&id))
+        else {
+            continue;
+        };
+        crate::gate::mark_stale(&mut verdict.status.gate, now);
+        let s = verdict.status;
+        metrics
+            .gate_stale
+            .with_label_values(&[s.service.as_str()])
+            .set(i64::from(s.gate.stale));
+        publish_metrics(metrics, &s, published_fields);
+        status.write(|st| st.services.insert(s.service.clone(), s));
+    }
+    Ok(())
+}
+
 /// Run until cancelled.
 pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
     let Evaluator {
@@ -450,6 +557,7 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
         status,
         metrics,
         clusters,
+        replica,
     } = evaluator;
     let Some(ends) = ends_by_side(&clusters) else {
         tracing::error!("no cluster holds one of the sides: nothing to evaluate");
@@ -473,13 +581,20 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
             }
         })
         .collect();
-    let mut hysteresis: HashMap<String, Hysteresis> = HashMap::new();
+    let mut ownership = owner::Ownership::new(replica, interval);
     let mut published_fields: HashMap<String, Vec<String>> = HashMap::new();
-    let mut last_recorded: HashMap<String, (Verdict, Vec<CriterionStatus>)> = HashMap::new();
+    // Start to start of this replica's rounds; until one is measured, a generous guess (a round
+    // over a large state may take seconds, and a verdict marked stale on its first write would
+    // send other replicas after a lease that is held).
+    let mut cadence = interval.max(Duration::from_secs(5));
+    let mut previous_round: Option<std::time::Instant> = None;
     loop {
         watch_clusters(&clusters, &clients, &status, &metrics).await;
         note_stuck_lanes(&config, &status, &clusters, &metrics);
         let round = std::time::Instant::now();
+        if let Some(before) = previous_round.replace(round) {
+            cadence = interval.max(round.duration_since(before));
+        }
         let database = store.ping().await;
         metrics
             .up
@@ -492,46 +607,46 @@ pub async fn run(evaluator: Evaluator, cancel: CancellationToken) {
             }
         });
         if database.is_ok() {
-            let faults = status.read(|s| s.faults.clone());
-            for index in 0..config.services.len() {
-                match evaluate_service(&config, index, &store, ends, &faults).await {
-                    Ok(mut s) => {
-                        let needed = thresholds(&config, index).consecutive_passes;
-                        let h = hysteresis.entry(s.service.clone()).or_default();
-                        let (served, held) = h.observe(s.gate.raw_verdict, needed);
-                        s.gate.verdict = served;
-                        if let Some(why) = held {
-                            s.gate.reasons.insert(0, why);
-                        }
-                        let state = (
-                            served,
-                            s.gate.criteria.iter().map(|c| c.status).collect::<Vec<_>>(),
-                        );
-                        if last_recorded.get(&s.service) != Some(&state) {
-                            let previous = last_recorded.get(&s.service).map(|p| p.0);
-                            if previous.is_some_and(|p| p != served) {
-                                tracing::info!(service = %s.service, from = previous.map_or("none", |p| p.as_str()), to = served.as_str(), reasons = ?s.gate.reasons, "gate verdict changed");
-                                metrics
-                                    .gate_transitions
-                                    .with_label_values(&[s.service.as_str(), served.as_str()])
-                                    .inc();
-                            }
-                            match evidence::insert_history(&store.pool, &s.service, &s.gate).await {
-                                Ok(()) => {
-                                    last_recorded.insert(s.service.clone(), state);
-                                }
-                                Err(e) => {
-                                    tracing::warn!(service = %s.service, error = %e, "cannot record gate history")
-                                }
-                            }
-                        }
-                        publish_metrics(&metrics, &s, &mut published_fields);
-                        status.write(|st| st.services.insert(s.service.clone(), s));
-                    }
-                    Err(e) => {
-                        tracing::warn!(service = %config.services[index].name, error = %e, "evaluation failed")
-                    }
+            let services: Vec<(usize, i16, &str)> = config
+                .services
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, store.service_id(&s.name)?, s.name.as_str())))
+                .collect();
+            let ids: Vec<(i16, &str)> = services.iter().map(|(_, id, n)| (*id, *n)).collect();
+            let owned = match ownership.settle(&store, &ids).await {
+                Ok(owned) => owned,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot settle which services this replica evaluates");
+                    Default::default()
                 }
+            };
+            metrics
+                .evaluated_services
+                .with_label_values(&[ownership.replica.as_str()])
+                .set(owned.len() as i64);
+            let faults = status.read(|s| s.faults.clone());
+            let stale_after = cadence * 2 + STALE_SLACK;
+            for (index, id, name) in services.iter().filter(|(_, id, _)| owned.contains(id)) {
+                let evaluated = evaluate_owned(
+                    &config,
+                    *index,
+                    *id,
+                    &store,
+                    ends,
+                    &faults,
+                    &mut ownership,
+                    stale_after,
+                    &metrics,
+                )
+                .await;
+                if let Err(e) = evaluated {
+                    tracing::warn!(service = %name, error = %e, "evaluation failed");
+                }
+            }
+            if let Err(e) = refresh(&config, &store, &status, &metrics, &mut published_fields).await
+            {
+                tracing::warn!(error = %e, "cannot read the stored verdicts");
             }
         }
         let behind = backlog(&clusters) > backlog_records;

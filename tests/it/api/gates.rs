@@ -137,7 +137,7 @@ async fn history_is_newest_first_and_limited() {
 async fn argo_reads_the_full_gate_with_a_top_level_verdict() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Fail);
+    app.set("orders", Verdict::Fail).await;
     let gate = app.expect("/api/v1/services/orders/gate", 200).await;
     assert_eq!(
         (&gate["service"], &gate["verdict"], &gate["raw_verdict"]),
@@ -183,7 +183,7 @@ async fn flagger_hooks_answer_by_status_with_plain_text() {
     let app = GateApp::start(config(SERVICES), &db).await;
     let payload = |name: &str| json!({"name": name, "namespace": "shop", "phase": "Progressing", "checksum": "85d557f47b", "metadata": {}});
 
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     assert_eq!(
         hook(&app, "gate", payload("orders")).await,
         (200, "orders: pass\n- orders is pass\n".into())
@@ -192,7 +192,7 @@ async fn flagger_hooks_answer_by_status_with_plain_text() {
         hook(&app, "rollback", payload("orders")).await,
         (412, "orders: pass: no rollback\n".into())
     );
-    app.set("orders", Verdict::Warn);
+    app.set("orders", Verdict::Warn).await;
     assert_eq!(
         hook(&app, "gate", payload("orders")).await,
         (
@@ -200,7 +200,7 @@ async fn flagger_hooks_answer_by_status_with_plain_text() {
             "orders: warn\n- orders is warn\n- key_parity warn: key parity is warn\n".into()
         )
     );
-    app.set("orders", Verdict::Pending);
+    app.set("orders", Verdict::Pending).await;
     assert_eq!(
         hook(&app, "gate", payload("orders")).await,
         (
@@ -210,7 +210,7 @@ async fn flagger_hooks_answer_by_status_with_plain_text() {
         )
     );
     assert_eq!(hook(&app, "rollback", payload("orders")).await.0, 412);
-    app.set("orders", Verdict::Fail);
+    app.set("orders", Verdict::Fail).await;
     let failing =
         "orders: fail\n- orders is fail\n- key_parity fail: key parity is fail\n".to_owned();
     assert_eq!(

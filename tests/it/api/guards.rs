@@ -16,7 +16,7 @@ async fn sign(app: &GateApp, wave: u32, token: &str) -> (u16, Value) {
 async fn writes_need_an_approver_and_a_valid_body() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     let path = "/api/v1/waves/1/signoff";
     let ok = json!({"comment": "ok"});
     let (status, body) = app.post(path, None, ok.clone()).await;
@@ -113,7 +113,7 @@ async fn chunked(app: &GateApp, path: &str, body: &str) -> (u16, String) {
 async fn the_audit_trail_is_append_only_in_the_database() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     assert_eq!(sign(&app, 1, ALICE).await.0, 201);
     let mut conn = db.connect().await;
     for sql in [
@@ -147,7 +147,7 @@ async fn reads_need_a_token_only_when_configured() {
         &db,
     )
     .await;
-    closed.set("orders", Verdict::Pass);
+    closed.set("orders", Verdict::Pass).await;
     for path in [
         "/api/v1/services",
         "/api/v1/services/orders/gate",
@@ -224,7 +224,7 @@ async fn raw(
 async fn every_error_answer_is_the_json_envelope() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Fail);
+    app.set("orders", Verdict::Fail).await;
     let waiver = "/api/v1/services/orders/waivers";
     let json = Some("application/json");
     let cases: Vec<(&str, u16, &str, Answer)> = vec![

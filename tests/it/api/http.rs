@@ -46,6 +46,8 @@ candidate_topics = ["bento.inventory"]
 struct App {
     addr: SocketAddr,
     status: SharedStatus,
+    /// Where the served verdicts are stored (the API reads them there).
+    store: Store,
 }
 
 struct Response {
@@ -160,13 +162,15 @@ where
 
     let config = Config::parse(Path::new("test.toml"), CONFIG).unwrap();
     let status = SharedStatus::default();
-    fill_status(&status);
+    let orders_status = fill_status(&status);
+    crate::support::db::store_verdict(&store, &orders_status).await;
     let metrics = Metrics::new().unwrap();
     metrics
         .gate_verdict
         .with_label_values(&["orders", "fail"])
         .set(1);
     let pool = store.pool.clone();
+    let served_by = store.clone();
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -177,7 +181,12 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    let outcome = tokio::spawn(test(App { addr, status })).await;
+    let outcome = tokio::spawn(test(App {
+        addr,
+        status,
+        store: served_by,
+    }))
+    .await;
 
     server.abort();
     pool.close().await;
@@ -264,7 +273,8 @@ async fn seed(pool: &PgPool, id: i16) {
     window(pool, id, CANDIDATE, 60_000, 1, 10).await;
 }
 
-fn fill_status(status: &SharedStatus) {
+/// Readiness into `status`; returns the served status of `orders` (stored by the caller).
+fn fill_status(status: &SharedStatus) -> ServiceStatus {
     let evaluated_at = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
     status.write(|s| {
         s.readiness = Readiness {
@@ -275,36 +285,37 @@ fn fill_status(status: &SharedStatus) {
             stalled: Vec::new(),
             last_error: None,
         };
-        let mut orders = ServiceStatus {
-            service: "orders".into(),
-            wave: Some(1),
-            evaluated_at: Some(evaluated_at),
-            keys: KeySummary {
-                total: 4,
-                matched: 1,
-                settled: KindCounts {
-                    missing_in_candidate: 1,
-                    extra_in_candidate: 0,
-                    mismatched: 1,
-                },
-                in_flight: KindCounts {
-                    missing_in_candidate: 0,
-                    extra_in_candidate: 1,
-                    mismatched: 0,
-                },
-            },
-            settled_until_ms: Some(5000),
-            gate: GateStatus {
-                verdict: Verdict::Fail,
-                reasons: vec!["2 settled keys differ".into()],
-                evaluated_at: Some(evaluated_at),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        orders.baseline.counts.events = 5;
-        s.services.insert("orders".into(), orders);
     });
+    let orders = ServiceStatus {
+        service: "orders".into(),
+        wave: Some(1),
+        evaluated_at: Some(evaluated_at),
+        keys: KeySummary {
+            total: 4,
+            matched: 1,
+            settled: KindCounts {
+                missing_in_candidate: 1,
+                extra_in_candidate: 0,
+                mismatched: 1,
+            },
+            in_flight: KindCounts {
+                missing_in_candidate: 0,
+                extra_in_candidate: 1,
+                mismatched: 0,
+            },
+        },
+        settled_until_ms: Some(5000),
+        gate: GateStatus {
+            verdict: Verdict::Fail,
+            reasons: vec!["2 settled keys differ".into()],
+            evaluated_at: Some(evaluated_at),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut orders = orders;
+    orders.baseline.counts.events = 5;
+    orders
 }
 
 #[tokio::test]
@@ -501,11 +512,9 @@ async fn windows_newest_first_and_validate() {
             ])
         );
         // Settling follows the evaluation loop's published bound: the first window ends at 60000.
-        app.status.write(|s| {
-            if let Some(orders) = s.services.get_mut("orders") {
-                orders.settled_until_ms = Some(60_000);
-            }
-        });
+        let mut orders = fill_status(&app.status);
+        orders.settled_until_ms = Some(60_000);
+        crate::support::db::store_verdict(&app.store, &orders).await;
         let windows = app.json("/api/v1/services/orders/windows", 200).await;
         assert_eq!(
             (&windows[0]["settled"], &windows[1]["settled"]),

@@ -21,9 +21,9 @@ async fn metrics(app: &GateApp) -> String {
 async fn waves_are_signed_in_order_on_passing_verdicts_by_distinct_approvers() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Fail);
-    app.set("payments", Verdict::Warn);
-    app.set("inventory", Verdict::Pass);
+    app.set("orders", Verdict::Fail).await;
+    app.set("payments", Verdict::Warn).await;
+    app.set("inventory", Verdict::Pass).await;
 
     // Wave 2 passes (warn + pass) but wave 1 is not signed off.
     let (status, body) = sign(&app, 2, ALICE).await;
@@ -38,10 +38,10 @@ async fn waves_are_signed_in_order_on_passing_verdicts_by_distinct_approvers() {
         (status, message(&body)),
         (409, "wave 1 cannot be signed off: the wave's verdict is `fail`: every service must pass or warn")
     );
-    app.set("orders", Verdict::Pending);
+    app.set("orders", Verdict::Pending).await;
     assert_eq!(sign(&app, 1, ALICE).await.0, 409);
 
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     let served = app.expect("/api/v1/services/orders/gate", 200).await;
     let (status, record) = sign(&app, 1, ALICE).await;
     assert_eq!(status, 201, "{record}");
@@ -133,11 +133,11 @@ async fn waves_are_signed_in_order_on_passing_verdicts_by_distinct_approvers() {
 async fn sign_offs_go_stale_and_can_be_revoked() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     assert_eq!(sign(&app, 1, ALICE).await.0, 201);
 
     // The signed service fails afterwards: still signed off, but stale, in the API and metrics.
-    app.set("orders", Verdict::Fail);
+    app.set("orders", Verdict::Fail).await;
     let wave = app.expect("/api/v1/waves/1", 200).await;
     assert_eq!(
         (&wave["signed_off"], &wave["stale"]),
@@ -153,8 +153,8 @@ async fn sign_offs_go_stale_and_can_be_revoked() {
         "{text}"
     );
     // A stale wave 1 blocks wave 2.
-    app.set("payments", Verdict::Pass);
-    app.set("inventory", Verdict::Pass);
+    app.set("payments", Verdict::Pass).await;
+    app.set("inventory", Verdict::Pass).await;
     let (status, body) = sign(&app, 2, BOB).await;
     assert_eq!(status, 409);
     assert!(
@@ -163,14 +163,14 @@ async fn sign_offs_go_stale_and_can_be_revoked() {
     );
 
     // The same database seen through a changed config for orders: the digest differs.
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     assert_eq!(app.expect("/api/v1/waves/1", 200).await["stale"], false);
     let changed = SERVICES.replace(
         r#"candidate_topics = ["bento.orders"]"#,
         r#"candidate_topics = ["bento.orders.v2"]"#,
     );
     let other = GateApp::start(config(&changed), &db).await;
-    other.set("orders", Verdict::Pass);
+    other.set("orders", Verdict::Pass).await;
     let wave = other.expect("/api/v1/waves/1", 200).await;
     assert_eq!(wave["stale"], true);
     let reason = wave["stale_reasons"][0].as_str().unwrap();

@@ -27,16 +27,16 @@ async fn gate(app: &GateApp, args: &[&str]) -> (i32, String, String) {
 async fn exit_codes_follow_the_verdict() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Pass);
+    app.set("orders", Verdict::Pass).await;
     let (code, out, _) = gate(&app, &["--service", "orders"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("orders: pass (raw verdict pass, evaluated at 2026-11-24T12:00:00Z)\n  - orders is pass\n"), "{out}");
     assert!(out.contains("key_parity"), "{out}");
     assert!(out.contains("key parity is pass"), "{out}");
 
-    app.set("orders", Verdict::Warn);
+    app.set("orders", Verdict::Warn).await;
     assert_eq!(gate(&app, &["--service", "orders"]).await.0, 0);
-    app.set("orders", Verdict::Fail);
+    app.set("orders", Verdict::Fail).await;
     let (code, out, _) = gate(&app, &["--service", "orders"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("orders is fail"), "{out}");
@@ -55,7 +55,7 @@ async fn exit_codes_follow_the_verdict() {
 async fn wait_polls_until_decided_or_times_out() {
     let db = TestDb::create().await;
     let app = GateApp::start(config(SERVICES), &db).await;
-    app.set("orders", Verdict::Pending);
+    app.set("orders", Verdict::Pending).await;
 
     let started = Instant::now();
     let (code, out, _) = gate(
@@ -78,16 +78,11 @@ async fn wait_polls_until_decided_or_times_out() {
     );
     assert!(started.elapsed() >= Duration::from_secs(1));
 
-    let status = app.status.clone();
-    let flip = tokio::spawn(async move {
+    let flip = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        status.write(|s| {
-            if let Some(orders) = s.services.get_mut("orders") {
-                orders.gate.verdict = Verdict::Pass;
-            }
-        });
-    });
-    let (code, out, err) = gate(
+        app.set("orders", Verdict::Pass).await;
+    };
+    let waiting = gate(
         &app,
         &[
             "--service",
@@ -98,9 +93,8 @@ async fn wait_polls_until_decided_or_times_out() {
             "--interval",
             "100ms",
         ],
-    )
-    .await;
-    flip.await.unwrap();
+    );
+    let ((code, out, err), ()) = tokio::join!(waiting, flip);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("orders: pass"), "{out}");
     assert!(err.starts_with("waiting: orders: pending"), "{err}");

@@ -18,7 +18,7 @@ const APPROVER: &str = "alice-approver-token-e2e-0001";
 
 /// The fixtures' services as they are (drift traffic) and `clean_*` on `clean.` topics (clean
 /// traffic), with wave 1 = {clean_orders, orders}.
-fn services_toml() -> String {
+pub(crate) fn services_toml() -> String {
     let fixtures = std::fs::read_to_string(fixture("paritygate.toml")).unwrap();
     let clean = fixtures
         .replace("name = \"", "name = \"clean_")

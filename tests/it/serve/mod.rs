@@ -2,6 +2,7 @@ mod clusters;
 mod crash;
 mod e2e;
 mod errors;
+mod evaluators;
 mod gates;
 mod group;
 mod harness;

@@ -40,6 +40,8 @@ pub struct AppConfig {
     pub env: Vec<(String, String)>,
     /// `[kafka.candidate] brokers`: the candidate read from a cluster of its own.
     pub candidate_brokers: Option<String>,
+    /// `[serve] replica_name` (`None`: the default, unique per process).
+    pub replica_name: Option<String>,
 }
 
 impl AppConfig {
@@ -68,6 +70,7 @@ impl AppConfig {
             commit_offsets: None,
             env: Vec::new(),
             candidate_brokers: None,
+            replica_name: None,
         }
     }
 
@@ -126,6 +129,12 @@ impl AppConfig {
         self
     }
 
+    /// `[serve] replica_name`: this replica's name in `evaluated_by`.
+    pub fn replica_name(mut self, name: &str) -> AppConfig {
+        self.replica_name = Some(name.to_owned());
+        self
+    }
+
     pub fn max_message_bytes(mut self, bytes: usize) -> AppConfig {
         self.max_message_bytes = Some(bytes);
         self
@@ -157,6 +166,9 @@ impl AppConfig {
             "\n[store]\nurl = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[serve]\ncheckpoint_interval_ms = {}\nevaluation_interval_ms = {}\nidle_partition_ms = {}\n",
             self.store_url, self.checkpoint_interval_ms, self.evaluation_interval_ms, self.idle_partition_ms
         ));
+        if let Some(name) = &self.replica_name {
+            text.push_str(&format!("replica_name = \"{name}\"\n"));
+        }
         text
     }
 

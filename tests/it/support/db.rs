@@ -107,3 +107,28 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Store `status` as its service's served verdict, standing in for the evaluator that would hold
+/// the service's lease (tests of the API alone have none). Never stale: no `stale_after_seconds`.
+pub async fn store_verdict(
+    store: &paritygate::store::Store,
+    status: &paritygate::model::status::ServiceStatus,
+) {
+    let id = store
+        .service_id(&status.service)
+        .unwrap_or_else(|| panic!("service {} is not registered", status.service));
+    let at = status.gate.evaluated_at.unwrap_or_else(chrono::Utc::now);
+    sqlx::query(
+        "INSERT INTO served_verdicts (service_id, status, verdict, passes_in_a_row, recorded, evaluated_at, evaluated_by, stale_after_ms)
+         VALUES ($1, $2, $3, 0, 'null', $4, 'test', 86400000)
+         ON CONFLICT (service_id) DO UPDATE SET status = EXCLUDED.status, verdict = EXCLUDED.verdict,
+           evaluated_at = EXCLUDED.evaluated_at",
+    )
+    .bind(id)
+    .bind(serde_json::to_value(status).expect("status as JSON"))
+    .bind(status.gate.verdict.as_str())
+    .bind(at)
+    .execute(&store.pool)
+    .await
+    .expect("store the verdict");
+}

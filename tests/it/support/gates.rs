@@ -71,8 +71,9 @@ pub fn config(text: &str) -> Config {
 #[derive(Debug)]
 pub struct GateApp {
     pub addr: SocketAddr,
-    pub status: SharedStatus,
     pub config: Arc<Config>,
+    /// Where `set` stores the verdicts the API serves.
+    pub store: Store,
     server: JoinHandle<()>,
     client: reqwest::Client,
 }
@@ -94,8 +95,8 @@ impl GateApp {
         let status = SharedStatus::default();
         let state = AppState {
             config: config.clone(),
-            store,
-            status: status.clone(),
+            store: store.clone(),
+            status,
             metrics: Metrics::new().expect("metrics"),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -112,7 +113,7 @@ impl GateApp {
             .expect("client");
         GateApp {
             addr,
-            status,
+            store,
             config,
             server,
             client,
@@ -125,7 +126,7 @@ impl GateApp {
 
     /// Serve `verdict` for `service`, with one criterion of that status and a config digest
     /// and canonical version as the evaluator would set them.
-    pub fn set(&self, service: &str, verdict: Verdict) {
+    pub async fn set(&self, service: &str, verdict: Verdict) {
         let index = self.config.services.iter().position(|s| s.name == service);
         let digest = index
             .map(|i| self.config.digest(i).to_owned())
@@ -153,16 +154,12 @@ impl GateApp {
             thresholds: json!({"max_mismatched_keys": 0}),
             ..Default::default()
         };
-        self.status.write(|s| {
-            s.services.insert(
-                service.to_owned(),
-                ServiceStatus {
-                    service: service.to_owned(),
-                    gate,
-                    ..Default::default()
-                },
-            );
-        });
+        let status = ServiceStatus {
+            service: service.to_owned(),
+            gate,
+            ..Default::default()
+        };
+        super::db::store_verdict(&self.store, &status).await;
     }
 
     /// Send a request; (status, body text).

@@ -48,6 +48,30 @@ impl Api {
         Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 
+    /// `POST path` with a JSON `body` and bearer `token` → (status, body as JSON or `null`).
+    pub async fn post_as(
+        &self,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), String> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .client
+            .post(&url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("POST {url}: body: {e}"))?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
     /// `GET path` as text, whatever the status (`/metrics`).
     pub async fn text(&self, path: &str) -> Result<String, String> {
         let (_, body) = self.fetch(path).await?;
