@@ -85,9 +85,10 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
         .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))
 }
 
-/// The store's id of a configured service; missing only before the store was first reachable.
-pub(crate) fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
-    state.store.service_id(name).ok_or_else(|| {
+/// The store's id of a configured service (a restarted replica answers from the store before it
+/// registered its services again); missing only before any process registered it.
+pub(crate) async fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
+    state.store.resolve_service_id(name).await?.ok_or_else(|| {
         ApiError::Unavailable(format!(
             "service `{name}` is not registered in the store yet"
         ))
@@ -112,7 +113,7 @@ pub async fn mismatches(
     let kind = parse_kind(q.kind.as_deref())?;
     let limit = parse_limit(q.limit.as_deref(), MISMATCH_LIMIT_DEFAULT, LIMIT_MAX)?;
     let cursor = parse_cursor(q.cursor.as_deref())?;
-    let id = service_id(&state, &config.name)?;
+    let id = service_id(&state, &config.name).await?;
     // Settling follows the evaluation loop's published bound so this page agrees with the summary.
     let settled_until_ms = service_status(&state, config).await.settled_until_ms;
     let page =
@@ -136,7 +137,7 @@ pub async fn windows(
     let config = known_service(&state, &service)?;
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref(), WINDOW_LIMIT_DEFAULT, LIMIT_MAX)?;
-    let id = service_id(&state, &config.name)?;
+    let id = service_id(&state, &config.name).await?;
     let window_ms = i64::try_from(config.window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let settled_until_ms = service_status(&state, config).await.settled_until_ms;
     let page = read::windows(&state.store.pool, id, window_ms, settled_until_ms, limit).await?;

@@ -59,7 +59,7 @@ pub async fn rows(
             diffs: Vec::new(),
         }));
     }
-    let id = service_id(&state, &config.name)?;
+    let id = service_id(&state, &config.name).await?;
     let pool = &state.store.pool;
     Ok(Json(RowsPage {
         service: config.name.clone(),

@@ -1,8 +1,9 @@
 //! The read model: the live status the evaluation loop publishes and the HTTP handlers, the page
 //! and the metrics read, and the faults ingestion reports.
 //!
-//! Kept in memory behind a lock and rebuilt from Postgres on every evaluation, so every replica
-//! serves the same answers (they all read the same set-based state).
+//! A service's status is evaluated by one replica at a time and stored in Postgres
+//! (`store::served`); every replica answers from there. The in-memory copy behind the lock holds
+//! readiness, this process's faults and the verdicts last read (the fallback without a database).
 
 use super::KindCounts;
 use super::Verdict;

@@ -152,6 +152,26 @@ impl Store {
             .copied()
     }
 
+    /// The id of service `name`: known since this process registered its services, or else read
+    /// from the store (another process, or this one's previous run, registered it); `None` when
+    /// no process ever did. Ids never change, so a found one is kept.
+    pub async fn resolve_service_id(&self, name: &str) -> Result<Option<i16>, StoreError> {
+        if let Some(id) = self.service_id(name) {
+            return Ok(Some(id));
+        }
+        let id: Option<i16> = sqlx::query_scalar("SELECT id FROM services WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(id) = id {
+            self.service_ids
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name.to_owned(), id);
+        }
+        Ok(id)
+    }
+
     /// Stored progress of these topics' partitions on `sides` (one cluster's: within a cluster a
     /// topic has one side), by (topic, partition).
     pub async fn stored_offsets(

@@ -53,7 +53,7 @@ pub async fn gather(state: &AppState) -> Result<PageData, ApiError> {
                 .find(|w| w.services.contains(&service.name))
                 .map(|w| w.id)
         });
-        let id = state.store.service_id(&service.name);
+        let id = state.store.resolve_service_id(&service.name).await?;
         let differs = status.keys.settled.total() + status.keys.in_flight.total() > 0;
         let mismatches = match id {
             Some(id) if differs => Some(

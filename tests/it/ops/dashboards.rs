@@ -26,7 +26,7 @@ const NOT_PER_SERVICE: [&str; 9] = [
 ];
 
 /// The alerts the dual run pages or tickets on.
-const ALERTS: [&str; 13] = [
+const ALERTS: [&str; 14] = [
     "ParitygateDriftDetected",
     "ParitygateGateFailed",
     "ParitygateIngestionStalled",
@@ -40,6 +40,7 @@ const ALERTS: [&str; 13] = [
     "ParitygateDown",
     "ParitygateNotReady",
     "ParitygateCheckpointsFailing",
+    "ParitygateVerdictStale",
 ];
 
 fn variable<'a>(dashboard: &'a Value, name: &str) -> &'a Value {

@@ -56,7 +56,7 @@ const PENDING: [(&str, &str); 7] = [
 
 /// Queries on existing metrics that are legitimately empty in this run (healthy paritygate, caught
 /// up), with the reason. Their selectors still have to match series.
-const EMPTY_IN_THIS_RUN: [(&str, &str); 8] = [
+const EMPTY_IN_THIS_RUN: [(&str, &str); 9] = [
     (
         "alerts.yml: ParitygateCandidateDelayRegression",
         "healthy: the candidate delivers within seconds of the baseline (the metric itself has data)",
@@ -86,6 +86,10 @@ const EMPTY_IN_THIS_RUN: [(&str, &str); 8] = [
         "alerts.yml: ParitygateIngestionStalled",
         "healthy: every side is being counted (the gauge itself is exported at 0)",
     ),
+    (
+        "alerts.yml: ParitygateVerdictStale",
+        "healthy: every verdict is renewed (the gauge itself is exported at 0)",
+    ),
 ];
 
 /// The alerts the drift side (and the junk records) make active.
@@ -102,7 +106,7 @@ const JUNK: usize = 3;
 
 /// Labels paritygate's metrics may carry: every one from a bounded vocabulary (config, enums,
 /// topics and partitions, the build's two versions), never a key, an offset or free text.
-const BOUNDED_LABELS: [&str; 17] = [
+const BOUNDED_LABELS: [&str; 18] = [
     "service",
     "side",
     "operation",
@@ -120,6 +124,8 @@ const BOUNDED_LABELS: [&str; 17] = [
     "quantile",
     "version",
     "canonical_version",
+    // The replica's name (`paritygate_evaluated_services`): one per process.
+    "replica",
 ];
 
 /// A Prometheus server on loopback with its own data directory; killed on `Drop`.

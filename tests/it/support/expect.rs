@@ -34,9 +34,15 @@ pub fn caught_up(status: &Value, want: &ServiceReport) -> Result<(), String> {
             status["settled_until_ms"]
         ));
     }
-    match status["gate"]["verdict"].as_str() {
-        Some("pass" | "fail") => Ok(()),
-        other => Err(format!("{name}: gate verdict {other:?}")),
+    // Decided, and not held by hysteresis (a `fail` carried over from a partial state, for
+    // instance before a restart, is served until enough passes follow).
+    let gate = &status["gate"];
+    match gate["verdict"].as_str() {
+        Some(v @ ("pass" | "fail")) if gate["raw_verdict"] == v => Ok(()),
+        other => Err(format!(
+            "{name}: gate verdict {other:?}, raw {}",
+            gate["raw_verdict"]
+        )),
     }
 }
 
