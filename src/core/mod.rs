@@ -2,6 +2,7 @@
 //! inputs, so `diff` (capture replay) and `serve` (live Kafka) share it unchanged and it is
 //! unit-tested inline.
 
+pub mod avro;
 pub mod canonical;
 pub mod compare;
 pub mod event;
