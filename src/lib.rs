@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod replay;
 pub mod rowdiff;
+pub mod schemas;
 pub mod serve;
 mod signoff;
 pub mod store;

@@ -28,6 +28,23 @@ pub struct ReplayOptions {
     pub max_examples: usize,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Writer schemas of `avro` sides (`--schemas DIR`).
+    pub schemas: crate::core::avro::Schemas,
+}
+
+/// A capture record as extraction reads it: Avro sides' base64 values decoded and the datum
+/// turned into JSON (`core::payload`); JSON sides unchanged.
+fn decoded<'a>(
+    side_plan: &crate::core::plan::SidePlan,
+    record: &crate::core::record::RecordView<'a>,
+    lookup: Option<&dyn crate::core::avro::SchemaLookup>,
+) -> Result<crate::core::record::RecordView<'a>, crate::core::payload::DecodeFailure> {
+    if !(side_plan.payload.is_avro() || side_plan.key_format.is_avro()) {
+        return Ok(record.clone());
+    }
+    let (format, key) = (&side_plan.payload, &side_plan.key_format);
+    let bytes = crate::core::payload::from_capture(record, format, key)?;
+    crate::core::payload::prepare(&bytes, format, key, lookup).map(|(view, _)| view)
 }
 
 /// Why a replay could not produce a report.
@@ -104,6 +121,17 @@ pub fn replay(
             let side_plan = plan.side(side);
             let acc = &mut sides[s][side as usize];
             acc.counters.records += 1;
+            let record = match decoded(side_plan, &record, options.schemas.of(side)) {
+                Ok(record) => record,
+                Err(failure) => {
+                    acc.counters.unparseable += 1;
+                    *acc.counters
+                        .unparseable_by_reason
+                        .entry(failure.error.reason())
+                        .or_default() += 1;
+                    return true;
+                }
+            };
             match extract(side_plan, &record, Keep::Digest) {
                 Outcome::Event(event) => {
                     acc.push(
@@ -147,7 +175,7 @@ pub fn replay(
             }
         }
     }
-    let resolved = resolve(config, files, &routes, wanted)?;
+    let resolved = resolve(config, files, &routes, wanted, &options.schemas)?;
 
     let services: Vec<_> = finished
         .iter()
@@ -169,6 +197,7 @@ fn resolve(
     files: &[PathBuf],
     routes: &HashMap<&str, (usize, Side)>,
     wanted: BTreeMap<usize, Vec<u64>>,
+    schemas: &crate::core::avro::Schemas,
 ) -> Result<Resolved, ReplayError> {
     let mut resolved = Resolved::new();
     for (file_index, mut lines) in wanted {
@@ -184,6 +213,9 @@ fn resolve(
                 if let Some(&(s, side)) = routes.get(record.topic.as_ref()) {
                     let plan = &config.plan(s);
                     let side_plan = plan.side(side);
+                    let Ok(record) = decoded(side_plan, &record, schemas.of(side)) else {
+                        return next < lines.len();
+                    };
                     if let Outcome::Event(event) = extract(side_plan, &record, Keep::Content) {
                         if let Some(content) = event.content {
                             let key = String::from_utf8_lossy(&event.key).into_owned();

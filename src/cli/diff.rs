@@ -28,6 +28,10 @@ pub struct DiffArgs {
     /// Mismatches per service that carry field values.
     #[arg(long, default_value_t = 20)]
     max_examples: usize,
+    /// Avro writer schemas for `payload = "avro"` sides, as files named `ID.avsc` (the schema
+    /// ids of the Confluent wire format): captures are compared without a registry.
+    #[arg(long)]
+    schemas: Option<PathBuf>,
 }
 
 const MAX_WARNINGS: u64 = 20;
@@ -40,10 +44,28 @@ pub fn run(args: &DiffArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    let schemas = match &args.schemas {
+        None => Default::default(),
+        Some(dir) => match crate::schemas::SchemaDir::read(dir) {
+            Ok(found) => {
+                let found: std::sync::Arc<dyn crate::core::avro::SchemaLookup> =
+                    std::sync::Arc::new(found);
+                crate::core::avro::Schemas {
+                    baseline: Some(found.clone()),
+                    candidate: Some(found),
+                }
+            }
+            Err(e) => {
+                eprintln!("error: --schemas: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+    };
     let options = ReplayOptions {
         strict: args.strict,
         max_examples: args.max_examples,
         progress: interactive_stderr(),
+        schemas,
     };
     // Every malformed line is counted in the report; the terminal gets the first few.
     let mut bad_lines = 0u64;

@@ -6,6 +6,7 @@
 //! | `PARITYGATE_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` (lower case, `_` → `.`), e.g. `…_SASL_PASSWORD` → `sasl.password` |
 //! | `PARITYGATE_KAFKA_BASELINE_BROKERS`, `PARITYGATE_KAFKA_CANDIDATE_BROKERS` | `[kafka.baseline]` / `[kafka.candidate]` `brokers` |
 //! | `PARITYGATE_KAFKA_BASELINE_PROPERTY_<NAME>`, `PARITYGATE_KAFKA_CANDIDATE_PROPERTY_<NAME>` | that side's librdkafka property (merged over `[kafka.properties]`) |
+//! | `PARITYGATE_SCHEMA_REGISTRY_URL`, `_USERNAME`, `_PASSWORD`, `_TOKEN`; `PARITYGATE_SCHEMA_REGISTRY_{BASELINE,CANDIDATE}_…` the same per side | `[schema_registry]` (credentials only here) |
 //! | `PARITYGATE_STORE_URL` | `[store] url` (the only place a database password may appear) |
 //! | `PARITYGATE_STORE_MAX_CONNECTIONS` | `[store] max_connections` |
 //! | `PARITYGATE_HTTP_LISTEN`, `PARITYGATE_HTTP_REQUIRE_TOKEN_FOR_READS` | `[http]` |
@@ -27,6 +28,18 @@ pub const ENV_VARS: &[&str] = &[
     "PARITYGATE_KAFKA_BASELINE_BROKERS",
     "PARITYGATE_KAFKA_CANDIDATE_BROKERS",
     "PARITYGATE_STORE_URL",
+    "PARITYGATE_SCHEMA_REGISTRY_URL",
+    "PARITYGATE_SCHEMA_REGISTRY_USERNAME",
+    "PARITYGATE_SCHEMA_REGISTRY_PASSWORD",
+    "PARITYGATE_SCHEMA_REGISTRY_TOKEN",
+    "PARITYGATE_SCHEMA_REGISTRY_BASELINE_URL",
+    "PARITYGATE_SCHEMA_REGISTRY_BASELINE_USERNAME",
+    "PARITYGATE_SCHEMA_REGISTRY_BASELINE_PASSWORD",
+    "PARITYGATE_SCHEMA_REGISTRY_BASELINE_TOKEN",
+    "PARITYGATE_SCHEMA_REGISTRY_CANDIDATE_URL",
+    "PARITYGATE_SCHEMA_REGISTRY_CANDIDATE_USERNAME",
+    "PARITYGATE_SCHEMA_REGISTRY_CANDIDATE_PASSWORD",
+    "PARITYGATE_SCHEMA_REGISTRY_CANDIDATE_TOKEN",
     "PARITYGATE_STORE_MAX_CONNECTIONS",
     "PARITYGATE_HTTP_LISTEN",
     "PARITYGATE_HTTP_REQUIRE_TOKEN_FOR_READS",
@@ -171,6 +184,24 @@ pub fn apply(
                 file.kafka.candidate.get_or_insert_default().brokers = Some(value)
             }
             "STORE_URL" => file.store.url = Some(value),
+            registry if registry.starts_with("SCHEMA_REGISTRY_") => {
+                let rest = &registry["SCHEMA_REGISTRY_".len()..];
+                let r = &mut file.schema_registry;
+                let (endpoint, field) = if let Some(f) = rest.strip_prefix("BASELINE_") {
+                    (r.baseline.get_or_insert_default(), f)
+                } else if let Some(f) = rest.strip_prefix("CANDIDATE_") {
+                    (r.candidate.get_or_insert_default(), f)
+                } else {
+                    (&mut r.registry, rest)
+                };
+                match field {
+                    "URL" => endpoint.url = Some(value),
+                    "USERNAME" => endpoint.username = Some(value),
+                    "PASSWORD" => endpoint.password = Some(value),
+                    "TOKEN" => endpoint.token = Some(value),
+                    _ => {}
+                }
+            }
             "STORE_MAX_CONNECTIONS" => file.store.max_connections = parse(&name, &value)?,
             "HTTP_LISTEN" => file.http.listen = value,
             "HTTP_REQUIRE_TOKEN_FOR_READS" => {

@@ -55,6 +55,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub serve: ServeConfig,
     pub waves: Vec<WaveConfig>,
+    /// Where `serve` fetches Avro schemas by id (`payload = "avro"`).
+    pub schema_registry: model::SchemaRegistryConfig,
     /// API tokens (hashes), from `PARITYGATE_APPROVER_TOKENS` / `PARITYGATE_READER_TOKENS`.
     pub tokens: auth::Tokens,
     /// Per service, in `services`' order: BLAKE3 of its config table (see [`Config::digest`]).
@@ -317,7 +319,8 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
                 other => err(&s.name, "targets", other.to_string()),
             })?;
         }
-        let plan = plan::compile(s).map_err(|e| err(&s.name, &e.field, e.message))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let plan = plan::compile(s, base).map_err(|e| err(&s.name, &e.field, e.message))?;
         plans.push(plan);
     }
     if file.kafka.replicas == 0 || file.kafka.replica_index >= file.kafka.replicas {
@@ -337,6 +340,7 @@ fn validate(path: &Path, file: FileConfig) -> Result<Config, ConfigError> {
         http: file.http,
         serve: file.serve,
         waves: file.waves,
+        schema_registry: file.schema_registry,
         tokens: auth::Tokens::default(),
         service_digests: Vec::new(),
         sides: vec![Side::Baseline, Side::Candidate],

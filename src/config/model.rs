@@ -5,6 +5,7 @@
 
 use crate::core::position::PositionFormat;
 use serde::Deserialize;
+use std::path::PathBuf;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +23,61 @@ pub struct FileConfig {
     pub serve: ServeConfig,
     #[serde(default)]
     pub waves: Vec<WaveConfig>,
+    #[serde(default)]
+    pub schema_registry: SchemaRegistryConfig,
+}
+
+/// `[schema_registry]`: where `serve` fetches the schemas of `payload = "avro"` records by id
+/// (the Confluent REST API, `GET /schemas/ids/{id}`); `[schema_registry.baseline]` /
+/// `[schema_registry.candidate]` give one side its own. Credentials only from the environment:
+/// `PARITYGATE_SCHEMA_REGISTRY[_BASELINE|_CANDIDATE]_USERNAME` / `_PASSWORD` (basic auth) or
+/// `_TOKEN` (bearer).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    #[serde(flatten)]
+    pub registry: RegistryEndpoint,
+    #[serde(default)]
+    pub baseline: Option<RegistryEndpoint>,
+    #[serde(default)]
+    pub candidate: Option<RegistryEndpoint>,
+}
+
+/// One registry: its URL, an optional CA bundle (PEM) to verify it with, and credentials from
+/// the environment (never the file).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RegistryEndpoint {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub username: Option<String>,
+    #[serde(skip)]
+    pub password: Option<String>,
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+impl SchemaRegistryConfig {
+    /// The registry of `side`: its own table's URL (and what it leaves unset) over the shared one.
+    pub fn of(&self, side: crate::model::Side) -> RegistryEndpoint {
+        let own = match side {
+            crate::model::Side::Baseline => self.baseline.as_ref(),
+            crate::model::Side::Candidate => self.candidate.as_ref(),
+        };
+        let shared = &self.registry;
+        match own {
+            None => shared.clone(),
+            Some(o) => RegistryEndpoint {
+                url: o.url.clone().or_else(|| shared.url.clone()),
+                ca_file: o.ca_file.clone().or_else(|| shared.ca_file.clone()),
+                username: o.username.clone().or_else(|| shared.username.clone()),
+                password: o.password.clone().or_else(|| shared.password.clone()),
+                token: o.token.clone().or_else(|| shared.token.clone()),
+            },
+        }
+    }
 }
 
 /// `[[waves]]`: services promoted together, signed off by people in order.
@@ -262,6 +318,20 @@ pub struct ServiceConfig {
     pub baseline: SideOverrides,
     #[serde(default)]
     pub candidate: SideOverrides,
+    /// How payloads are written: `json` (default), `avro` (Confluent wire format, schemas from
+    /// `[schema_registry]` or `diff --schemas`), `avro-raw` (one schema, `schema_file`).
+    #[serde(default)]
+    pub payload: Option<WireFormatName>,
+    /// The `.avsc` of `payload = "avro-raw"` (relative to the config file).
+    #[serde(default)]
+    pub schema_file: Option<std::path::PathBuf>,
+    /// How message keys are written: `json` (default: a JSON object key is canonicalized, anything
+    /// else is its bytes), `string` (its bytes, never parsed), `avro`, `avro-raw`.
+    #[serde(default)]
+    pub key_format: Option<WireFormatName>,
+    /// The `.avsc` of `key_format = "avro-raw"`.
+    #[serde(default)]
+    pub key_schema_file: Option<std::path::PathBuf>,
     /// Event time for windows and settling: a header (Unix ms, e.g. `commit_ts_ms`) or a pointer
     /// (Unix ms or an RFC 3339 string); falls back to the record timestamp.
     #[serde(default)]
@@ -347,6 +417,29 @@ pub struct SideOverrides {
     /// Pointers whose string values this side emits base64-encoded; they are decoded before comparing.
     #[serde(default)]
     pub base64_fields: Vec<String>,
+    /// This side's `payload`, `schema_file`, `key_format`, `key_schema_file` (a Debezium-Avro
+    /// baseline against a Bento candidate that writes JSON).
+    #[serde(default)]
+    pub payload: Option<WireFormatName>,
+    #[serde(default)]
+    pub schema_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub key_format: Option<WireFormatName>,
+    #[serde(default)]
+    pub key_schema_file: Option<std::path::PathBuf>,
+}
+
+/// A wire format's name in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WireFormatName {
+    #[serde(rename = "json")]
+    Json,
+    #[serde(rename = "string")]
+    String,
+    #[serde(rename = "avro")]
+    Avro,
+    #[serde(rename = "avro-raw")]
+    AvroRaw,
 }
 
 /// Normalization rules; each is a documented step of the canonical form (`docs/canonical-form.md`).

@@ -3,12 +3,16 @@
 //! the field inside the service.
 
 use super::model::{
-    DecimalRule, FieldSource, KeySpec, ServiceConfig, SideOverrides, TimestampRule,
+    DecimalRule, FieldSource, KeySpec, ServiceConfig, SideOverrides, TimestampRule, WireFormatName,
 };
+use crate::core::avro::WriterSchema;
 use crate::core::canonical::Rules;
+use crate::core::payload::WireFormat;
 use crate::core::plan::{KeySource, ServicePlan, SidePlan, Source};
 use crate::core::pointer::PointerPattern;
 use crate::core::position::PositionFormat;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A config value that cannot be compiled; `field` is the dotted path inside the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,11 +76,70 @@ fn key_source(field: &str, raw: &KeySpec) -> Result<KeySource, PlanError> {
     }
 }
 
+/// A side's wire format for payloads (`prefix` "") or keys (`prefix` "key_"): the side's
+/// setting, else the service's; an `avro-raw` schema file read and parsed now (relative to `base`).
+fn wire_format(
+    base: &Path,
+    (side_name, prefix): (&str, &str),
+    (side_format, side_file): (Option<WireFormatName>, Option<&PathBuf>),
+    (service_format, service_file): (Option<WireFormatName>, Option<&PathBuf>),
+) -> Result<WireFormat, PlanError> {
+    let name = if prefix.is_empty() {
+        "payload"
+    } else {
+        "key_format"
+    };
+    let (field, format, file) = match side_format {
+        Some(f) => (format!("{side_name}.{name}"), Some(f), side_file),
+        None => (name.to_owned(), service_format, side_file.or(service_file)),
+    };
+    let schema_field = if prefix.is_empty() {
+        "schema_file"
+    } else {
+        "key_schema_file"
+    };
+    match (format.unwrap_or(WireFormatName::Json), file) {
+        (WireFormatName::String, _) if prefix.is_empty() => Err(invalid(
+            field,
+            "`string` is a key format; a payload is `json`, `avro` or `avro-raw`",
+        )),
+        (WireFormatName::Json, _) => Ok(WireFormat::Json),
+        (WireFormatName::String, _) => Ok(WireFormat::String),
+        (WireFormatName::Avro, _) => Ok(WireFormat::Avro),
+        (WireFormatName::AvroRaw, None) => Err(invalid(
+            field,
+            format!("`avro-raw` needs `{schema_field}` (the writer schema, an .avsc file)"),
+        )),
+        (WireFormatName::AvroRaw, Some(path)) => {
+            let path = base.join(path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(schema_field.to_owned(), format!("{}: {e}", path.display()))
+            })?;
+            WriterSchema::parse(&text)
+                .map(|s| WireFormat::AvroRaw(Arc::new(s)))
+                .map_err(|e| invalid(schema_field.to_owned(), format!("{}: {e}", path.display())))
+        }
+    }
+}
+
 fn side_plan(
     service: &ServiceConfig,
     side: &SideOverrides,
     side_name: &str,
+    base: &Path,
 ) -> Result<SidePlan, PlanError> {
+    let payload = wire_format(
+        base,
+        (side_name, ""),
+        (side.payload, side.schema_file.as_ref()),
+        (service.payload, service.schema_file.as_ref()),
+    )?;
+    let key_format = wire_format(
+        base,
+        (side_name, "key_"),
+        (side.key_format, side.key_schema_file.as_ref()),
+        (service.key_format, service.key_schema_file.as_ref()),
+    )?;
     let n = &service.normalize;
     let key = match &side.key {
         Some(k) => key_source(&format!("{side_name}.key"), k)?,
@@ -119,13 +182,16 @@ fn side_plan(
         rules,
         snapshot_read_as_insert: n.snapshot_read_as_insert,
         drop_update_before: n.drop_update_before,
+        payload,
+        key_format,
     })
 }
 
 /// Compile one `[[services]]` table.
-pub fn compile(service: &ServiceConfig) -> Result<ServicePlan, PlanError> {
-    let baseline = side_plan(service, &service.baseline, "baseline")?;
-    let candidate = side_plan(service, &service.candidate, "candidate")?;
+/// `base`: the config file's directory (schema files are relative to it).
+pub fn compile(service: &ServiceConfig, base: &Path) -> Result<ServicePlan, PlanError> {
+    let baseline = side_plan(service, &service.baseline, "baseline", base)?;
+    let candidate = side_plan(service, &service.candidate, "candidate", base)?;
     if baseline.position.is_some() != candidate.position.is_some() {
         return Err(invalid(
             "position",

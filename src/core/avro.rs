@@ -50,6 +50,31 @@ pub trait SchemaLookup: Send + Sync {
     fn schema(&self, id: u32) -> Result<Arc<WriterSchema>, AvroError>;
 }
 
+/// Each side's schema source (`None`: the side has no Avro, or no registry is configured).
+#[derive(Clone, Default)]
+pub struct Schemas {
+    pub baseline: Option<Arc<dyn SchemaLookup>>,
+    pub candidate: Option<Arc<dyn SchemaLookup>>,
+}
+
+impl Schemas {
+    pub fn of(&self, side: crate::model::Side) -> Option<&dyn SchemaLookup> {
+        match side {
+            crate::model::Side::Baseline => self.baseline.as_deref(),
+            crate::model::Side::Candidate => self.candidate.as_deref(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Schemas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schemas")
+            .field("baseline", &self.baseline.is_some())
+            .field("candidate", &self.candidate.is_some())
+            .finish()
+    }
+}
+
 /// Why an Avro payload could not be compared; `reason` is the tally name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AvroError {
@@ -199,7 +224,9 @@ fn write_json(
         }
         (Value::Float(f), _) => float(f64::from(*f), &f.to_string(), out),
         (Value::Double(f), _) => float(*f, &f.to_string(), out),
-        (Value::Bytes(b), _) | (Value::Fixed(_, b), _) => push_str(out, &String::from_utf8_lossy(b)),
+        (Value::Bytes(b), _) | (Value::Fixed(_, b), _) => {
+            push_str(out, &String::from_utf8_lossy(b))
+        }
         (Value::String(s), _) | (Value::Enum(_, s), _) => push_str(out, s),
         (Value::Union(index, inner), Schema::Union(u)) => {
             let branch = usize::try_from(*index)
@@ -234,7 +261,8 @@ fn write_json(
         }
         (Value::Record(fields), Schema::Record(r)) => record(fields, r, all, out)?,
         (Value::Decimal(d), Schema::Decimal(s)) => {
-            let bytes = Vec::<u8>::try_from(d).map_err(|e| AvroError::Undecodable(e.to_string()))?;
+            let bytes =
+                Vec::<u8>::try_from(d).map_err(|e| AvroError::Undecodable(e.to_string()))?;
             out.push_str(&decimal_text(&bytes, s.scale));
         }
         (Value::BigDecimal(d), _) => out.push_str(&d.to_plain_string()),
@@ -242,7 +270,9 @@ fn write_json(
         (Value::Date(days), _) => push_str(out, &date(i64::from(*days))?),
         (Value::TimeMillis(ms), _) => push_str(out, &time_of_day(i64::from(*ms) * 1_000_000)?),
         (Value::TimeMicros(us), _) => push_str(out, &time_of_day(us.saturating_mul(1000))?),
-        (Value::TimestampMillis(v), _) => push_str(out, &instant(i128::from(*v) * 1_000_000, true)?),
+        (Value::TimestampMillis(v), _) => {
+            push_str(out, &instant(i128::from(*v) * 1_000_000, true)?)
+        }
         (Value::TimestampMicros(v), _) => push_str(out, &instant(i128::from(*v) * 1_000, true)?),
         (Value::TimestampNanos(v), _) => push_str(out, &instant(i128::from(*v), true)?),
         (Value::LocalTimestampMillis(v), _) => {
@@ -382,8 +412,10 @@ fn time_of_day(nanos: i64) -> Result<String, AvroError> {
 /// Nanoseconds since the epoch as `YYYY-MM-DDTHH:MM:SS[.f]` plus `Z` for an instant (the canonical
 /// spelling, §3); a local timestamp has no offset (which the instant rule reads as UTC).
 fn instant(nanos: i128, utc: bool) -> Result<String, AvroError> {
-    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).map_err(|_| out_of_range("timestamp"))?;
-    let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).map_err(|_| out_of_range("timestamp"))?;
+    let secs =
+        i64::try_from(nanos.div_euclid(1_000_000_000)).map_err(|_| out_of_range("timestamp"))?;
+    let sub =
+        u32::try_from(nanos.rem_euclid(1_000_000_000)).map_err(|_| out_of_range("timestamp"))?;
     let at = chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| out_of_range("timestamp"))?;
     Ok(format!(
         "{}{}{}",

@@ -23,7 +23,10 @@ const ORDER: &str = r#"{
 fn order_value() -> V {
     V::Record(vec![
         ("id".into(), V::Int(7)),
-        ("total".into(), V::Decimal(apache_avro::Decimal::from(vec![0xFB, 0x2E]))), // -1234
+        (
+            "total".into(),
+            V::Decimal(apache_avro::Decimal::from(vec![0xFB, 0x2E])),
+        ), // -1234
         (
             "ref".into(),
             V::Uuid("5b2f0c2e-8d4f-4a7b-9a1c-0123456789ab".parse().unwrap()),
@@ -32,12 +35,24 @@ fn order_value() -> V {
         ("at".into(), V::TimestampMicros(1_787_220_000_123_450)),
         ("local".into(), V::LocalTimestampMillis(1_787_220_000_120)),
         ("slot".into(), V::TimeMicros(45_296_000_001)),
-        ("note".into(), V::Union(1, Box::new(V::String("gift \"wrap\"".into())))),
+        (
+            "note".into(),
+            V::Union(1, Box::new(V::String("gift \"wrap\"".into()))),
+        ),
         ("state".into(), V::Enum(1, "PAID".into())),
-        ("tags".into(), V::Map([("b".to_owned(), V::Long(2)), ("a".to_owned(), V::Long(1))].into())),
-        ("lines".into(), V::Array(vec![V::Float(1.1), V::Float(f32::NAN)])),
+        (
+            "tags".into(),
+            V::Map([("b".to_owned(), V::Long(2)), ("a".to_owned(), V::Long(1))].into()),
+        ),
+        (
+            "lines".into(),
+            V::Array(vec![V::Float(1.1), V::Float(f32::NAN)]),
+        ),
         ("raw".into(), V::Bytes(b"caf\xc3\xa9".to_vec())),
-        ("again".into(), V::Union(1, Box::new(V::Enum(0, "NEW".into())))),
+        (
+            "again".into(),
+            V::Union(1, Box::new(V::Enum(0, "NEW".into()))),
+        ),
     ])
 }
 
@@ -100,10 +115,16 @@ fn two_schema_ids_of_one_record_decode_equal() {
     };
     let mut reordered: Vec<(String, V)> = fields[1..].to_vec();
     reordered.push(fields[0].clone());
-    let one = decode_to_json(&WriterSchema::parse(ORDER).unwrap(), &encode(ORDER, order_value()))
-        .unwrap();
-    let two = decode_to_json(&WriterSchema::parse(&v2).unwrap(), &encode(&v2, V::Record(reordered)))
-        .unwrap();
+    let one = decode_to_json(
+        &WriterSchema::parse(ORDER).unwrap(),
+        &encode(ORDER, order_value()),
+    )
+    .unwrap();
+    let two = decode_to_json(
+        &WriterSchema::parse(&v2).unwrap(),
+        &encode(&v2, V::Record(reordered)),
+    )
+    .unwrap();
     assert_ne!(one, two, "field order differs in the text");
     let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).unwrap();
     assert_eq!(parse(&one), parse(&two));
@@ -115,7 +136,9 @@ fn framing_and_damage_are_named() {
     let bytes = framed(42, &datum);
     assert_eq!(unframe(&bytes).unwrap(), (42, &datum[..]));
     assert_eq!(unframe(&[]).unwrap_err().reason(), "undecodable");
-    assert!(matches!(unframe(b"{\"id\":1}"), Err(AvroError::NotFramed(m)) if m.contains("magic byte 123")));
+    assert!(
+        matches!(unframe(b"{\"id\":1}"), Err(AvroError::NotFramed(m)) if m.contains("magic byte 123"))
+    );
     assert!(matches!(unframe(&[0, 0, 1]), Err(AvroError::NotFramed(_))));
     let schema = WriterSchema::parse(ORDER).unwrap();
     let truncated = decode_to_json(&schema, &datum[..datum.len() - 3]).unwrap_err();
@@ -136,10 +159,19 @@ fn an_unknown_logical_type_is_named_and_its_value_decoded_as_the_underlying_type
     let text = r#"{"type": "record", "name": "R", "fields": [
         {"name": "at", "type": {"type": "long", "logicalType": "io.acme.epoch-weeks"}}]}"#;
     let schema = WriterSchema::parse(text).unwrap();
-    assert_eq!(schema.unknown_logical_types, vec!["io.acme.epoch-weeks".to_owned()]);
-    let json = decode_to_json(&schema, &encode(text, V::Record(vec![("at".into(), V::Long(3))])));
+    assert_eq!(
+        schema.unknown_logical_types,
+        vec!["io.acme.epoch-weeks".to_owned()]
+    );
+    let json = decode_to_json(
+        &schema,
+        &encode(text, V::Record(vec![("at".into(), V::Long(3))])),
+    );
     assert_eq!(json.unwrap(), r#"{"at":3}"#);
-    assert!(matches!(WriterSchema::parse("{\"type\": \"nope\"}"), Err(AvroError::Schema(_))));
+    assert!(matches!(
+        WriterSchema::parse("{\"type\": \"nope\"}"),
+        Err(AvroError::Schema(_))
+    ));
 }
 
 #[test]
@@ -151,7 +183,11 @@ fn decimals_are_exact_at_any_size_and_scale() {
     assert_eq!(decimal_text(&[0x00, 0x80], 1), "12.8");
     assert_eq!(decimal_text(&[0x80], 0), "-128");
     // 2^159 - 1, beyond i128: 0x7F then 19 bytes 0xFF (python: 2**159 - 1).
-    let big = [0x7F; 1].iter().chain([0xFF; 19].iter()).copied().collect::<Vec<u8>>();
+    let big = [0x7F; 1]
+        .iter()
+        .chain([0xFF; 19].iter())
+        .copied()
+        .collect::<Vec<u8>>();
     assert_eq!(
         decimal_text(&big, 10),
         "73075081866545145910184241635814150982.7966271487"
@@ -166,7 +202,10 @@ fn references_to_named_types_resolve() {
         {"name": "after", "type": ["null", "Row"]}]}"#;
     let schema = WriterSchema::parse(text).unwrap();
     let row = |id| V::Union(1, Box::new(V::Record(vec![("id".into(), V::Int(id))])));
-    let datum = encode(text, V::Record(vec![("before".into(), row(1)), ("after".into(), row(2))]));
+    let datum = encode(
+        text,
+        V::Record(vec![("before".into(), row(1)), ("after".into(), row(2))]),
+    );
     assert_eq!(
         decode_to_json(&schema, &datum).unwrap(),
         r#"{"before":{"id":1},"after":{"id":2}}"#

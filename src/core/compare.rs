@@ -37,6 +37,8 @@ impl EventRow {
 pub struct SideCounters {
     pub records: u64,
     pub unparseable: u64,
+    /// Of `unparseable`, the records a decoder refused, by reason (`unknown_schema`, `undecodable`).
+    pub unparseable_by_reason: BTreeMap<&'static str, u64>,
     pub rejected: BTreeMap<&'static str, u64>,
     pub skipped: BTreeMap<&'static str, u64>,
 }

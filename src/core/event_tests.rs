@@ -13,7 +13,7 @@ candidate_topics = ["c"]
 {extra}"#
     );
     let cfg: ServiceConfig = toml::from_str(&text).unwrap();
-    crate::config::plan::compile(&cfg).unwrap()
+    crate::config::plan::compile(&cfg, std::path::Path::new(".")).unwrap()
 }
 
 fn record<'a>(

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod instant;
 pub mod number;
 pub mod operation;
+pub mod payload;
 pub mod plan;
 pub mod pointer;
 pub mod position;

@@ -4,6 +4,7 @@
 //! combination is reported before a single record is read, naming the field that is wrong.
 
 use super::canonical::Rules;
+use super::payload::WireFormat;
 use super::pointer::PointerPattern;
 use super::position::PositionFormat;
 
@@ -33,6 +34,10 @@ pub struct SidePlan {
     pub drop_update_before: bool,
     /// Event time (Unix ms or RFC 3339); the adapter falls back to the record timestamp.
     pub event_time: Option<Source>,
+    /// How payloads are written (`payload`): JSON, or Avro decoded first (`core::payload`).
+    pub payload: WireFormat,
+    /// How message keys are written (`key_format`); `String` keys are never parsed as JSON.
+    pub key_format: WireFormat,
 }
 
 /// Both sides of one service.

@@ -59,6 +59,9 @@ pub struct SideReport {
     pub events: u64,
     pub duplicates: u64,
     pub unparseable: u64,
+    /// Of `unparseable`, the Avro records that did not decode, by reason (absent when none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub unparseable_by_reason: BTreeMap<&'static str, u64>,
     pub by_operation: BTreeMap<&'static str, u64>,
     pub conflicting_duplicates: u64,
     pub rejected: BTreeMap<&'static str, u64>,
@@ -100,6 +103,7 @@ impl SideReport {
             events: side.rows.len() as u64,
             duplicates: side.duplicates,
             unparseable: side.counters.unparseable,
+            unparseable_by_reason: side.counters.unparseable_by_reason.clone(),
             by_operation: side
                 .by_operation
                 .iter()

@@ -37,4 +37,6 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    Registry(#[from] crate::schemas::RegistryError),
 }

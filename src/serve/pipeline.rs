@@ -78,7 +78,7 @@ struct ClusterRun {
 
 /// Start consuming the cluster `config` is a view of (`Config::on_cluster`).
 fn start_cluster(
-    config: Arc<Config>,
+    (config, schemas): (Arc<Config>, &crate::core::avro::Schemas),
     store: &Store,
     status: &SharedStatus,
     metrics: &Metrics,
@@ -124,6 +124,7 @@ fn start_cluster(
         let worker = worker::Worker {
             seek: consumer.clone(),
             config: config.clone(),
+            schemas: schemas.clone(),
             store: store.clone(),
             runtime: tokio::runtime::Handle::current(),
             records,
@@ -198,9 +199,12 @@ pub async fn run_pipeline(
         return Ok(());
     }
     let (mut threads, mut checkpointers, mut watches) = (Vec::new(), Vec::new(), Vec::new());
+    // Each side's Schema Registry (sides with `avro` payloads or keys): refused here, before any
+    // record is read, when a side needs one and none is configured.
+    let schemas = crate::schemas::registries(&config, tokio::runtime::Handle::current())?;
     for cluster in config.clusters() {
         let view = Arc::new(config.on_cluster(&cluster));
-        let run = start_cluster(view, &store, &status, &metrics, &cancel)?;
+        let run = start_cluster((view, &schemas), &store, &status, &metrics, &cancel)?;
         threads.extend(run.threads);
         checkpointers.extend(run.checkpointers);
         watches.push(run.watch);

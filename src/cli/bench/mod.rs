@@ -76,6 +76,7 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<()> {
         strict: false,
         max_examples: 20,
         progress: false,
+        schemas: Default::default(),
     };
     let start = Instant::now();
     let report = replay(&config, &args.captures, &options, &mut |_| {})?;

@@ -3,6 +3,7 @@
 //! compared headers as a sorted set, and the event time.
 
 use crate::core::canonical::{node_bytes, normalize_node, Rules};
+use crate::core::payload::WireFormat;
 use crate::core::plan::{KeySource, SidePlan, Source};
 use crate::core::record::RecordView;
 use crate::core::tree::{parse_payload, Node};
@@ -64,7 +65,8 @@ pub(super) fn extract_key(
                 .as_deref()
                 .filter(|k| !k.is_empty() && *k != b"null")?;
             // A JSON object or array key is canonicalized; anything else is its bytes.
-            if matches!(raw.first(), Some(b'{' | b'[')) {
+            let text_only = matches!(plan.key_format, WireFormat::String);
+            if !text_only && matches!(raw.first(), Some(b'{' | b'[')) {
                 if let Some(mut value) = parse_payload(raw) {
                     normalize_node(&mut value, &key_rules(&plan.rules));
                     return Some(node_bytes(&value));

@@ -99,7 +99,7 @@ async fn any_bytes_are_counted_once_and_the_offset_moves_past_them() {
                     payload: payload.as_deref().map(Cow::Borrowed),
                 };
                 let event_ms = admit(
-                    &config,
+                    (&config, &crate::core::avro::Schemas::default()),
                     (&mut batch, &mut seen),
                     (service, side),
                     &record,

@@ -5,8 +5,10 @@
 //! stand and when batches are stored.
 
 use crate::config::Config;
+use crate::core::avro::Schemas;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
 use crate::core::identity::event_identity;
+use crate::core::payload::prepare;
 use crate::core::record::RecordView;
 use crate::model::{Side, TallyKind};
 use crate::serve::lane::dedupe::Seen;
@@ -16,7 +18,7 @@ use crate::store::batch::{Batch, BatchEvent};
 /// it became to `batch`; `seen` holds the identities already counted. Returns its event time when
 /// it became an event (new or a duplicate).
 pub fn admit(
-    config: &Config,
+    (config, schemas): (&Config, &Schemas),
     (batch, seen): (&mut Batch, &mut Seen),
     (service, side): (usize, Side),
     record: &RecordView<'_>,
@@ -35,6 +37,43 @@ pub fn admit(
     }
     let plan = &config.plan(service);
     let side_plan = plan.side(side);
+    let decoded;
+    let record = if side_plan.payload.is_avro() || side_plan.key_format.is_avro() {
+        match prepare(
+            record,
+            &side_plan.payload,
+            &side_plan.key_format,
+            schemas.of(side),
+        ) {
+            Ok((view, remarks)) => {
+                if remarks.unknown_logical_type {
+                    batch.note(
+                        service,
+                        side,
+                        TallyKind::Flagged,
+                        "avro_unknown_logical_type",
+                        Some(record),
+                    );
+                }
+                decoded = view;
+                &decoded
+            }
+            // Counted and sampled by reason; the offset advances: one record never blocks.
+            Err(failure) => {
+                tracing::debug!(service, side = side.as_str(), error = %failure, "avro record not decoded");
+                batch.without_event().note(
+                    service,
+                    side,
+                    TallyKind::Unparseable,
+                    failure.error.reason(),
+                    Some(record),
+                );
+                return None;
+            }
+        }
+    } else {
+        record
+    };
     match extract(side_plan, record, Keep::Canonical) {
         Outcome::Event(mut event) => {
             if event.shape == Shape::Bytes {
@@ -160,7 +199,7 @@ key = {{ from = "message_key" }}
             (2, br#"{"q":2}"#),
         ] {
             let at = admit(
-                &config,
+                (&config, &Schemas::default()),
                 (&mut batch, &mut seen),
                 (0, Side::Baseline),
                 &record(payload, offset),
@@ -177,7 +216,7 @@ key = {{ from = "message_key" }}
         let config = config(8);
         let (mut batch, mut seen) = (Batch::default(), Seen::default());
         let big = admit(
-            &config,
+            (&config, &Schemas::default()),
             (&mut batch, &mut seen),
             (0, Side::Baseline),
             &record(br#"{"q":"123456789"}"#, 0),
@@ -186,7 +225,7 @@ key = {{ from = "message_key" }}
         assert_eq!(big, None);
         assert_eq!(tally(&batch, TallyKind::Unparseable, "too_large"), 1);
         let bytes = admit(
-            &config,
+            (&config, &Schemas::default()),
             (&mut batch, &mut seen),
             (0, Side::Baseline),
             &record(b"not json", 1),

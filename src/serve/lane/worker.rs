@@ -9,6 +9,7 @@
 //! the batch being built.
 
 use crate::config::Config;
+use crate::core::avro::Schemas;
 use crate::model::{TallyKind, TopicPartition};
 use crate::serve::lane::cursor::{Cursor, Starts, Step};
 use crate::serve::lane::dedupe::Seen;
@@ -60,6 +61,8 @@ pub trait Seek: Send + Sync {
 pub struct Worker {
     pub seek: Arc<dyn Seek>,
     pub config: Arc<Config>,
+    /// Each side's Avro schema source (a Schema Registry), when a side writes Avro.
+    pub schemas: Schemas,
     pub store: Store,
     pub runtime: Handle,
     pub records: Receiver<Input>,
@@ -229,7 +232,7 @@ impl Worker {
             None
         } else {
             intake::admit(
-                &self.config,
+                (&self.config, &self.schemas),
                 (&mut state.batch, &mut state.seen),
                 (service, side),
                 &record,

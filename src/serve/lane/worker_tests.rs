@@ -66,6 +66,7 @@ async fn run_worker(store: &Store, config: Config, starts: Starts, records: Vec<
     let worker = Worker {
         seek: Arc::new(NoSeek),
         config: Arc::new(config),
+        schemas: Default::default(),
         store: store.clone(),
         runtime: Handle::current(),
         records: inputs,

@@ -24,6 +24,7 @@ fn run(dir: &str) -> (Manifest, Report) {
         strict: true,
         max_examples: 1000,
         progress: false,
+        schemas: Default::default(),
     };
     let report = replay(&config, &files, &options, &mut |e| {
         panic!("malformed fixture line: {e:?}")

@@ -124,6 +124,7 @@ pub fn replay_files(files: &[PathBuf]) -> Report {
         strict: true,
         max_examples: 0,
         progress: false,
+        schemas: Default::default(),
     };
     replay(&fixture_config(), files, &options, &mut |e| {
         panic!("malformed fixture line: {e:?}")
