@@ -1,3 +1,4 @@
+mod avro_diff;
 mod canonical_pinned;
 mod demo;
 mod diff;

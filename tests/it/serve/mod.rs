@@ -1,3 +1,4 @@
+mod avro;
 mod clusters;
 mod crash;
 mod e2e;

@@ -16,6 +16,7 @@
 //! and `PARITYGATE_MOTO_SERVER` (exported by `scripts/test`), falling back to `.tools/venv`.
 
 pub mod app;
+pub mod avro;
 pub mod broker;
 pub mod db;
 pub mod expect;
