@@ -399,7 +399,8 @@ pub struct FieldSource {
     pub header: Option<String>,
     #[serde(default)]
     pub pointer: Option<String>,
-    /// Only for positions: how to read the value; `auto` tries LSN, `0x` hex, integer, then binary.
+    /// Only for positions: how to read the value; `auto` tries LSN, SQL Server LSN, `0x` hex,
+    /// integer, then binary.
     #[serde(default)]
     pub format: Option<PositionFormat>,
 }

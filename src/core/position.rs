@@ -3,18 +3,22 @@
 //! Every accepted spelling maps to one unsigned 128-bit integer so both runtimes' positions compare
 //! directly: Postgres LSN `XXXXXXXX/XXXXXXXX` (either half may be unpadded) → `hi << 32 | lo`;
 //! `0x…` hex (SQL Server `__$start_lsn` as polled with `sql_raw`) and raw big-endian bytes (the 10
-//! bytes RPCN puts in its `lsn` header) → the same number; a decimal integer → itself.
+//! bytes RPCN puts in its `lsn` header) → the same number; SQL Server's textual LSN
+//! `XXXXXXXX:XXXXXXXX:XXXX` (Debezium's `change_lsn` / `commit_lsn`: the same 10 bytes as three hex
+//! groups) → the same number as those bytes; a decimal integer → itself.
 
 /// A position, ordered as the source database orders its log.
 pub type Position = u128;
 
-/// How a position value is written (`position = { …, format = "…" }`); `auto` tries LSN, `0x`
-/// hex, integer, then binary.
+/// How a position value is written (`position = { …, format = "…" }`); `auto` tries LSN, SQL
+/// Server LSN, `0x` hex, integer, then binary.
 #[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum PositionFormat {
     Auto,
     Lsn,
+    /// SQL Server's textual LSN, `XXXXXXXX:XXXXXXXX:XXXX` (virtual log file, block, slot).
+    SqlserverLsn,
     Hex,
     Integer,
     Binary,
@@ -25,12 +29,14 @@ pub fn parse_position(raw: &[u8], format: PositionFormat) -> Option<Position> {
     let text = std::str::from_utf8(raw).ok().map(str::trim);
     match format {
         PositionFormat::Lsn => text.and_then(parse_lsn),
+        PositionFormat::SqlserverLsn => text.and_then(parse_sqlserver_lsn),
         PositionFormat::Hex => text.and_then(parse_hex),
         PositionFormat::Integer => text.and_then(|t| t.parse().ok()),
         PositionFormat::Binary => parse_binary(raw),
         PositionFormat::Auto => text
             .and_then(|t| {
                 parse_lsn(t)
+                    .or_else(|| parse_sqlserver_lsn(t))
                     .or_else(|| parse_hex(t))
                     .or_else(|| t.parse().ok())
             })
@@ -46,6 +52,22 @@ fn parse_lsn(text: &str) -> Option<Position> {
             .flatten()
     };
     Some((u128::from(half(hi)?) << 32) | u128::from(half(lo)?))
+}
+
+/// `0000002b:00000b28:0002`: exactly 8, 8 and 4 hex digits, the 10 bytes of the LSN in order.
+fn parse_sqlserver_lsn(text: &str) -> Option<Position> {
+    let mut parts = text.split(':');
+    let (vlf, block, slot) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || vlf.len() != 8 || block.len() != 8 || slot.len() != 4 {
+        return None;
+    }
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_hexdigit())
+            .then(|| u128::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    Some((hex(vlf)? << 48) | (hex(block)? << 16) | hex(slot)?)
 }
 
 fn parse_hex(text: &str) -> Option<Position> {
@@ -110,6 +132,29 @@ mod tests {
             .map(|&b| char::from(b))
             .collect();
         assert_eq!(parse_position(as_chars.as_bytes(), Auto), Some(0x2A01F003));
+    }
+
+    #[test]
+    fn sql_server_text_lsn_equals_its_bytes_and_orders() {
+        let text = parse_position(b"0000002b:00000b28:0002", SqlserverLsn);
+        assert_eq!(text, parse_position(b"0x0000002B00000B280002", Hex));
+        assert_eq!(text, parse_position(b"0000002B:00000B28:0002", Auto));
+        let bytes = [0x00, 0x00, 0x00, 0x2B, 0x00, 0x00, 0x0B, 0x28, 0x00, 0x02];
+        assert_eq!(text, parse_position(&bytes, Binary));
+        // Slot, then block, then virtual log file: field by field.
+        let at = |s: &str| parse_position(s.as_bytes(), SqlserverLsn).unwrap();
+        assert!(at("0000002b:00000b28:0002") < at("0000002b:00000b28:0003"));
+        assert!(at("0000002b:00000b28:ffff") < at("0000002b:00000b29:0000"));
+        assert!(at("0000002b:ffffffff:ffff") < at("0000002c:00000000:0000"));
+        for bad in [
+            "2b:b28:2",
+            "0000002b:00000b28",
+            "0000002b:00000b28:0002:1",
+            "0000002g:00000b28:0002",
+            "+000002b:00000b28:0002",
+        ] {
+            assert_eq!(parse_position(bad.as_bytes(), SqlserverLsn), None, "{bad}");
+        }
     }
 
     #[test]
