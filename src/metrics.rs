@@ -363,6 +363,10 @@ impl Metrics {
             Reject::MissingPosition.as_str(),
             Reject::MissingOperation.as_str(),
             Reject::UnknownOperation.as_str(),
+            // Avro records that did not decode (`core::avro::AvroError::reason`).
+            "unknown_schema",
+            "registry_unavailable",
+            "undecodable",
         ];
         for service in services {
             for side in ["baseline", "candidate"] {

@@ -399,6 +399,12 @@ pub struct FieldSource {
     pub header: Option<String>,
     #[serde(default)]
     pub pointer: Option<String>,
+    /// Only for positions: a composite position from several headers or pointers, ordered field
+    /// by field (`["__$start_lsn", "__$seqval", "__$command_id"]`).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub pointers: Vec<String>,
     /// Only for positions: how to read the value; `auto` tries LSN, SQL Server LSN, `0x` hex,
     /// integer, then binary.
     #[serde(default)]

@@ -50,6 +50,12 @@ fn exact_pointer(field: &str, raw: &str) -> Result<PointerPattern, PlanError> {
 }
 
 fn source(field: &str, raw: &FieldSource) -> Result<Source, PlanError> {
+    if !raw.headers.is_empty() || !raw.pointers.is_empty() {
+        return Err(invalid(
+            field,
+            "`headers` and `pointers` (several sources) are for positions only",
+        ));
+    }
     match (&raw.header, &raw.pointer) {
         (Some(h), None) if !h.is_empty() => Ok(Source::Header(h.clone())),
         (None, Some(p)) => Ok(Source::Pointer(exact_pointer(
@@ -57,6 +63,33 @@ fn source(field: &str, raw: &FieldSource) -> Result<Source, PlanError> {
             p,
         )?)),
         _ => Err(invalid(field, "set exactly one of `header` or `pointer`")),
+    }
+}
+
+/// A position's sources: one (`header` or `pointer`) or a composite (`headers` or `pointers`).
+fn position_sources(field: &str, raw: &FieldSource) -> Result<Vec<Source>, PlanError> {
+    match (raw.headers.as_slice(), raw.pointers.as_slice()) {
+        ([], []) => {
+            let single = FieldSource {
+                headers: Vec::new(),
+                pointers: Vec::new(),
+                ..raw.clone()
+            };
+            source(field, &single).map(|s| vec![s])
+        }
+        (headers, []) if raw.header.is_none() && raw.pointer.is_none() => Ok(headers
+            .iter()
+            .map(|h| Source::Header(h.clone()))
+            .collect()),
+        ([], pointers) if raw.header.is_none() && raw.pointer.is_none() => pointers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| exact_pointer(&format!("{field}.pointers[{i}]"), p).map(Source::Pointer))
+            .collect(),
+        _ => Err(invalid(
+            field,
+            "set exactly one of `header`, `pointer`, `headers` or `pointers`",
+        )),
     }
 }
 
@@ -146,8 +179,11 @@ fn side_plan(
         None => key_source("key", &service.key)?,
     };
     let position = match (&side.position, &service.position) {
-        (Some(p), _) => Some((source(&format!("{side_name}.position"), p)?, p.format)),
-        (None, Some(p)) => Some((source("position", p)?, p.format)),
+        (Some(p), _) => Some((
+            position_sources(&format!("{side_name}.position"), p)?,
+            p.format,
+        )),
+        (None, Some(p)) => Some((position_sources("position", p)?, p.format)),
         (None, None) => None,
     }
     .map(|(s, f)| (s, f.unwrap_or(PositionFormat::Auto)));

@@ -7,7 +7,7 @@
 use super::canonical::{normalize_node, write_node};
 use super::operation::{Operation, ParsedOperation};
 use super::plan::SidePlan;
-use super::position::{parse_position, Position};
+use super::position::{parse_composite, parse_position, Position};
 use super::record::RecordView;
 use super::tree::{parse_payload, Node};
 use serde_json::Value;
@@ -174,12 +174,21 @@ pub fn extract(plan: &SidePlan, record: &RecordView<'_>, keep: Keep) -> Outcome 
     };
     let position = match &plan.position {
         None => None,
-        Some((source, format)) => match lookup_bytes(source, record, parsed.as_ref())
-            .and_then(|raw| parse_position(&raw, *format))
-        {
-            Some(p) => Some(p),
-            None => return Outcome::Rejected(Reject::MissingPosition),
-        },
+        Some((sources, format)) => {
+            let parts: Option<Vec<Vec<u8>>> = sources
+                .iter()
+                .map(|source| lookup_bytes(source, record, parsed.as_ref()))
+                .collect();
+            let parsed_position = match (parts.as_deref(), sources.len()) {
+                (Some([one]), 1) => parse_position(one, *format),
+                (Some(parts), _) => parse_composite(parts, *format),
+                (None, _) => None,
+            };
+            match parsed_position {
+                Some(p) => Some(p),
+                None => return Outcome::Rejected(Reject::MissingPosition),
+            }
+        }
     };
 
     let mut hasher = blake3::Hasher::new();

@@ -234,3 +234,39 @@ operation = { pointer = "/__$operation" }"#,
     );
     assert_eq!(read.operation, Operation::Insert);
 }
+
+#[test]
+fn a_composite_position_tells_the_changes_of_one_transaction_apart() {
+    // RPCN's SQL Server CDC columns: the transaction's commit LSN, the change's sequence, the
+    // command id. One position field (the commit LSN) would give both changes one position.
+    let p = plan(
+        r#"key = { from = "fields", pointers = ["/id"] }
+position = { pointers = ["/__$start_lsn", "/__$seqval", "/__$command_id"] }"#,
+    );
+    let change = |seqval: &str, total: u32| {
+        format!(
+            r#"{{"id": 1, "total": {total}, "__$start_lsn": "0x0000002B00000B280002", "__$seqval": "{seqval}", "__$command_id": 1}}"#
+        )
+    };
+    let (first, second) = (
+        change("0x0000002B00000A000001", 10),
+        change("0x0000002B00000A100003", 11),
+    );
+    let a = event(&p.baseline, &record(None, Some(&first), &[]));
+    let b = event(&p.baseline, &record(None, Some(&second), &[]));
+    assert!(a.position < b.position, "{:?} {:?}", a.position, b.position);
+    // A part missing: the record has no usable position.
+    let missing = r#"{"id": 1, "__$start_lsn": "0x0000002B00000B280002", "__$command_id": 1}"#;
+    assert!(matches!(
+        extract(&p.baseline, &record(None, Some(missing), &[]), Keep::Digest),
+        Outcome::Rejected(Reject::MissingPosition)
+    ));
+    // `header` with `headers`: refused, naming the field.
+    let text = r#"name = "o"
+baseline_topics = ["b"]
+candidate_topics = ["c"]
+position = { header = "lsn", headers = ["a", "b"] }"#;
+    let cfg: ServiceConfig = toml::from_str(text).unwrap();
+    let err = crate::config::plan::compile(&cfg, std::path::Path::new(".")).unwrap_err();
+    assert_eq!(err.field, "position", "{err}");
+}

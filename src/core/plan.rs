@@ -25,7 +25,9 @@ pub enum KeySource {
 #[derive(Debug, Clone)]
 pub struct SidePlan {
     pub key: KeySource,
-    pub position: Option<(Source, PositionFormat)>,
+    /// Where the position is read: one source, or several (a composite, ordered field by field:
+    /// `core::position::parse_composite`).
+    pub position: Option<(Vec<Source>, PositionFormat)>,
     pub operation: Option<Source>,
     /// Sorted, deduplicated header names compared as part of the content.
     pub compare_headers: Vec<String>,

@@ -98,6 +98,55 @@ fn parse_binary(raw: &[u8]) -> Option<Position> {
     )
 }
 
+/// The width a part of a composite position takes, by the format it was read in: a Postgres LSN
+/// or an integer 64 bits; a SQL Server LSN (text, `0x` hex or its bytes) 80 bits.
+fn part_width(format: PositionFormat, raw: &[u8]) -> u32 {
+    let text = std::str::from_utf8(raw).ok().map(str::trim);
+    match format {
+        PositionFormat::Lsn | PositionFormat::Integer => 64,
+        PositionFormat::SqlserverLsn | PositionFormat::Hex | PositionFormat::Binary => 80,
+        PositionFormat::Auto => match text {
+            Some(t) if parse_lsn(t).is_some() => 64,
+            Some(t) if parse_sqlserver_lsn(t).is_some() || parse_hex(t).is_some() => 80,
+            Some(t) if t.parse::<u128>().is_ok() => 64,
+            _ => 80,
+        },
+    }
+}
+
+/// A composite position (`position = { pointers = […] }` or `headers = […]`): its parts ordered
+/// field by field, each in its width (see [`part_width`]), packed most significant first. When the
+/// parts take more than 128 bits, the part that does not fit keeps its least significant bits and
+/// later parts are left out: SQL Server's `__$start_lsn` (80 bits) then the low 48 bits of
+/// `__$seqval` (block and slot, what differs between the changes of one transaction). Events
+/// equal in those bits are ordered by arrival, and their identities still differ by operation and
+/// content. `None` when a part does not parse or does not fit its width.
+pub fn parse_composite(parts: &[Vec<u8>], format: PositionFormat) -> Option<Position> {
+    let mut packed: u128 = 0;
+    let mut used: u32 = 0;
+    for raw in parts {
+        let value = parse_position(raw, format)?;
+        let width = part_width(format, raw);
+        if width < 128 && value >> width != 0 {
+            return None;
+        }
+        if used >= 128 {
+            break;
+        }
+        let room = 128 - used;
+        let (take, bits) = if width <= room {
+            (value, width)
+        } else {
+            (value & ((1u128 << room) - 1), room)
+        };
+        packed = if bits == 128 { take } else { (packed << bits) | take };
+        used += bits;
+    }
+    // Left-align a composite shorter than 128 bits: the order is the same, and a part added to
+    // the end later keeps the earlier ones' places.
+    Some(if used == 0 || used >= 128 { packed } else { packed << (128 - used) })
+}
+
 /// Display a position the way operators read it: as a Postgres LSN when it fits in 64 bits, hex otherwise.
 pub fn display_position(position: Position) -> String {
     if position <= u128::from(u64::MAX) {
@@ -155,6 +204,33 @@ mod tests {
         ] {
             assert_eq!(parse_position(bad.as_bytes(), SqlserverLsn), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn composite_positions_order_field_by_field() {
+        let at = |parts: &[&str]| {
+            let raw: Vec<Vec<u8>> = parts.iter().map(|p| p.as_bytes().to_vec()).collect();
+            parse_composite(&raw, Auto).unwrap()
+        };
+        // RPCN's SQL Server columns: __$start_lsn, __$seqval, __$command_id (192 bits: start_lsn
+        // and the low 48 bits of seqval are kept).
+        let commit = "0x0000002B00000B280002";
+        assert!(at(&[commit, "0x0000002B00000A000001", "1"]) < at(&[commit, "0x0000002B00000B000001", "1"]));
+        assert!(at(&[commit, "0x0000002B00000A000001", "7"]) < at(&[commit, "0x0000002B00000A000002", "1"]));
+        assert!(at(&["0x0000002B00000B280002", "0x0000002B0000FF000001", "9"]) < at(&["0x0000002B00000B280003", "0x0000002B00000A000001", "1"]));
+        // Debezium's commit_lsn, change_lsn, event_serial_no in text form: the same numbers.
+        assert_eq!(
+            at(&["0000002b:00000b28:0002", "0000002b:00000a00:0001", "1"]),
+            at(&[commit, "0x0000002B00000A000001", "2"]),
+            "equal in the bits kept"
+        );
+        // Two parts within 128 bits keep both whole: a Postgres LSN and an integer.
+        assert!(at(&["1/0", "2"]) < at(&["1/0", "3"]));
+        assert!(at(&["1/0", "99"]) < at(&["1/1", "0"]));
+        // A part beyond its width does not fit.
+        let wide = vec![b"0x1000000000000000000000".to_vec(), b"1".to_vec()];
+        assert_eq!(parse_composite(&wide, Hex), None);
+        assert_eq!(parse_composite(&[b"1/0".to_vec(), Vec::new()], Auto), None);
     }
 
     #[test]
