@@ -32,19 +32,19 @@ pub struct ReplayOptions {
     pub schemas: crate::core::avro::Schemas,
 }
 
-/// A capture record as extraction reads it: Avro sides' base64 values decoded and the datum
-/// turned into JSON (`core::payload`); JSON sides unchanged.
+/// A capture record as extraction reads it: Avro sides' base64 values decoded, the datum turned
+/// into JSON and a Debezium envelope taken apart (`core::payload`); JSON sides unchanged.
 fn decoded<'a>(
     side_plan: &crate::core::plan::SidePlan,
     record: &crate::core::record::RecordView<'a>,
     lookup: Option<&dyn crate::core::avro::SchemaLookup>,
-) -> Result<crate::core::record::RecordView<'a>, crate::core::payload::DecodeFailure> {
-    if !(side_plan.payload.is_avro() || side_plan.key_format.is_avro()) {
-        return Ok(record.clone());
-    }
+) -> Result<crate::core::payload::Prepared<'a>, crate::core::payload::DecodeFailure> {
     let (format, key) = (&side_plan.payload, &side_plan.key_format);
-    let bytes = crate::core::payload::from_capture(record, format, key)?;
-    crate::core::payload::prepare(&bytes, format, key, lookup).map(|(view, _)| view)
+    if format.is_avro() || key.is_avro() {
+        let bytes = crate::core::payload::from_capture(record, format, key)?;
+        return crate::core::payload::prepare_for(side_plan, &bytes, lookup);
+    }
+    crate::core::payload::prepare_for(side_plan, record, lookup)
 }
 
 /// Why a replay could not produce a report.
@@ -122,7 +122,12 @@ pub fn replay(
             let acc = &mut sides[s][side as usize];
             acc.counters.records += 1;
             let record = match decoded(side_plan, &record, options.schemas.of(side)) {
-                Ok(record) => record,
+                Ok(crate::core::payload::Prepared::Record(record, _)) => record,
+                Ok(crate::core::payload::Prepared::Tombstone) => {
+                    let skip = crate::core::event::Skip::DebeziumTombstone.as_str();
+                    *acc.counters.skipped.entry(skip).or_default() += 1;
+                    return true;
+                }
                 Err(failure) => {
                     acc.counters.unparseable += 1;
                     *acc.counters
@@ -213,7 +218,9 @@ fn resolve(
                 if let Some(&(s, side)) = routes.get(record.topic.as_ref()) {
                     let plan = &config.plan(s);
                     let side_plan = plan.side(side);
-                    let Ok(record) = decoded(side_plan, &record, schemas.of(side)) else {
+                    let Ok(crate::core::payload::Prepared::Record(record, _)) =
+                        decoded(side_plan, &record, schemas.of(side))
+                    else {
                         return next < lines.len();
                     };
                     if let Outcome::Event(event) = extract(side_plan, &record, Keep::Content) {

@@ -332,6 +332,10 @@ pub struct ServiceConfig {
     /// The `.avsc` of `key_format = "avro-raw"`.
     #[serde(default)]
     pub key_schema_file: Option<std::path::PathBuf>,
+    /// `"debezium"`: records are Debezium envelopes (content `after`/`before`, operation `op`,
+    /// position from `source`); per side in `[services.baseline]` / `[services.candidate]`.
+    #[serde(default)]
+    pub envelope: Option<EnvelopeName>,
     /// Event time for windows and settling: a header (Unix ms, e.g. `commit_ts_ms`) or a pointer
     /// (Unix ms or an RFC 3339 string); falls back to the record timestamp.
     #[serde(default)]
@@ -434,6 +438,16 @@ pub struct SideOverrides {
     pub key_format: Option<WireFormatName>,
     #[serde(default)]
     pub key_schema_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub envelope: Option<EnvelopeName>,
+}
+
+/// An envelope's name in the config (`none`: the payload is the content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeName {
+    None,
+    Debezium,
 }
 
 /// A wire format's name in the config.

@@ -3,7 +3,8 @@
 //! the field inside the service.
 
 use super::model::{
-    DecimalRule, FieldSource, KeySpec, ServiceConfig, SideOverrides, TimestampRule, WireFormatName,
+    DecimalRule, EnvelopeName, FieldSource, KeySpec, ServiceConfig, SideOverrides, TimestampRule,
+    WireFormatName,
 };
 use crate::core::avro::WriterSchema;
 use crate::core::canonical::Rules;
@@ -77,10 +78,9 @@ fn position_sources(field: &str, raw: &FieldSource) -> Result<Vec<Source>, PlanE
             };
             source(field, &single).map(|s| vec![s])
         }
-        (headers, []) if raw.header.is_none() && raw.pointer.is_none() => Ok(headers
-            .iter()
-            .map(|h| Source::Header(h.clone()))
-            .collect()),
+        (headers, []) if raw.header.is_none() && raw.pointer.is_none() => {
+            Ok(headers.iter().map(|h| Source::Header(h.clone())).collect())
+        }
         ([], pointers) if raw.header.is_none() && raw.pointer.is_none() => pointers
             .iter()
             .enumerate()
@@ -178,7 +178,28 @@ fn side_plan(
         Some(k) => key_source(&format!("{side_name}.key"), k)?,
         None => key_source("key", &service.key)?,
     };
+    let debezium = side.envelope.or(service.envelope) == Some(EnvelopeName::Debezium);
+    if debezium {
+        // The envelope says both; a second source for either would be silently ignored.
+        for (name, set) in [
+            ("operation", side.operation.is_some()),
+            ("position", side.position.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    format!("{side_name}.{name}"),
+                    format!("with `envelope = \"debezium\"` the {name} comes from the envelope"),
+                ));
+            }
+        }
+    }
     let position = match (&side.position, &service.position) {
+        _ if debezium => Some((
+            vec![Source::Header(
+                crate::core::debezium::POSITION_HEADER.to_owned(),
+            )],
+            Some(PositionFormat::Integer),
+        )),
         (Some(p), _) => Some((
             position_sources(&format!("{side_name}.position"), p)?,
             p.format,
@@ -188,6 +209,7 @@ fn side_plan(
     }
     .map(|(s, f)| (s, f.unwrap_or(PositionFormat::Auto)));
     let operation = match (&side.operation, &service.operation) {
+        _ if debezium => Some(Source::Header(crate::core::debezium::OP_HEADER.to_owned())),
         (Some(o), _) => Some(source(&format!("{side_name}.operation"), o)?),
         (None, Some(o)) => Some(source("operation", o)?),
         (None, None) => None,
@@ -220,6 +242,7 @@ fn side_plan(
         drop_update_before: n.drop_update_before,
         payload,
         key_format,
+        debezium,
     })
 }
 

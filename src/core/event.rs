@@ -43,6 +43,8 @@ impl Reject {
 pub enum Skip {
     TransactionMarker,
     UpdateBeforeDropped,
+    /// The null value Debezium writes after a delete (`envelope = "debezium"`).
+    DebeziumTombstone,
 }
 
 impl Skip {
@@ -50,6 +52,7 @@ impl Skip {
         match self {
             Self::TransactionMarker => "transaction_marker",
             Self::UpdateBeforeDropped => "update_before_dropped",
+            Self::DebeziumTombstone => "debezium_tombstone",
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod avro;
 pub mod canonical;
 pub mod compare;
+pub mod debezium;
 pub mod event;
 pub mod explain;
 pub mod identity;

@@ -1,31 +1,12 @@
 //! A record's bytes into what extraction reads: JSON payloads as they are, Avro payloads (and
-//! keys) decoded into JSON text first (`core::avro`), so pointers, normalization and the canonical
-//! form apply unchanged whatever the wire format was.
+//! keys) decoded into JSON text first (`core::avro`), Debezium envelopes taken apart
+//! (`core::debezium`), so pointers, normalization and the canonical form apply unchanged whatever
+//! the wire format was.
 
-use super::avro::{decode_to_json, unframe, AvroError, SchemaLookup, WriterSchema};
+use super::avro::{decode_to_json, unframe, AvroError, SchemaLookup};
+pub use super::plan::WireFormat;
 use super::record::RecordView;
 use std::borrow::Cow;
-use std::sync::Arc;
-
-/// How a side writes its payloads or keys (`payload` / `key_format`).
-#[derive(Debug, Clone, Default)]
-pub enum WireFormat {
-    /// JSON, or anything else compared as bytes (the default).
-    #[default]
-    Json,
-    /// Keys only: the key's bytes are its text (no JSON parsing).
-    String,
-    /// Avro in the Confluent wire format: schemas by id from the side's [`SchemaLookup`].
-    Avro,
-    /// Avro binary without framing, all with one schema (`schema_file`).
-    AvroRaw(Arc<WriterSchema>),
-}
-
-impl WireFormat {
-    pub fn is_avro(&self) -> bool {
-        matches!(self, WireFormat::Avro | WireFormat::AvroRaw(_))
-    }
-}
 
 /// What decoding noticed about a record that still became comparable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,6 +86,39 @@ fn unquoted(json: Vec<u8>) -> Vec<u8> {
         }
     }
     json
+}
+
+/// What a record is once prepared for extraction.
+#[derive(Debug)]
+pub enum Prepared<'a> {
+    Record(RecordView<'a>, Remarks),
+    /// A Debezium tombstone: skipped, not an event.
+    Tombstone,
+}
+
+/// `record` as extraction reads it (`plan`): Avro payload and key decoded into JSON text, then a
+/// Debezium envelope taken apart; a plain JSON side's record unchanged.
+pub fn prepare_for<'a>(
+    plan: &super::plan::SidePlan,
+    record: &RecordView<'a>,
+    lookup: Option<&dyn SchemaLookup>,
+) -> Result<Prepared<'a>, DecodeFailure> {
+    let (decoded, remarks) = if plan.payload.is_avro() || plan.key_format.is_avro() {
+        prepare(record, &plan.payload, &plan.key_format, lookup)?
+    } else {
+        (record.clone(), Remarks::default())
+    };
+    if !plan.debezium {
+        return Ok(Prepared::Record(decoded, remarks));
+    }
+    match super::debezium::unwrap(&decoded) {
+        Ok(super::debezium::Unwrapped::Change(r)) => Ok(Prepared::Record(r, remarks)),
+        Ok(super::debezium::Unwrapped::Tombstone) => Ok(Prepared::Tombstone),
+        Err(e) => Err(DecodeFailure {
+            part: "payload",
+            error: AvroError::Undecodable(format!("not a Debezium envelope: {e}")),
+        }),
+    }
 }
 
 /// `record` with its Avro payload and key (per `payload` / `key`) replaced by JSON text; JSON

@@ -3,10 +3,11 @@
 //! The config compiles into it once (`config::plan`), so a bad pointer or an impossible
 //! combination is reported before a single record is read, naming the field that is wrong.
 
+use super::avro::WriterSchema;
 use super::canonical::Rules;
-use super::payload::WireFormat;
 use super::pointer::PointerPattern;
 use super::position::PositionFormat;
+use std::sync::Arc;
 
 /// Where a value is read from.
 #[derive(Debug, Clone)]
@@ -40,6 +41,9 @@ pub struct SidePlan {
     pub payload: WireFormat,
     /// How message keys are written (`key_format`); `String` keys are never parsed as JSON.
     pub key_format: WireFormat,
+    /// `envelope = "debezium"`: content, operation and position from a Debezium envelope
+    /// (`core::debezium`), taken apart before extraction.
+    pub debezium: bool,
 }
 
 /// Both sides of one service.
@@ -60,5 +64,25 @@ impl ServicePlan {
             crate::model::Side::Baseline => &self.baseline,
             crate::model::Side::Candidate => &self.candidate,
         }
+    }
+}
+
+/// How a side writes its payloads or keys (`payload` / `key_format`).
+#[derive(Debug, Clone, Default)]
+pub enum WireFormat {
+    /// JSON, or anything else compared as bytes (the default).
+    #[default]
+    Json,
+    /// Keys only: the key's bytes are its text (no JSON parsing).
+    String,
+    /// Avro in the Confluent wire format: schemas by id from the side's [`SchemaLookup`].
+    Avro,
+    /// Avro binary without framing, all with one schema (`schema_file`).
+    AvroRaw(Arc<WriterSchema>),
+}
+
+impl WireFormat {
+    pub fn is_avro(&self) -> bool {
+        matches!(self, WireFormat::Avro | WireFormat::AvroRaw(_))
     }
 }

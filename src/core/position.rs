@@ -139,12 +139,20 @@ pub fn parse_composite(parts: &[Vec<u8>], format: PositionFormat) -> Option<Posi
         } else {
             (value & ((1u128 << room) - 1), room)
         };
-        packed = if bits == 128 { take } else { (packed << bits) | take };
+        packed = if bits == 128 {
+            take
+        } else {
+            (packed << bits) | take
+        };
         used += bits;
     }
     // Left-align a composite shorter than 128 bits: the order is the same, and a part added to
     // the end later keeps the earlier ones' places.
-    Some(if used == 0 || used >= 128 { packed } else { packed << (128 - used) })
+    Some(if used == 0 || used >= 128 {
+        packed
+    } else {
+        packed << (128 - used)
+    })
 }
 
 /// Display a position the way operators read it: as a Postgres LSN when it fits in 64 bits, hex otherwise.
@@ -215,9 +223,18 @@ mod tests {
         // RPCN's SQL Server columns: __$start_lsn, __$seqval, __$command_id (192 bits: start_lsn
         // and the low 48 bits of seqval are kept).
         let commit = "0x0000002B00000B280002";
-        assert!(at(&[commit, "0x0000002B00000A000001", "1"]) < at(&[commit, "0x0000002B00000B000001", "1"]));
-        assert!(at(&[commit, "0x0000002B00000A000001", "7"]) < at(&[commit, "0x0000002B00000A000002", "1"]));
-        assert!(at(&["0x0000002B00000B280002", "0x0000002B0000FF000001", "9"]) < at(&["0x0000002B00000B280003", "0x0000002B00000A000001", "1"]));
+        assert!(
+            at(&[commit, "0x0000002B00000A000001", "1"])
+                < at(&[commit, "0x0000002B00000B000001", "1"])
+        );
+        assert!(
+            at(&[commit, "0x0000002B00000A000001", "7"])
+                < at(&[commit, "0x0000002B00000A000002", "1"])
+        );
+        assert!(
+            at(&["0x0000002B00000B280002", "0x0000002B0000FF000001", "9"])
+                < at(&["0x0000002B00000B280003", "0x0000002B00000A000001", "1"])
+        );
         // Debezium's commit_lsn, change_lsn, event_serial_no in text form: the same numbers.
         assert_eq!(
             at(&["0000002b:00000b28:0002", "0000002b:00000a00:0001", "1"]),

@@ -12,7 +12,7 @@ const LADDER: &[&[&str]] = &[
     &["core"],
     &["capture", "gate", "signoff", "rowdiff", "metrics"],
     &["config", "kafka_tools"],
-    &["replay", "store", "generate"],
+    &["replay", "store", "generate", "schemas"],
     &["serve"],
     &["http"],
     &["app"],

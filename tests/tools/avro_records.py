@@ -17,13 +17,35 @@ import sys
 import fastavro
 
 
+NAMED = {}
+
+
+def register(schema):
+    """Every named type of `schema`, so a reference converts wherever it appears first."""
+    if isinstance(schema, list):
+        for s in schema:
+            register(s)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
+            NAMED[schema["name"]] = schema
+        for f in schema.get("fields", []):
+            register(f["type"])
+        for k in ("items", "values", "type"):
+            if isinstance(schema.get(k), (dict, list)):
+                register(schema[k])
+
+
 def convert(schema, value):
     if value is None:
         return None
+    if isinstance(schema, str) and schema in NAMED:
+        schema = NAMED[schema]
     if isinstance(schema, list):
         branch = next(s for s in schema if s != "null")
         return convert(branch, value)
     if isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
+            NAMED[schema["name"]] = schema
         logical = schema.get("logicalType")
         if logical == "decimal":
             return decimal.Decimal(value)
@@ -47,6 +69,8 @@ def main():
             print(record["raw"])
             continue
         sid = record["schema"]
+        NAMED.clear()
+        register(raw[sid])
         out = io.BytesIO()
         out.write(b"\x00" + struct.pack(">I", sid))
         fastavro.schemaless_writer(out, parsed[sid], convert(raw[sid], record["value"]))

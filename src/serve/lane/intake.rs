@@ -6,9 +6,9 @@
 
 use crate::config::Config;
 use crate::core::avro::Schemas;
-use crate::core::event::{extract, key_hash, Keep, Outcome, Shape};
+use crate::core::event::{extract, key_hash, Keep, Outcome, Shape, Skip};
 use crate::core::identity::event_identity;
-use crate::core::payload::prepare;
+use crate::core::payload::{prepare_for, Prepared};
 use crate::core::record::RecordView;
 use crate::model::{Side, TallyKind};
 use crate::serve::lane::dedupe::Seen;
@@ -38,14 +38,12 @@ pub fn admit(
     let plan = &config.plan(service);
     let side_plan = plan.side(side);
     let decoded;
-    let record = if side_plan.payload.is_avro() || side_plan.key_format.is_avro() {
-        match prepare(
-            record,
-            &side_plan.payload,
-            &side_plan.key_format,
-            schemas.of(side),
-        ) {
-            Ok((view, remarks)) => {
+    let record = if side_plan.payload.is_avro()
+        || side_plan.key_format.is_avro()
+        || side_plan.debezium
+    {
+        match prepare_for(side_plan, record, schemas.of(side)) {
+            Ok(Prepared::Record(view, remarks)) => {
                 if remarks.unknown_logical_type {
                     batch.note(
                         service,
@@ -58,9 +56,19 @@ pub fn admit(
                 decoded = view;
                 &decoded
             }
+            Ok(Prepared::Tombstone) => {
+                batch.without_event().note(
+                    service,
+                    side,
+                    TallyKind::Skipped,
+                    Skip::DebeziumTombstone.as_str(),
+                    None,
+                );
+                return None;
+            }
             // Counted and sampled by reason; the offset advances: one record never blocks.
             Err(failure) => {
-                tracing::debug!(service, side = side.as_str(), error = %failure, "avro record not decoded");
+                tracing::debug!(service, side = side.as_str(), error = %failure, "record not decoded");
                 batch.without_event().note(
                     service,
                     side,

@@ -1,5 +1,6 @@
 mod avro_diff;
 mod canonical_pinned;
+mod debezium_diff;
 mod demo;
 mod diff;
 mod fixtures_fresh;
