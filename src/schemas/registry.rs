@@ -35,6 +35,7 @@ pub struct Registry {
     auth: Auth,
     runtime: tokio::runtime::Handle,
     cache: RwLock<HashMap<u32, Arc<WriterSchema>>>,
+    not_avro: RwLock<HashMap<u32, String>>,
     unknown: Mutex<HashMap<u32, Instant>>,
     down_until: Mutex<Option<(Instant, String)>>,
 }
@@ -57,6 +58,8 @@ struct SchemaAnswer {
 enum Fetch {
     Found(String),
     Unknown,
+    /// A Protobuf or JSON Schema id: its records are not Avro (ids are immutable: kept).
+    NotAvro(String),
     Unavailable(String),
 }
 
@@ -98,6 +101,7 @@ impl Registry {
             auth,
             runtime,
             cache: RwLock::new(HashMap::new()),
+            not_avro: RwLock::new(HashMap::new()),
             unknown: Mutex::new(HashMap::new()),
             down_until: Mutex::new(None),
         })
@@ -124,7 +128,7 @@ impl Registry {
         match response.json::<SchemaAnswer>().await {
             Ok(answer) => match answer.schema_type.as_deref() {
                 None | Some("AVRO") => Fetch::Found(answer.schema),
-                Some(other) => Fetch::Unavailable(format!("schema type {other} is not Avro")),
+                Some(other) => Fetch::NotAvro(format!("schema type {other} is not Avro")),
             },
             Err(e) => Fetch::Unavailable(format!("not a schema answer: {e}")),
         }
@@ -158,6 +162,9 @@ impl SchemaLookup for Registry {
         if let Some(s) = self.cache.read().map_err(|e| lock(&e))?.get(&id) {
             return Ok(s.clone());
         }
+        if let Some(why) = self.not_avro.read().map_err(|e| lock(&e))?.get(&id) {
+            return Err(AvroError::Undecodable(format!("schema id {id}: {why}")));
+        }
         if let Some(at) = self.unknown.lock().map_err(|e| lock(&e))?.get(&id) {
             if at.elapsed() < UNKNOWN_FOR {
                 return Err(AvroError::UnknownSchema(id));
@@ -186,6 +193,13 @@ impl SchemaLookup for Registry {
                     .insert(id, Instant::now());
                 Err(AvroError::UnknownSchema(id))
             }
+            Fetch::NotAvro(why) => {
+                self.not_avro
+                    .write()
+                    .map_err(|e| lock(&e))?
+                    .insert(id, why.clone());
+                Err(AvroError::Undecodable(format!("schema id {id}: {why}")))
+            }
             Fetch::Unavailable(why) => {
                 tracing::warn!(id, registry = %self.base, error = %why, "schema registry unavailable");
                 *self.down_until.lock().map_err(|e| lock(&e))? =
@@ -193,5 +207,64 @@ impl SchemaLookup for Registry {
                 Err(AvroError::RegistryUnavailable(why))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A registry answering id 5 with a Protobuf schema and id 6 with an Avro one, counting asks.
+    fn serve(runtime: &tokio::runtime::Runtime, asks: Arc<AtomicUsize>) -> std::net::SocketAddr {
+        use axum::extract::Path;
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/schemas/ids/{id}",
+                axum::routing::get(move |Path(id): Path<u32>| {
+                    asks.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        match id {
+                            5 => axum::Json(serde_json::json!({"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"})),
+                            _ => axum::Json(serde_json::json!({"schema": "\"long\""})),
+                        }
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            addr
+        })
+    }
+
+    #[test]
+    fn a_schema_that_is_not_avro_is_undecodable_asked_once_and_leaves_the_registry_up() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let asks = Arc::new(AtomicUsize::new(0));
+        let addr = serve(&runtime, asks.clone());
+        let registry = Registry::new(
+            &format!("http://{addr}"),
+            &RegistryEndpoint::default(),
+            runtime.handle().clone(),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let e = registry.schema(5).unwrap_err();
+            assert!(
+                matches!(&e, AvroError::Undecodable(m) if m.contains("PROTOBUF")),
+                "{e}"
+            );
+            assert_eq!(e.reason(), "undecodable");
+        }
+        assert_eq!(
+            asks.load(Ordering::Relaxed),
+            1,
+            "a schema id is immutable: asked once"
+        );
+        // Not marked down: the next id is fetched at once.
+        assert!(registry.schema(6).is_ok());
+        assert!(registry.schema(6).is_ok());
+        assert_eq!(asks.load(Ordering::Relaxed), 2, "cached");
     }
 }

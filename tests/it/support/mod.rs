@@ -64,10 +64,24 @@ pub fn program(var: &str, fallback: &str) -> PathBuf {
     })
 }
 
-/// A free loopback port (bound, read, released; the caller binds it again right away).
+/// A free loopback port (bound, read, released; the caller binds it again right away), never one
+/// this test run handed out before: a broker that is stopped and restarted on its port (an outage
+/// test) must not find it taken by another test's broker meanwhile, whose metadata answers would
+/// pass for its own (seen: a restarted cluster's records produced into another test's tansu).
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        if GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(port)
+        {
+            return port;
+        }
+    }
 }
 
 /// A short random suffix for database, topic and group names.
