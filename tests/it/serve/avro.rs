@@ -65,6 +65,26 @@ fn candidate(ids: std::ops::RangeInclusive<i64>) -> Vec<Record> {
         .collect()
 }
 
+/// Wait (`limit` at most) until the status of `orders` is `done`; the status.
+async fn wait_status(
+    api: &Api,
+    (what, limit): (&str, Duration),
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_until(what, limit, || async {
+        let status = api.service("orders").await?;
+        if done(&status) {
+            Ok(status)
+        } else {
+            Err(format!(
+                "{}",
+                json!({"keys": status["keys"], "baseline": status["baseline"]})
+            ))
+        }
+    })
+    .await
+}
+
 async fn baseline_counts(api: &Api) -> Result<Value, String> {
     Ok(api.service("orders").await?["baseline"].clone())
 }
@@ -108,17 +128,11 @@ async fn an_avro_baseline_is_compared_with_a_json_candidate_through_a_schema_reg
     records.push(record(BASELINE, 91, cut[0].clone()));
     records.extend(candidate(1..=6));
     broker.produce_all(&records, Batching::OnePerRecord).await;
-    let matched = wait_until("rows 1–6 compared", Duration::from_secs(60), || async {
-        let status = app.api.service("orders").await?;
-        if status["keys"]["matched"] == 6 && status["baseline"]["unparseable"] == 2 {
-            Ok(status)
-        } else {
-            Err(format!(
-                "{}",
-                json!({"keys": status["keys"], "baseline": status["baseline"]})
-            ))
-        }
-    })
+    let matched = wait_status(
+        &app.api,
+        ("rows 1–6 compared", Duration::from_secs(60)),
+        |s| s["keys"]["matched"] == 6 && s["baseline"]["unparseable"] == 2,
+    )
     .await;
     assert_eq!(matched["keys"]["total"], 6, "{matched}");
     assert_eq!(
@@ -159,20 +173,13 @@ async fn an_avro_baseline_is_compared_with_a_json_candidate_through_a_schema_reg
         .chain(candidate(9..=10))
         .collect();
     broker.produce_all(&after, Batching::OnePerRecord).await;
-    let recovered = wait_until(
-        "rows 9–10 decoded after the outage",
-        Duration::from_secs(30),
-        || async {
-            let status = app.api.service("orders").await?;
-            if status["keys"]["matched"] == 8 {
-                Ok(status)
-            } else {
-                Err(format!(
-                    "{}",
-                    json!({"keys": status["keys"], "baseline": status["baseline"]})
-                ))
-            }
-        },
+    let recovered = wait_status(
+        &app.api,
+        (
+            "rows 9–10 decoded after the outage",
+            Duration::from_secs(30),
+        ),
+        |s| s["keys"]["matched"] == 8,
     )
     .await;
     assert_eq!(recovered["baseline"]["events"], 8, "{recovered}");
