@@ -7,6 +7,7 @@
 
 use super::position::{parse_composite, PositionFormat};
 use super::record::RecordView;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -67,43 +68,69 @@ pub fn position(source: &Value) -> Option<u128> {
     }
 }
 
+/// The parts of an envelope extraction reads; `before` and `after` stay unparsed text (the
+/// content is parsed once, by extraction), `source` is small and read for the position.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    before: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    after: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    op: Option<Cow<'a, str>>,
+    #[serde(default)]
+    source: Option<Value>,
+    /// JsonConverter with `schemas.enable`: `{"schema": …, "payload": {…}}`.
+    #[serde(borrow, default)]
+    schema: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+/// What an envelope holds for extraction: the content's JSON text (`None`: a delete without
+/// `before`), the operation, the source.
+type Parts = (Option<Vec<u8>>, Vec<u8>, Option<Value>);
+
+fn parts(bytes: &[u8]) -> Result<Parts, EnvelopeError> {
+    // serde would read a struct from an array too (field by field): only an object is one.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(EnvelopeError::NotAnObject);
+    }
+    let outer: Envelope<'_> =
+        serde_json::from_slice(bytes).map_err(|_| EnvelopeError::NotAnObject)?;
+    let envelope = match (outer.schema, outer.payload) {
+        (Some(_), Some(inner)) if inner.get().starts_with('{') => {
+            serde_json::from_str(inner.get()).map_err(|_| EnvelopeError::NotAnObject)?
+        }
+        _ => outer,
+    };
+    let op = envelope.op.ok_or(EnvelopeError::NoOp)?;
+    let image = if op == "d" {
+        envelope.before
+    } else {
+        envelope.after
+    };
+    let content = image.map(|r| r.get().as_bytes().to_vec());
+    Ok((content, op.as_bytes().to_vec(), envelope.source))
+}
+
 /// Take the envelope of `record` (its payload JSON text) apart.
 pub fn unwrap<'a>(record: &RecordView<'a>) -> Result<Unwrapped<'a>, EnvelopeError> {
     let Some(raw) = record.payload.as_deref() else {
         return Ok(Unwrapped::Tombstone);
     };
-    let mut value: Value = serde_json::from_slice(raw).map_err(|_| EnvelopeError::NotAnObject)?;
-    // JsonConverter with schemas.enable: {"schema": …, "payload": {…}}.
-    if value.get("schema").is_some() && value.get("payload").is_some_and(Value::is_object) {
-        value = value["payload"].take();
-    }
-    let Value::Object(mut envelope) = value else {
-        return Err(EnvelopeError::NotAnObject);
-    };
-    let op = envelope
-        .get("op")
-        .and_then(Value::as_str)
-        .ok_or(EnvelopeError::NoOp)?
-        .to_owned();
-    let content = if op == "d" {
-        envelope.remove("before")
-    } else {
-        envelope.remove("after")
-    }
-    .unwrap_or(Value::Null);
+    let (content, op, source) = parts(raw)?;
     let mut out = record.clone();
     out.headers
-        .push((Cow::Borrowed(OP_HEADER), Some(Cow::Owned(op.into_bytes()))));
-    if let Some(p) = envelope.get("source").and_then(position) {
+        .push((Cow::Borrowed(OP_HEADER), Some(Cow::Owned(op))));
+    if let Some(p) = source.as_ref().and_then(position) {
         out.headers.push((
             Cow::Borrowed(POSITION_HEADER),
             Some(Cow::Owned(p.to_string().into_bytes())),
         ));
     }
     // A delete without `before` (no replica identity) has no content to compare beyond its key.
-    out.payload = Some(Cow::Owned(
-        serde_json::to_vec(&content).unwrap_or_else(|_| b"null".to_vec()),
-    ));
+    out.payload = Some(Cow::Owned(content.unwrap_or_else(|| b"null".to_vec())));
     Ok(Unwrapped::Change(out))
 }
 
