@@ -6,27 +6,11 @@
 //! dropped inside one transaction are found exactly, field diffs in Avro field names.
 
 use crate::support::avro::fastavro_encode;
+use crate::support::debezium::{cdc_row, envelope, envelope_v2, CHANGES, ENVELOPE};
 use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::path::Path;
-
-const ENVELOPE: &str = r#"{"type": "record", "name": "Envelope", "namespace": "shop.dbo.orders",
-  "fields": [
-    {"name": "before", "type": ["null", {"type": "record", "name": "Value", "fields": [
-      {"name": "id", "type": "int"},
-      {"name": "total", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
-      {"name": "status", "type": "string"}]}], "default": null},
-    {"name": "after", "type": ["null", "Value"], "default": null},
-    {"name": "source", "type": {"type": "record", "name": "Source", "fields": [
-      {"name": "connector", "type": "string"},
-      {"name": "ts_ms", "type": "long"},
-      {"name": "commit_lsn", "type": ["null", "string"]},
-      {"name": "change_lsn", "type": ["null", "string"]},
-      {"name": "event_serial_no", "type": ["null", "long"]}]}},
-    {"name": "op", "type": "string"},
-    {"name": "ts_ms", "type": ["null", "long"]}
-  ]}"#;
 
 const CONFIG: &str = r#"
 [[services]]
@@ -49,84 +33,6 @@ position = { pointers = ["/__$start_lsn", "/__$seqval", "/__$command_id"] }
 operation = { pointer = "/__$operation" }
 "#;
 
-/// One change: (transaction's commit LSN, change LSN, op, id, total, status).
-type Change = (
-    &'static str,
-    &'static str,
-    &'static str,
-    i64,
-    &'static str,
-    &'static str,
-);
-
-/// Three transactions: T1 inserts 1 and 2 and updates 1; T2 inserts 3; T3 deletes 2.
-const CHANGES: [Change; 5] = [
-    (
-        "0000002b:00000b28:0002",
-        "0000002b:00000a00:0002",
-        "c",
-        1,
-        "10.00",
-        "new",
-    ),
-    (
-        "0000002b:00000b28:0002",
-        "0000002b:00000a10:0003",
-        "c",
-        2,
-        "20.00",
-        "new",
-    ),
-    (
-        "0000002b:00000b28:0002",
-        "0000002b:00000a20:0004",
-        "u",
-        1,
-        "10.50",
-        "paid",
-    ),
-    (
-        "0000002b:00000c00:0001",
-        "0000002b:00000b90:0002",
-        "c",
-        3,
-        "30.00",
-        "new",
-    ),
-    (
-        "0000002b:00000d00:0001",
-        "0000002b:00000cf0:0002",
-        "d",
-        2,
-        "20.00",
-        "new",
-    ),
-];
-
-fn envelope((commit, change, op, id, total, status): Change) -> Value {
-    let row = json!({"id": id, "total": total, "status": status});
-    json!({
-        "before": if op == "d" { row.clone() } else { Value::Null },
-        "after": if op == "d" { Value::Null } else { row },
-        "source": {"connector": "sqlserver", "ts_ms": 1_787_220_000_000i64, "commit_lsn": commit,
-                   "change_lsn": change, "event_serial_no": 1},
-        "op": op,
-        "ts_ms": 1_787_220_000_100i64,
-    })
-}
-
-/// RPCN's CDC-table row for the same change: LSNs as `0x` hex, SQL Server operation codes.
-fn cdc_row((commit, change, op, id, total, status): Change) -> Value {
-    let hex = |lsn: &str| format!("0x{}", lsn.replace(':', "").to_uppercase());
-    let code = match op {
-        "d" => 1,
-        "c" => 2,
-        _ => 4,
-    };
-    json!({"id": id, "total": total, "status": status, "__$start_lsn": hex(commit),
-           "__$seqval": hex(change), "__$operation": code, "__$command_id": 1})
-}
-
 fn line(topic: &str, offset: usize, value: Option<&str>) -> String {
     let mut l = json!({"topic": topic, "partition": 0, "offset": offset, "timestamp": 1_787_220_000_000i64 + offset as i64});
     if let Some(v) = value {
@@ -147,10 +53,7 @@ fn run(dir: &Path, candidate_changes: Vec<Value>, code: i32) -> Value {
         .enumerate()
         .map(|(i, c)| (if i < 3 { 1 } else { 2 }, envelope(*c)))
         .collect();
-    let v2 = ENVELOPE.replace(
-        r#""name": "Envelope","#,
-        r#""name": "Envelope", "doc": "task 2","#,
-    );
+    let v2 = envelope_v2();
     let encoded = fastavro_encode(&[(1, ENVELOPE), (2, &v2)], &records);
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let mut baseline: Vec<String> = encoded

@@ -1,6 +1,7 @@
 mod avro;
 mod clusters;
 mod crash;
+mod debezium;
 mod e2e;
 mod errors;
 mod evaluators;

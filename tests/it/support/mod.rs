@@ -19,6 +19,7 @@ pub mod app;
 pub mod avro;
 pub mod broker;
 pub mod db;
+pub mod debezium;
 pub mod expect;
 pub mod gates;
 pub mod http;
