@@ -1,6 +1,6 @@
 //! `paritygate fixtures`: regenerate the checked-in fixtures, or write a large capture pair.
 
-use crate::generate::{fixture_specs, write_pair, PairSpec};
+use crate::generate::{fixture_specs, write_pair, PairSpec, Pipelines};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,6 +20,10 @@ pub struct FixturesArgs {
     /// Gzip both captures.
     #[arg(long)]
     gzip: bool,
+    /// With --events: the Kafka Connect pipeline (`shipments`, Debezium Avro vs Bento JSON,
+    /// compared under `fixtures/debezium/paritygate.toml` with the pair's `schemas/`).
+    #[arg(long, requires = "events")]
+    kafka_connect: bool,
 }
 
 pub fn run(args: &FixturesArgs) -> anyhow::Result<()> {
@@ -35,6 +39,11 @@ pub fn run(args: &FixturesArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let spec = PairSpec {
+        pipelines: if args.kafka_connect {
+            Pipelines::KafkaConnect
+        } else {
+            Pipelines::RedpandaConnect
+        },
         gzip_baseline: args.gzip,
         gzip_candidate: args.gzip,
         snapshot_bit_strings: true,

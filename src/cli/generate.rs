@@ -4,7 +4,7 @@
 
 use super::gate::parse_duration;
 use crate::config::Config;
-use crate::generate::live::produce::{create_topics, LiveProducer};
+use crate::generate::live::produce::{create_topics, register_schemas, LiveProducer};
 use crate::generate::live::target::Targets;
 use crate::generate::live::{parse_drift_arg, DriftKind, Live, LiveSpec};
 use crate::model::Side;
@@ -88,7 +88,8 @@ async fn generate(args: &GenerateArgs, config: &Config, mut live: Live) -> anyho
     // Targets first: a missing URL variable is reported before any network wait.
     let targets = Targets::open(config, args.database_url.as_deref()).await?;
     create_topics(config).await?;
-    let producer = LiveProducer::new(config)?;
+    let schema_ids = register_schemas(config).await?;
+    let producer = LiveProducer::new(config, schema_ids)?;
     let count = args
         .count
         .or(args.duration.is_none().then_some(2000))

@@ -32,6 +32,44 @@ pub struct Record {
     pub payload: Option<String>,
     /// The service this record is an event of; `None` for markers and unconfigured topics.
     pub service: Option<usize>,
+    /// A Kafka Connect side's value as Avro (Confluent wire format once framed with a schema id);
+    /// `payload` then holds the JSON a consumer decodes it to (row changes and drift read that).
+    pub avro: Option<AvroValue>,
+}
+
+/// An Avro datum and which of its model's schemas wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvroValue {
+    /// Index into the model's schemas (`shipments::SCHEMAS`).
+    pub schema: usize,
+    pub datum: Vec<u8>,
+}
+
+/// The schema id a fixture capture frames schema `index` with (`schemas/ID.avsc` beside it).
+pub fn fixture_schema_id(index: usize) -> u32 {
+    index as u32 + 1
+}
+
+/// The Confluent wire format: a 0 byte, the schema id (4 bytes, big-endian), the Avro datum.
+pub fn confluent_frame(id: u32, datum: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + datum.len());
+    out.push(0);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(datum);
+    out
+}
+
+/// What a capture line holds as the record's value: the JSON text, or for an Avro value its
+/// framed bytes in base64 (`rpk … -f '%v{base64}'`; JSON captures cannot hold binary).
+fn value_text(record: &Record) -> Option<std::borrow::Cow<'_, str>> {
+    use base64::Engine as _;
+    match &record.avro {
+        Some(a) => Some(std::borrow::Cow::Owned(
+            base64::engine::general_purpose::STANDARD
+                .encode(confluent_frame(fixture_schema_id(a.schema), &a.datum)),
+        )),
+        None => record.payload.as_deref().map(std::borrow::Cow::Borrowed),
+    }
 }
 
 /// Which tool printed the capture.
@@ -136,8 +174,8 @@ pub fn write_line(out: &mut String, record: &Record, offset: i64, format: Format
                 None => out.push_str("null"),
             }
             out.push_str(",\"payload\":");
-            match &record.payload {
-                Some(p) => write_str(out, p, s),
+            match value_text(record) {
+                Some(p) => write_str(out, &p, s),
                 None => out.push_str("null"),
             }
             out.push_str("}\n");
@@ -150,9 +188,9 @@ pub fn write_line(out: &mut String, record: &Record, offset: i64, format: Format
                 out.push_str(",\"key\":");
                 write_str(out, k, s);
             }
-            if let Some(v) = record.payload.as_deref().filter(|v| !v.is_empty()) {
+            if let Some(v) = value_text(record).filter(|v| !v.is_empty()) {
                 out.push_str(",\"value\":");
-                write_str(out, v, s);
+                write_str(out, &v, s);
             }
             if !record.headers.is_empty() {
                 out.push_str(",\"headers\":[");

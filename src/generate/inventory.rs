@@ -144,6 +144,7 @@ impl ServiceModel for Inventory {
                     key: Some(key_text.clone()),
                     payload: Some(row_body(&row.columns(Style::Go), Style::Go, false)),
                     service: Some(self.service),
+                    avro: None,
                 });
             }
             if *drift == Some(Drift::MissingInCandidate) {
@@ -190,6 +191,7 @@ impl ServiceModel for Inventory {
                 key: None,
                 payload: Some(row_body(&cols, Style::Bento, true)),
                 service: Some(self.service),
+                avro: None,
             });
         }
         if let [a, b] = swap_candidate[..] {

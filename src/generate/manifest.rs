@@ -18,6 +18,13 @@ pub struct SideCounts {
     pub events: u64,
     /// `begin`/`commit` markers (baseline `orders` only), replayed ones included.
     pub transaction_markers: u64,
+    /// Debezium tombstones after deletes (baseline `shipments` only), replayed ones included.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tombstones: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A key that both sides have but that must not match, and why.

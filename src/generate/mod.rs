@@ -16,6 +16,7 @@ mod orders;
 mod orders_row;
 mod payments;
 mod rng;
+pub(crate) mod shipments;
 #[cfg(test)]
 mod tests;
 
@@ -36,9 +37,22 @@ pub const GENERATOR_VERSION: &str = "paritygate-generate/1";
 const AUDIT_BASELINE: &str = "dev.acme.public.audit_log";
 const AUDIT_CANDIDATE: &str = "bento.dev.acme.public.audit_log";
 
+/// Which pipelines a pair holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pipelines {
+    /// Redpanda Connect CDC against Bento: `orders`, `payments`, `inventory`
+    /// (`fixtures/paritygate.toml`).
+    #[default]
+    RedpandaConnect,
+    /// Kafka Connect: `shipments`, Debezium SQL Server in Avro against Bento JSON
+    /// (`fixtures/debezium/paritygate.toml`, schemas in the pair's `schemas/`).
+    KafkaConnect,
+}
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairSpec {
+    pub pipelines: Pipelines,
     pub seed: u64,
     /// Baseline events (distinct, markers excluded) per service; generation stops at the first
     /// block boundary past it.
@@ -55,6 +69,7 @@ pub struct PairSpec {
 impl PairSpec {
     pub fn new(seed: u64, events_per_service: u64, drift: bool) -> Self {
         Self {
+            pipelines: Pipelines::default(),
             seed,
             events_per_service,
             drift,
@@ -81,6 +96,20 @@ pub fn fixture_specs() -> Vec<(&'static str, PairSpec)> {
                 gzip_candidate: true,
                 snapshot_bit_strings: true,
                 ..PairSpec::new(20_260_821, 240, true)
+            },
+        ),
+        (
+            "debezium/clean",
+            PairSpec {
+                pipelines: Pipelines::KafkaConnect,
+                ..PairSpec::new(20_260_822, 240, false)
+            },
+        ),
+        (
+            "debezium/drift",
+            PairSpec {
+                pipelines: Pipelines::KafkaConnect,
+                ..PairSpec::new(20_260_823, 240, true)
             },
         ),
     ]
@@ -148,15 +177,15 @@ struct Side {
 impl Side {
     /// Write one service's block, then perhaps an at-least-once replay of part of the previous block
     /// (a producer retry or a restart from the last checkpoint): same records, new offsets, later.
-    /// Returns the number of replayed data records and replayed transaction markers.
-    fn write_block(&mut self, service: usize, records: Vec<Record>) -> io::Result<(u64, u64)> {
+    /// Returns the replayed records by kind.
+    fn write_block(&mut self, service: usize, records: Vec<Record>) -> io::Result<Kinds> {
         self.writer.write_batch(&records)?;
         let previous = std::mem::replace(&mut self.previous[service], records);
         let block = self.blocks[service];
         self.blocks[service] += 1;
         let forced = block == if self.candidate { 2 } else { 1 };
         if previous.is_empty() || !(forced || self.noise.chance(25)) {
-            return Ok((0, 0));
+            return Ok(Kinds::default());
         }
         let len = self.noise.range(2, 13).min(previous.len() as u64) as usize;
         let start = self.noise.index(previous.len() - len + 1);
@@ -169,8 +198,30 @@ impl Side {
             }
         }
         self.writer.write_batch(&replay)?;
-        let data = replay.iter().filter(|r| r.service.is_some()).count() as u64;
-        Ok((data, replay.len() as u64 - data))
+        Ok(Kinds::of(&replay))
+    }
+}
+
+/// Records of a block by kind: events, transaction markers, tombstones.
+#[derive(Debug, Default, Clone, Copy)]
+struct Kinds {
+    data: u64,
+    markers: u64,
+    tombstones: u64,
+}
+
+impl Kinds {
+    fn of(records: &[Record]) -> Self {
+        let mut k = Self::default();
+        for r in records {
+            // A tombstone keeps the deleted row's key (log compaction needs it); a marker has none.
+            match (r.service, &r.key, &r.payload) {
+                (Some(_), _, _) => k.data += 1,
+                (None, Some(_), None) => k.tombstones += 1,
+                (None, _, _) => k.markers += 1,
+            }
+        }
+        k
     }
 }
 
@@ -202,26 +253,47 @@ fn audit_record(n: u64, candidate: bool, rng: &mut Rng) -> Record {
             n % 4
         )),
         service: None,
+        avro: None,
     }
 }
+
+/// A pair's service models, in service order.
+type Models = Vec<Box<dyn ServiceModel>>;
 
 /// Generate a pair into `out_dir` (created if needed): both captures and `expected.json`.
 pub fn write_pair(out_dir: &Path, spec: &PairSpec) -> io::Result<Manifest> {
     std::fs::create_dir_all(out_dir)?;
     let (baseline_file, candidate_file) = file_names(spec);
     let mut root = Rng::new(spec.seed);
-    let mut models: Vec<Box<dyn ServiceModel>> = vec![
-        Box::new(orders::Orders::new(0)),
-        Box::new(payments::Payments::new(1, spec.snapshot_bit_strings)),
-        Box::new(inventory::Inventory::new(2)),
-    ];
-    let topics = [
-        (orders::BASELINE_TOPIC, orders::CANDIDATE_TOPIC),
-        (payments::BASELINE_TOPIC, payments::CANDIDATE_TOPIC),
-        (inventory::BASELINE_TOPIC, inventory::CANDIDATE_TOPIC),
-    ];
+    let (mut models, topics): (Models, Vec<(&str, &str)>) = match spec.pipelines {
+        Pipelines::RedpandaConnect => (
+            vec![
+                Box::new(orders::Orders::new(0)),
+                Box::new(payments::Payments::new(1, spec.snapshot_bit_strings)),
+                Box::new(inventory::Inventory::new(2)),
+            ],
+            vec![
+                (orders::BASELINE_TOPIC, orders::CANDIDATE_TOPIC),
+                (payments::BASELINE_TOPIC, payments::CANDIDATE_TOPIC),
+                (inventory::BASELINE_TOPIC, inventory::CANDIDATE_TOPIC),
+            ],
+        ),
+        Pipelines::KafkaConnect => {
+            let dir = out_dir.join("schemas");
+            std::fs::create_dir_all(&dir)?;
+            for (i, text) in shipments::schemas().iter().enumerate() {
+                let id = capture::fixture_schema_id(i);
+                std::fs::write(dir.join(format!("{id}.avsc")), format!("{text}\n"))?;
+            }
+            (
+                vec![Box::new(shipments::Shipments::new(0))],
+                vec![(shipments::BASELINE_TOPIC, shipments::CANDIDATE_TOPIC)],
+            )
+        }
+    };
     // Separate streams: data, and each side's noise, so noise never shifts the data.
     let mut data: Vec<Rng> = (0..models.len() as u64).map(|i| root.fork(i + 1)).collect();
+    let models_len = models.len();
     let open = |candidate: bool, writer_rng: Rng, noise: Rng| -> io::Result<Side> {
         let (name, gzip, format) = if candidate {
             (&candidate_file, spec.gzip_candidate, Format::Rpk)
@@ -232,8 +304,8 @@ pub fn write_pair(out_dir: &Path, spec: &PairSpec) -> io::Result<Manifest> {
         Ok(Side {
             writer: SideWriter::new(sink, format, writer_rng),
             noise,
-            previous: vec![Vec::new(); 3],
-            blocks: vec![0; 3],
+            previous: vec![Vec::new(); models_len],
+            blocks: vec![0; models_len],
             candidate,
         })
     };
@@ -291,19 +363,21 @@ pub fn write_pair(out_dir: &Path, spec: &PairSpec) -> io::Result<Manifest> {
                 (&mut m.baseline, &block.baseline),
                 (&mut m.candidate, &block.candidate),
             ] {
-                let data_records = records.iter().filter(|r| r.service.is_some()).count() as u64;
-                counts.records += data_records;
-                counts.events += data_records;
-                counts.transaction_markers += records.len() as u64 - data_records;
+                let k = Kinds::of(records);
+                counts.records += k.data;
+                counts.events += k.data;
+                counts.transaction_markers += k.markers;
+                counts.tombstones += k.tombstones;
             }
             for (side, counts, records) in [
                 (&mut baseline, &mut m.baseline, block.baseline),
                 (&mut candidate, &mut m.candidate, block.candidate),
             ] {
-                let (data, markers) = side.write_block(s, records)?;
-                counts.records += data;
-                counts.duplicates += data;
-                counts.transaction_markers += markers;
+                let replayed = side.write_block(s, records)?;
+                counts.records += replayed.data;
+                counts.duplicates += replayed.data;
+                counts.transaction_markers += replayed.markers;
+                counts.tombstones += replayed.tombstones;
             }
         }
         if !busy {

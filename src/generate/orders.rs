@@ -94,6 +94,7 @@ impl Orders {
             key: None,
             payload: None,
             service: None,
+            avro: None,
         }
     }
 }
@@ -178,6 +179,7 @@ impl ServiceModel for Orders {
                     key: Some(key.clone()),
                     payload: Some(body),
                     service: Some(self.service),
+                    avro: None,
                 });
             }
 
@@ -243,6 +245,7 @@ impl ServiceModel for Orders {
                         key: Some(key.clone()),
                         payload: Some(row_body(&cols, Style::Bento, true)),
                         service: Some(self.service),
+                        avro: None,
                     }
                 };
             let skip = match drift {

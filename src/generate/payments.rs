@@ -275,6 +275,7 @@ impl ServiceModel for Payments {
                         key: Some(key.clone()),
                         payload: Some(body),
                         service: Some(self.service),
+                        avro: None,
                     });
                 }
                 if drift == Some(Drift::MissingInCandidate) {
@@ -315,6 +316,7 @@ impl ServiceModel for Payments {
                     key: Some(key.clone()),
                     payload: Some(row_body(&cols, Style::Bento, false)),
                     service: Some(self.service),
+                    avro: None,
                 });
             }
         }

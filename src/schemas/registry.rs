@@ -21,6 +21,13 @@ pub enum RegistryError {
     Ca { path: String, message: String },
     #[error("schema registry client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("schema registry refused subject {subject}: {message}")]
+    Refused { subject: String, message: String },
+}
+
+#[derive(serde::Deserialize)]
+struct Registered {
+    id: u32,
 }
 
 /// How long a failed fetch keeps the registry marked down (records meanwhile: unavailable).
@@ -107,13 +114,39 @@ impl Registry {
         })
     }
 
-    async fn fetch_once(&self, id: u32) -> Fetch {
-        let mut request = self.client.get(format!("{}/schemas/ids/{id}", self.base));
-        request = match &self.auth {
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
             Auth::None => request,
             Auth::Basic(user, password) => request.basic_auth(user, password.as_ref()),
             Auth::Bearer(token) => request.bearer_auth(token),
-        };
+        }
+    }
+
+    /// Register `schema` (Avro) under `subject` (`POST /subjects/{subject}/versions`), as a
+    /// producer's serializer does; the registry's id for it (the same id for the same schema).
+    /// Used by `paritygate generate` for its Kafka Connect services.
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = format!("{}/subjects/{subject}/versions", self.base);
+        let body = serde_json::json!({ "schema": schema, "schemaType": "AVRO" });
+        let response = self
+            .authorized(self.client.post(url))
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(RegistryError::Refused {
+                subject: subject.to_owned(),
+                message: format!("HTTP {status}: {text}"),
+            });
+        }
+        Ok(response.json::<Registered>().await?.id)
+    }
+
+    async fn fetch_once(&self, id: u32) -> Fetch {
+        let request = self.authorized(self.client.get(format!("{}/schemas/ids/{id}", self.base)));
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Fetch::Unavailable(e.to_string()),

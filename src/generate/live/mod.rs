@@ -15,7 +15,7 @@ mod tests;
 use super::capture::Record;
 use super::model::ServiceModel;
 use super::rng::Rng;
-use super::{inventory, orders, payments};
+use super::{inventory, orders, payments, shipments};
 use crate::config::model::{KeySpec, ServiceConfig};
 use crate::config::Config;
 use crate::core::pointer::PointerPattern;
@@ -34,19 +34,26 @@ pub enum ModelKind {
     Payments,
     /// Position-less upserts keyed by body fields.
     Inventory,
+    /// Kafka Connect: Debezium SQL Server envelopes in Avro against Bento JSON.
+    Shipments,
 }
 
 impl ModelKind {
-    /// A service named like a model uses it; otherwise its config's shape decides (a binary
-    /// position is SQL Server, a key from body fields is inventory, anything else Postgres CDC).
+    /// A service named like a model uses it; otherwise its config's shape decides (a Debezium
+    /// baseline is Kafka Connect, a binary position is SQL Server, a key from body fields is
+    /// inventory, anything else Postgres CDC).
     pub fn for_service(service: &ServiceConfig) -> Self {
         match service.name.as_str() {
             "orders" => return Self::Orders,
             "payments" => return Self::Payments,
             "inventory" => return Self::Inventory,
+            "shipments" => return Self::Shipments,
             _ => {}
         }
-        if service
+        let envelope = service.baseline.envelope.or(service.envelope);
+        if envelope == Some(crate::config::model::EnvelopeName::Debezium) {
+            Self::Shipments
+        } else if service
             .position
             .as_ref()
             .is_some_and(|p| p.format == Some(PositionFormat::Binary))
@@ -149,6 +156,7 @@ impl Live {
                     ModelKind::Orders => Box::new(orders::Orders::new(i)),
                     ModelKind::Payments => Box::new(payments::Payments::new(i, true)),
                     ModelKind::Inventory => Box::new(inventory::Inventory::new(i)),
+                    ModelKind::Shipments => Box::new(shipments::Shipments::new(i)),
                 };
                 let key = s.candidate.key.as_ref().unwrap_or(&s.key);
                 let key_pointers: Vec<String> = match key {

@@ -6,7 +6,7 @@
 use super::Batch;
 use crate::config::cluster::Cluster;
 use crate::config::Config;
-use crate::generate::capture::{HeaderValue, PARTITIONS};
+use crate::generate::capture::{confluent_frame, HeaderValue, PARTITIONS};
 use crate::kafka_tools::Deliveries;
 use crate::model::Side;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -33,6 +33,51 @@ pub enum ProduceError {
     },
     #[error("{failed} records were not delivered (first error: {first})")]
     Undelivered { failed: u64, first: String },
+    #[error("service {service}: its baseline writes Avro (Confluent wire format), whose schemas must be registered: set [schema_registry] url (or [schema_registry.baseline])")]
+    NoRegistry { service: String },
+    #[error("service {service}: {error}")]
+    Registry {
+        service: String,
+        error: crate::schemas::RegistryError,
+    },
+}
+
+/// Register the value schemas of every Kafka Connect service (`ModelKind::Shipments`) with the
+/// baseline's registry, under `{topic}-value` (the serializers' default subject); per service
+/// index, the ids its records are framed with (empty for JSON services).
+pub async fn register_schemas(config: &Config) -> Result<Vec<Vec<u32>>, ProduceError> {
+    let mut ids = Vec::with_capacity(config.services.len());
+    for service in &config.services {
+        if super::ModelKind::for_service(service) != super::ModelKind::Shipments {
+            ids.push(Vec::new());
+            continue;
+        }
+        let fail = |error| ProduceError::Registry {
+            service: service.name.clone(),
+            error,
+        };
+        let endpoint = config.schema_registry.of(Side::Baseline);
+        let url = endpoint
+            .url
+            .clone()
+            .ok_or_else(|| ProduceError::NoRegistry {
+                service: service.name.clone(),
+            })?;
+        let registry =
+            crate::schemas::Registry::new(&url, &endpoint, tokio::runtime::Handle::current())
+                .map_err(fail)?;
+        let topic = service.baseline_topics.first().cloned().unwrap_or_default();
+        let mut service_ids = Vec::new();
+        for schema in crate::generate::shipments::schemas() {
+            let id = registry
+                .register(&format!("{topic}-value"), &schema)
+                .await
+                .map_err(fail)?;
+            service_ids.push(id);
+        }
+        ids.push(service_ids);
+    }
+    Ok(ids)
 }
 
 // By hand, not `#[from]`: the message already holds the cause, a source would print it twice.
@@ -103,6 +148,8 @@ pub struct LiveProducer {
     producers: [Arc<ThreadedProducer<Deliveries>>; 2],
     /// (baseline, candidate) topic per service index.
     topics: Vec<(String, String)>,
+    /// Registered schema ids per service index (`register_schemas`), for Avro records.
+    schema_ids: Vec<Vec<u32>>,
 }
 
 impl std::fmt::Debug for LiveProducer {
@@ -114,7 +161,8 @@ impl std::fmt::Debug for LiveProducer {
 }
 
 impl LiveProducer {
-    pub fn new(config: &Config) -> Result<Self, ProduceError> {
+    /// `schema_ids`: what `register_schemas` returned (Avro records are framed with them).
+    pub fn new(config: &Config, schema_ids: Vec<Vec<u32>>) -> Result<Self, ProduceError> {
         let mut of_side: [Option<Arc<ThreadedProducer<Deliveries>>>; 2] = [None, None];
         for cluster in config.clusters() {
             let producer: ThreadedProducer<Deliveries> = client(&cluster)
@@ -145,6 +193,7 @@ impl LiveProducer {
         Ok(Self {
             producers: [baseline, candidate],
             topics,
+            schema_ids,
         })
     }
 
@@ -168,15 +217,30 @@ impl LiveProducer {
                     value: Some(bytes),
                 });
             }
-            let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic)
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
                 .partition(r.partition)
                 .timestamp(r.timestamp_ms)
                 .headers(headers);
             if let Some(k) = r.key.as_deref() {
-                record = record.key(k);
+                record = record.key(k.as_bytes());
             }
-            if let Some(p) = r.payload.as_deref() {
-                record = record.payload(p);
+            let framed = match &r.avro {
+                Some(a) => {
+                    let id = self
+                        .schema_ids
+                        .get(batch.service)
+                        .and_then(|ids| ids.get(a.schema))
+                        .ok_or(ProduceError::NoRegistry {
+                            service: topic.clone(),
+                        })?;
+                    Some(confluent_frame(*id, &a.datum))
+                }
+                None => None,
+            };
+            if let Some(bytes) = &framed {
+                record = record.payload(bytes.as_slice());
+            } else if let Some(p) = r.payload.as_deref() {
+                record = record.payload(p.as_bytes());
             }
             loop {
                 match producer.send(record) {

@@ -61,9 +61,26 @@ pub fn view(record: &Record) -> RecordView<'_> {
     }
 }
 
+/// `record` read as a consumer of its side reads it: a Debezium envelope taken apart first (an
+/// Avro record's `payload` is already the JSON its datum decodes to); a tombstone is no event.
+fn extracted(plan: &SidePlan, record: &Record, keep: Keep) -> Outcome {
+    let view = view(record);
+    if !plan.debezium {
+        return extract(plan, &view, keep);
+    }
+    match crate::core::debezium::unwrap(&view) {
+        Ok(crate::core::debezium::Unwrapped::Change(r)) => extract(plan, &r, keep),
+        Ok(crate::core::debezium::Unwrapped::Tombstone) => {
+            Outcome::Skipped(crate::core::event::Skip::DebeziumTombstone)
+        }
+        // Not an envelope (no `op`): nothing a sink would apply.
+        Err(_) => Outcome::Rejected(crate::core::event::Reject::MissingOperation),
+    }
+}
+
 /// The canonical key bytes of a data record (`None` for markers and rejected records).
 pub fn event_key(plan: &SidePlan, record: &Record) -> Option<Vec<u8>> {
-    match extract(plan, &view(record), Keep::Digest) {
+    match extracted(plan, record, Keep::Digest) {
         Outcome::Event(e) => Some(e.key),
         _ => None,
     }
@@ -71,7 +88,7 @@ pub fn event_key(plan: &SidePlan, record: &Record) -> Option<Vec<u8>> {
 
 /// The row change a sink makes for `record`, if any (markers and `update_before` images: none).
 pub fn row_change(plan: &SidePlan, record: &Record) -> Option<RowChange> {
-    let Outcome::Event(event) = extract(plan, &view(record), Keep::Content) else {
+    let Outcome::Event(event) = extracted(plan, record, Keep::Content) else {
         return None;
     };
     let key = String::from_utf8_lossy(&event.key).into_owned();

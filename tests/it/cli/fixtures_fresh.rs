@@ -26,7 +26,13 @@ fn checked_in_fixtures_equal_a_fresh_generation() {
     for (dir, spec) in fixture_specs() {
         write_pair(&fresh.path().join(dir), &spec).unwrap();
         let (baseline, candidate) = file_names(&spec);
-        for name in [baseline, candidate, "expected.json".to_owned()] {
+        let mut names = vec![baseline, candidate, "expected.json".to_owned()];
+        if let Ok(schemas) = std::fs::read_dir(fresh.path().join(dir).join("schemas")) {
+            names.extend(
+                schemas.map(|e| format!("schemas/{}", e.unwrap().file_name().to_string_lossy())),
+            );
+        }
+        for name in names {
             let (want, got) = (
                 content(&fresh.path().join(dir).join(&name)),
                 content(&root.join(dir).join(&name)),

@@ -1,6 +1,7 @@
 //! The checked-in fixtures, replayed through the real capture reader and engine (`replay`) under
-//! `fixtures/paritygate.toml`, give exactly the outcome recorded in each `expected.json`: the
-//! clean pair matches key for key, the drift pair shows every planted drift by kind and nothing else.
+//! `fixtures/paritygate.toml` (the Kafka Connect pairs under `fixtures/debezium/paritygate.toml`,
+//! with their `schemas/`), give exactly the outcome recorded in each `expected.json`: the clean
+//! pairs match key for key, the drift pairs show every planted drift by kind and nothing else.
 
 use paritygate::config::Config;
 use paritygate::core::report::Report;
@@ -15,16 +16,29 @@ fn run(dir: &str) -> (Manifest, Report) {
     let expected: Manifest =
         serde_json::from_slice(&std::fs::read(root.join(dir).join("expected.json")).unwrap())
             .unwrap();
-    let config = Config::load(&root.join("paritygate.toml")).unwrap();
+    // A pair's own config one directory up (fixtures/debezium/), else the fixtures' config.
+    let pair = root.join(dir);
+    let own = pair.parent().unwrap().join("paritygate.toml");
+    let config_path = if own.exists() {
+        own
+    } else {
+        root.join("paritygate.toml")
+    };
+    let config = Config::load(&config_path).unwrap();
     let files = [
-        root.join(dir).join(&expected.baseline_file),
-        root.join(dir).join(&expected.candidate_file),
+        pair.join(&expected.baseline_file),
+        pair.join(&expected.candidate_file),
     ];
+    let mut schemas = paritygate::core::avro::Schemas::default();
+    if pair.join("schemas").exists() {
+        let dir = paritygate::schemas::SchemaDir::read(&pair.join("schemas")).unwrap();
+        schemas.baseline = Some(std::sync::Arc::new(dir));
+    }
     let options = ReplayOptions {
         strict: true,
         max_examples: 1000,
         progress: false,
-        schemas: Default::default(),
+        schemas,
     };
     let report = replay(&config, &files, &options, &mut |e| {
         panic!("malformed fixture line: {e:?}")
@@ -59,11 +73,27 @@ fn check(dir: &str) -> Report {
         ] {
             assert_eq!(
                 got.records,
-                exp.records + exp.transaction_markers,
+                exp.records + exp.transaction_markers + exp.tombstones,
                 "{ctx} {side}: records"
             );
-            assert_eq!(got.events, exp.events, "{ctx} {side}: events");
-            assert_eq!(got.duplicates, exp.duplicates, "{ctx} {side}: duplicates");
+            assert_eq!(
+                got.skipped.get("debezium_tombstone").copied().unwrap_or(0),
+                exp.tombstones,
+                "{ctx} {side}: tombstones"
+            );
+            // Dropped update_before rows (drop_update_before) are neither events nor duplicates.
+            let before = got.skipped.get("update_before_dropped").copied();
+            match before {
+                None => {
+                    assert_eq!(got.events, exp.events, "{ctx} {side}: events");
+                    assert_eq!(got.duplicates, exp.duplicates, "{ctx} {side}: duplicates");
+                }
+                Some(dropped) => assert_eq!(
+                    got.events + got.duplicates + dropped,
+                    exp.records,
+                    "{ctx} {side}: events, duplicates and dropped update_before rows"
+                ),
+            }
             assert_eq!(
                 got.skipped.get("transaction_marker").copied().unwrap_or(0),
                 exp.transaction_markers,
@@ -117,4 +147,23 @@ fn drift_pair_reports_exactly_the_planted_keys_by_kind() {
     let report = check("drift");
     assert_eq!(report.verdict, Verdict::Fail);
     assert!(report.services.iter().all(|s| s.verdict == Verdict::Fail));
+}
+
+/// Debezium SQL Server in Avro (two schema ids) against Bento JSON: clean, and with a changed
+/// decimal, a dropped delete, an update dropped inside a transaction and a missing key.
+#[test]
+fn kafka_connect_pairs_match_and_show_exactly_their_planted_drift() {
+    let clean = check("debezium/clean");
+    assert_eq!(clean.verdict, Verdict::Pass);
+    let s = &clean.services[0];
+    assert!(s.mismatches.is_empty() && s.baseline.duplicates > 0);
+    assert_eq!(s.baseline.unparseable, 0);
+    let drift = check("debezium/drift");
+    assert_eq!(drift.verdict, Verdict::Fail);
+    let decimal = drift.services[0]
+        .mismatches
+        .iter()
+        .find(|m| m.kind == MismatchKind::Mismatched && !m.fields.is_empty())
+        .expect("the changed decimal");
+    assert_eq!(decimal.fields, ["/weight_kg"], "in the Avro field's name");
 }

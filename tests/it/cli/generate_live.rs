@@ -220,3 +220,117 @@ async fn generate_writes_each_side_to_its_own_cluster() {
     assert!(listed(&baseline).is_disjoint(&want_c.keys().cloned().collect()));
     assert!(listed(&candidate).is_disjoint(&want_b.keys().cloned().collect()));
 }
+
+/// The Kafka Connect model (`fixtures/debezium/paritygate.toml`'s `shipments`): `generate`
+/// registers its two Avro schemas with the registry, writes Debezium envelopes in the Confluent
+/// wire format and the Bento candidate's JSON; `serve`, fetching the schemas by id, decodes every
+/// record and finds exactly the keys the generator dropped from the candidate.
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_writes_a_debezium_avro_pipeline_that_serve_decodes() {
+    use crate::support::app::{AppConfig, InProcess};
+    use crate::support::avro::TestRegistry;
+    let broker = Broker::start().await;
+    let registry = TestRegistry::start().await;
+    let db = TestDb::create().await;
+    let fixture = std::fs::read_to_string(crate::support::fixture("debezium/paritygate.toml"))
+        .expect("the Kafka Connect fixture config");
+    let services = format!(
+        "{fixture}\n[schema_registry]\nurl = \"{}\"\n",
+        registry.url()
+    );
+    let app_config = AppConfig::with_services(&services, &broker, &db);
+    let dir = tempfile::tempdir().unwrap();
+    let path = app_config.write(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_paritygate"))
+        .args(["generate", "--config"])
+        .arg(&path)
+        .args(["--brokers", &broker.addr(), "--seed", "7", "--count", "200"])
+        .args(["--rate", "5000", "--drift-per-mille", "100"])
+        .args(["--drift", "shipments=dropped"])
+        .output()
+        .expect("run paritygate generate");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(registry.registered(), 2, "the connector's two schemas");
+
+    // The keys the pure generator drops from the candidate for the same seed.
+    let config = app_config.config();
+    let mut drift = BTreeMap::new();
+    drift.insert("shipments".to_owned(), BTreeSet::from([DriftKind::Dropped]));
+    let spec = LiveSpec {
+        seed: 7,
+        drift,
+        drift_per_mille: 100,
+    };
+    let mut live = Live::new(&config, &spec).unwrap();
+    let plan = config.plan(0);
+    let (mut baseline, mut candidate, mut events) = (BTreeSet::new(), BTreeSet::new(), 0);
+    let mut tombstones = 0u64;
+    while events < 200 {
+        let batch = live.next_batch(0);
+        events += batch.baseline_events;
+        for (side, r) in &batch.records {
+            tombstones += u64::from(*side == Side::Baseline && r.payload.is_none());
+            let key = paritygate::generate::live::rows::event_key(plan.side(*side), r);
+            if let Some(k) = key {
+                let k = String::from_utf8(k).unwrap();
+                match side {
+                    Side::Baseline => baseline.insert(k),
+                    Side::Candidate => candidate.insert(k),
+                };
+            }
+        }
+    }
+    let dropped: BTreeSet<String> = baseline.difference(&candidate).cloned().collect();
+    assert!(!dropped.is_empty(), "the drift drops some keys");
+
+    let app = InProcess::start(config.clone()).await;
+    let status = crate::support::wait_until(
+        "every generated key compared",
+        Duration::from_secs(60),
+        || async {
+            let s = app.api.service("shipments").await?;
+            // Tombstones too: the last ones may reach the status a checkpoint after the keys.
+            if s["keys"]["total"].as_u64() == Some(baseline.len() as u64)
+                && s["keys"]["matched"].as_u64() == Some((baseline.len() - dropped.len()) as u64)
+                && s["baseline"]["skipped"]["debezium_tombstone"].as_u64() == Some(tombstones)
+            {
+                Ok(s)
+            } else {
+                Err(json_keys(&s))
+            }
+        },
+    )
+    .await;
+    assert_eq!(status["baseline"]["unparseable"], 0, "{status}");
+    assert!(tombstones > 0, "the run deletes some shipments");
+    let missing: BTreeSet<String> = app
+        .api
+        .mismatches("shipments", "missing_in_candidate")
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_owned())
+        .collect();
+    // Settled ones are listed; the rest are in flight (the run is short) and counted as such.
+    assert!(missing.is_subset(&dropped), "{missing:?} vs {dropped:?}");
+    let counted = |state: &str| {
+        status["keys"][state]["missing_in_candidate"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        counted("settled") + counted("in_flight"),
+        dropped.len() as u64,
+        "{status}"
+    );
+    app.stop().await;
+}
+
+fn json_keys(s: &Value) -> String {
+    format!("keys {} baseline {}", s["keys"], s["baseline"])
+}

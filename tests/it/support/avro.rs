@@ -175,6 +175,11 @@ impl TestRegistry {
         answer["id"].as_u64().unwrap() as u32
     }
 
+    /// How many distinct schemas have been registered.
+    pub fn registered(&self) -> usize {
+        self.state.schemas.lock().unwrap().len()
+    }
+
     /// Answer 503 to everything (`true`) or serve again.
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::Relaxed);
