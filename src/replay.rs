@@ -30,6 +30,8 @@ pub struct ReplayOptions {
     pub progress: bool,
     /// Writer schemas of `avro` sides (`--schemas DIR`).
     pub schemas: crate::core::avro::Schemas,
+    /// Compare only events whose event time lies in this range (`--from/--until`).
+    pub range: crate::core::range::TimeRange,
 }
 
 /// A capture record as extraction reads it: Avro sides' base64 values decoded, the datum turned
@@ -75,8 +77,14 @@ pub fn replay(
     let routes = config.routes();
     let mut sides: Vec<[SideAccumulator; 2]> =
         config.plans().iter().map(|_| Default::default()).collect();
+    let instant = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    };
     let mut inputs = InputSummary {
         files: files.iter().map(|p| p.display().to_string()).collect(),
+        from: instant(options.range.from_ms),
+        until: instant(options.range.until_ms),
         ..InputSummary::default()
     };
     let bytes = Arc::new(AtomicU64::new(0));
@@ -139,6 +147,11 @@ pub fn replay(
             };
             match extract(side_plan, &record, Keep::Digest) {
                 Outcome::Event(event) => {
+                    // Event time as serve reads it: the configured source, else the record's.
+                    let at = event.event_time_ms.or(record.timestamp_ms);
+                    if !acc.counters.excluded.admit(options.range.place(at)) {
+                        return true;
+                    }
                     acc.push(
                         &event,
                         record.partition,
@@ -186,7 +199,11 @@ pub fn replay(
         .iter()
         .zip(config.plans())
         .map(|((b, c, comparison), plan)| {
-            service_report(plan, b, c, comparison, &resolved, options.max_examples)
+            let mut report =
+                service_report(plan, b, c, comparison, &resolved, options.max_examples);
+            report.baseline.show_excluded(b, &options.range);
+            report.candidate.show_excluded(c, &options.range);
+            report
         })
         .collect();
     Ok(Report {

@@ -32,6 +32,20 @@ pub struct DiffArgs {
     /// ids of the Confluent wire format): captures are compared without a registry.
     #[arg(long)]
     schemas: Option<PathBuf>,
+    /// Compare only events with event time at or after this RFC 3339 instant (an observation
+    /// epoch's start); earlier ones are counted per side as `before_start`.
+    #[arg(long, value_parser = instant)]
+    from: Option<i64>,
+    /// …and before this RFC 3339 instant (later ones: `after_until`).
+    #[arg(long, value_parser = instant)]
+    until: Option<i64>,
+}
+
+/// An RFC 3339 instant as Unix milliseconds.
+fn instant(text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("not an RFC 3339 instant (e.g. 2026-08-20T10:00:00Z): {e}"))
 }
 
 const MAX_WARNINGS: u64 = 20;
@@ -44,6 +58,12 @@ pub fn run(args: &DiffArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    if let (Some(from), Some(until)) = (args.from, args.until) {
+        if until <= from {
+            eprintln!("error: --until must be later than --from");
+            return EXIT_BAD_INPUT;
+        }
+    }
     let schemas = match &args.schemas {
         None => Default::default(),
         Some(dir) => match crate::schemas::SchemaDir::read(dir) {
@@ -66,6 +86,10 @@ pub fn run(args: &DiffArgs) -> u8 {
         max_examples: args.max_examples,
         progress: interactive_stderr(),
         schemas,
+        range: crate::core::range::TimeRange {
+            from_ms: args.from,
+            until_ms: args.until,
+        },
     };
     // Every malformed line is counted in the report; the terminal gets the first few.
     let mut bad_lines = 0u64;

@@ -20,6 +20,15 @@ fn side_line(name: &str, s: &SideReport) -> String {
     for (reason, n) in &s.rejected {
         let _ = write!(line, "  rejected {reason} {n}");
     }
+    for (what, n) in [
+        ("before_start", s.before_start),
+        ("after_until", s.after_until),
+        ("untimed", s.untimed),
+    ] {
+        if let Some(n) = n.filter(|n| *n > 0) {
+            let _ = write!(line, "  {what} {n}");
+        }
+    }
     line
 }
 

@@ -41,6 +41,8 @@ pub struct SideCounters {
     pub unparseable_by_reason: BTreeMap<&'static str, u64>,
     pub rejected: BTreeMap<&'static str, u64>,
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Events outside the compared time range (`diff --from/--until`).
+    pub excluded: super::range::Excluded,
 }
 
 /// Collects one side's events as they arrive.

@@ -16,6 +16,7 @@ pub mod payload;
 pub mod plan;
 pub mod pointer;
 pub mod position;
+pub mod range;
 pub mod record;
 pub mod report;
 pub mod tree;

@@ -22,6 +22,11 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct InputSummary {
     pub files: Vec<String>,
+    /// The compared event-time range (`diff --from/--until`, RFC 3339), when bounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     pub lines: u64,
     pub ignored_records: u64,
     /// Malformed lines whose topic could not be read, so they belong to no side.
@@ -66,6 +71,14 @@ pub struct SideReport {
     pub conflicting_duplicates: u64,
     pub rejected: BTreeMap<&'static str, u64>,
     pub skipped: BTreeMap<&'static str, u64>,
+    /// With a time range (`diff --from/--until`): events before its start, at or after its end,
+    /// and without an event time, none of them compared. Absent without a range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_start: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_until: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untimed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -99,6 +112,9 @@ pub type Resolved = HashMap<u64, (String, (Content, Vec<(String, String)>))>;
 impl SideReport {
     pub fn from_side(side: &SideEvents) -> Self {
         Self {
+            before_start: None,
+            after_until: None,
+            untimed: None,
             records: side.counters.records,
             events: side.rows.len() as u64,
             duplicates: side.duplicates,
@@ -113,6 +129,19 @@ impl SideReport {
             rejected: side.counters.rejected.clone(),
             skipped: side.counters.skipped.clone(),
         }
+    }
+}
+
+impl SideReport {
+    /// Show what the compared time range `range` left out, when it is bounded.
+    pub fn show_excluded(&mut self, side: &SideEvents, range: &super::range::TimeRange) {
+        if !range.is_bounded() {
+            return;
+        }
+        let excluded = side.counters.excluded;
+        self.before_start = Some(excluded.before_start);
+        self.after_until = range.until_ms.map(|_| excluded.after_until);
+        self.untimed = Some(excluded.untimed);
     }
 }
 

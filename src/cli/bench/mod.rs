@@ -77,6 +77,7 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<()> {
         max_examples: 20,
         progress: false,
         schemas: Default::default(),
+        range: Default::default(),
     };
     let start = Instant::now();
     let report = replay(&config, &args.captures, &options, &mut |_| {})?;

@@ -39,6 +39,7 @@ fn run(dir: &str) -> (Manifest, Report) {
         max_examples: 1000,
         progress: false,
         schemas,
+        range: Default::default(),
     };
     let report = replay(&config, &files, &options, &mut |e| {
         panic!("malformed fixture line: {e:?}")

@@ -3,6 +3,7 @@ mod canonical_pinned;
 mod debezium_diff;
 mod demo;
 mod diff;
+mod diff_range;
 mod fixtures_fresh;
 mod fixtures_parity;
 mod gate;

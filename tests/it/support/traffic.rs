@@ -125,6 +125,7 @@ pub fn replay_files(files: &[PathBuf]) -> Report {
         max_examples: 0,
         progress: false,
         schemas: Default::default(),
+        range: Default::default(),
     };
     replay(&fixture_config(), files, &options, &mut |e| {
         panic!("malformed fixture line: {e:?}")
