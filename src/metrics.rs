@@ -23,6 +23,9 @@ pub struct Metrics {
     pub duplicates: IntCounterVec,
     /// Messages that could not be compared, per reason.
     pub unparseable: IntCounterVec,
+    /// Records skipped on purpose, by reason (`transaction_marker`, `update_before_dropped`,
+    /// `debezium_tombstone`, `before_start`: before the service's `compare_from`).
+    pub skipped: IntCounterVec,
     /// Times a partition's log went back (topic recreated or truncated), per service and side.
     pub log_resets: IntCounterVec,
     /// Mismatching keys by kind and state (settled drift vs in flight).
@@ -172,6 +175,12 @@ impl Metrics {
                 &r,
                 "unparseable_total",
                 "Messages that could not be compared, by reason",
+                &["service", "side", "reason"],
+            )?,
+            skipped: counter(
+                &r,
+                "skipped_total",
+                "Records not compared on purpose, by reason (before_start: before compare_from)",
                 &["service", "side", "reason"],
             )?,
             log_resets: counter(

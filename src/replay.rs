@@ -75,6 +75,14 @@ pub fn replay(
     on_bad_line: &mut dyn FnMut(&LineError),
 ) -> Result<Report, ReplayError> {
     let routes = config.routes();
+    // `--from/--until` when given, else each service's `compare_from` (as `serve` compares).
+    let range_of = |plan: &crate::core::plan::ServicePlan| {
+        if options.range.is_bounded() {
+            options.range
+        } else {
+            plan.compared
+        }
+    };
     let mut sides: Vec<[SideAccumulator; 2]> =
         config.plans().iter().map(|_| Default::default()).collect();
     let instant = |ms: Option<i64>| {
@@ -149,7 +157,7 @@ pub fn replay(
                 Outcome::Event(event) => {
                     // Event time as serve reads it: the configured source, else the record's.
                     let at = event.event_time_ms.or(record.timestamp_ms);
-                    if !acc.counters.excluded.admit(options.range.place(at)) {
+                    if !acc.counters.excluded.admit(range_of(plan).place(at)) {
                         return true;
                     }
                     acc.push(
@@ -201,8 +209,8 @@ pub fn replay(
         .map(|((b, c, comparison), plan)| {
             let mut report =
                 service_report(plan, b, c, comparison, &resolved, options.max_examples);
-            report.baseline.show_excluded(b, &options.range);
-            report.candidate.show_excluded(c, &options.range);
+            report.baseline.show_excluded(b, &range_of(plan));
+            report.candidate.show_excluded(c, &range_of(plan));
             report
         })
         .collect();

@@ -261,6 +261,10 @@ pub fn compile(service: &ServiceConfig, base: &Path) -> Result<ServicePlan, Plan
         name: service.name.clone(),
         wave: service.wave,
         has_position: baseline.position.is_some(),
+        compared: crate::core::range::TimeRange {
+            from_ms: service.compare_from.start_ms(),
+            until_ms: None,
+        },
         baseline,
         candidate,
     })

@@ -55,6 +55,8 @@ pub struct ServicePlan {
     pub candidate: SidePlan,
     /// True when events are identified by (key, operation, position); false: by content digest.
     pub has_position: bool,
+    /// The event time compared (`compare_from`); events outside it are counted, not compared.
+    pub compared: super::range::TimeRange,
 }
 
 impl ServicePlan {

@@ -162,7 +162,13 @@ fn record(
                     .with_label_values(&[service_name, side])
                     .inc_by(*n as u64);
             }
-            TallyKind::Skipped | TallyKind::Errors => {}
+            TallyKind::Skipped => {
+                metrics
+                    .skipped
+                    .with_label_values(&[service_name, side, name])
+                    .inc_by(*n as u64);
+            }
+            TallyKind::Errors => {}
         }
     }
     if let Some(started) = batch.started {

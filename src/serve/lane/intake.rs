@@ -9,10 +9,14 @@ use crate::core::avro::Schemas;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape, Skip};
 use crate::core::identity::event_identity;
 use crate::core::payload::{prepare_for, Prepared};
+use crate::core::range::Placement;
 use crate::core::record::RecordView;
 use crate::model::{Side, TallyKind};
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::{Batch, BatchEvent};
+
+/// The skip reason of an event before the service's `compare_from`.
+pub const BEFORE_START: &str = "before_start";
 
 /// Extract one record (arriving `arrival`-th on its partition, see `crate::serve::lane::cursor`) and add what
 /// it became to `batch`; `seen` holds the identities already counted. Returns its event time when
@@ -92,6 +96,14 @@ pub fn admit(
                 .event_time_ms
                 .or(record.timestamp_ms)
                 .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            if plan.compared.place(Some(event_ms)) != Placement::Inside {
+                // Before `compare_from`: counted, compared nowhere (not in keys, windows, the
+                // watermark or the observed span).
+                batch
+                    .without_event()
+                    .note(service, side, TallyKind::Skipped, BEFORE_START, None);
+                return None;
+            }
             let window_ms = (config.services[service].window_seconds as i64)
                 .saturating_mul(1000)
                 .max(1);

@@ -153,3 +153,52 @@ fn a_bad_range_is_refused_naming_it() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// A service's `compare_from` is `diff`'s default range, so `diff` stays the oracle of `serve`.
+#[test]
+fn a_services_compare_from_is_the_default_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = captures(dir.path());
+    let config = CONFIG.replace(
+        "key = { from = \"message_key\" }",
+        &format!("key = {{ from = \"message_key\" }}\ncompare_from = \"{START}\""),
+    );
+    std::fs::write(dir.path().join("paritygate.toml"), config).unwrap();
+    let out = Command::cargo_bin("paritygate")
+        .unwrap()
+        .env_remove("PARITYGATE_CONFIG")
+        .args(["diff", "--format", "json", "--config"])
+        .arg(dir.path().join("paritygate.toml"))
+        .arg(&b)
+        .arg(&c)
+        .assert()
+        .code(1);
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let s = &report["services"][0];
+    assert_eq!(s["baseline"]["before_start"], 53, "{s}");
+    assert_eq!(s["keys"]["missing_in_candidate"], 0, "{s}");
+    assert_eq!(s["keys"]["extra_in_candidate"], 1, "only the late key: {s}");
+    // `auto` is refused, not taken for something else.
+    std::fs::write(
+        dir.path().join("paritygate.toml"),
+        CONFIG.replace(
+            "key = { from = \"message_key\" }",
+            "key = { from = \"message_key\" }\ncompare_from = \"auto\"",
+        ),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("paritygate")
+        .unwrap()
+        .env_remove("PARITYGATE_CONFIG")
+        .args(["diff", "--config"])
+        .arg(dir.path().join("paritygate.toml"))
+        .arg(&b)
+        .arg(&c)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("compare_from") && stderr.contains("auto"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,6 @@
 mod avro;
 mod clusters;
+mod compare_from;
 mod crash;
 mod debezium;
 mod e2e;
