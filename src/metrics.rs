@@ -26,6 +26,8 @@ pub struct Metrics {
     /// Records skipped on purpose, by reason (`transaction_marker`, `update_before_dropped`,
     /// `debezium_tombstone`, `before_start`: before the service's `compare_from`).
     pub skipped: IntCounterVec,
+    /// Rows deleted by retention (`[store] retention_days`), by table.
+    pub pruned_rows: IntCounterVec,
     /// Times a partition's log went back (topic recreated or truncated), per service and side.
     pub log_resets: IntCounterVec,
     /// Mismatching keys by kind and state (settled drift vs in flight).
@@ -176,6 +178,12 @@ impl Metrics {
                 "unparseable_total",
                 "Messages that could not be compared, by reason",
                 &["service", "side", "reason"],
+            )?,
+            pruned_rows: counter(
+                &r,
+                "pruned_rows_total",
+                "State rows deleted by retention ([store] retention_days), by table",
+                &["table"],
             )?,
             skipped: counter(
                 &r,

@@ -176,6 +176,10 @@ pub struct StoreConfig {
     pub url: Option<String>,
     #[serde(default = "default_pool_size")]
     pub max_connections: u32,
+    /// Windows and delivery samples older than this many days of event time (behind a service's
+    /// newest window), and bad-message samples older than it, are pruned.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
 }
 
 impl Default for StoreConfig {
@@ -184,8 +188,13 @@ impl Default for StoreConfig {
         Self {
             url: None,
             max_connections: default_pool_size(),
+            retention_days: default_retention_days(),
         }
     }
+}
+
+fn default_retention_days() -> u32 {
+    30
 }
 
 /// `[http]`

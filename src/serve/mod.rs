@@ -11,6 +11,7 @@ mod ingest;
 mod lane;
 mod pipeline;
 mod progress;
+mod retention;
 mod retry;
 mod rows;
 

@@ -5,7 +5,7 @@
 use super::ingest::{kafka_offsets, rebalance, verify};
 use super::lane::{cursor, worker};
 use super::progress::backlog;
-use super::{checkpoint, evaluate, ingest, rows, ServeError};
+use super::{checkpoint, evaluate, ingest, retention, rows, ServeError};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::status;
@@ -223,6 +223,12 @@ pub async fn run_pipeline(
             ))
         })
         .collect();
+    let pruner = tokio::spawn(retention::run(
+        config.clone(),
+        store.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
     let replica = config
         .serve
         .replica_name
@@ -257,6 +263,7 @@ pub async fn run_pipeline(
     .await;
     cancel.cancel();
     let _ = evaluator.await;
+    let _ = pruner.await;
     for sampler in samplers {
         let _ = sampler.await;
     }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod evidence;
 pub mod lease;
 pub mod read;
+pub mod retention;
 pub mod rows;
 pub mod served;
 #[cfg(test)]

@@ -1,0 +1,157 @@
+//! Retention (`[store] retention_days`): windows and sampled delivery times older than the
+//! retention in **event time** (behind the service's newest window), and bad-message samples
+//! older than it in wall-clock time, deleted in small batches, each its own short transaction, so
+//! a checkpoint never waits behind a long delete. Event time, not the clock, for what the gate
+//! reads: a replayed or backfilled run (event times days in the past) keeps its evidence.
+//!
+//! Not pruned here: `keys` and `event_ids` (a key's parity and deduplication span the whole run;
+//! bounding them is the dedupe-horizon work), `gate_history`, waivers and sign-offs (audit).
+
+use super::StoreError;
+use sqlx::PgPool;
+
+/// Rows deleted by one [`prune_batch`] call, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub windows: u64,
+    pub deliveries: u64,
+    pub bad_messages: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.windows + self.deliveries + self.bad_messages
+    }
+}
+
+/// Delete at most `limit` rows of each table for `service_id` that are older than `retention_ms`:
+/// windows and deliveries behind the service's newest window start, bad messages behind now.
+/// Call it until it returns nothing (each call is a few indexed statements).
+pub async fn prune_batch(
+    pool: &PgPool,
+    service_id: i16,
+    retention_ms: i64,
+    limit: i64,
+) -> Result<Pruned, StoreError> {
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT max(window_start_ms) FROM windows WHERE service_id = $1")
+            .bind(service_id)
+            .fetch_one(pool)
+            .await?;
+    let mut pruned = Pruned::default();
+    if let Some(newest) = newest {
+        let cutoff = newest.saturating_sub(retention_ms);
+        pruned.windows = sqlx::query(
+            "DELETE FROM windows WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM windows WHERE service_id = $1 AND window_start_ms < $2 LIMIT $3))",
+        )
+        .bind(service_id)
+        .bind(cutoff)
+        .bind(limit)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        pruned.deliveries = sqlx::query(
+            "DELETE FROM deliveries WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM deliveries WHERE service_id = $1 AND event_ms < $2 LIMIT $3))",
+        )
+        .bind(service_id)
+        .bind(cutoff)
+        .bind(limit)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    pruned.bad_messages = sqlx::query(
+        "DELETE FROM bad_messages WHERE id = ANY(ARRAY(
+           SELECT id FROM bad_messages WHERE service_id = $1
+             AND recorded_at < now() - make_interval(secs => $2::double precision / 1000)
+           LIMIT $3))",
+    )
+    .bind(service_id)
+    .bind(retention_ms as f64)
+    .bind(limit)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db::with_store;
+
+    const DAY: i64 = 86_400_000;
+    const T: i64 = 1_787_220_000_000;
+
+    async fn count(pool: &PgPool, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn old_rows_go_in_small_batches_and_recent_ones_stay() {
+        with_store(&["s", "other"], |store| async move {
+            let pool = &store.pool;
+            let (s, other) = (
+                store.service_id("s").unwrap(),
+                store.service_id("other").unwrap(),
+            );
+            // Windows at T and at T - 40 days (three operations each), in event time.
+            for (service, start) in [(s, T), (s, T - 40 * DAY), (other, T - 40 * DAY)] {
+                for op in 0..3i16 {
+                    sqlx::query("INSERT INTO windows VALUES ($1, 0, $2, $3, 1, 1)")
+                        .bind(service)
+                        .bind(start)
+                        .bind(op)
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                }
+                sqlx::query("INSERT INTO deliveries VALUES ($1, 0, gen_random_uuid(), $2, $2)")
+                    .bind(service)
+                    .bind(start)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            for age in ["40 days", "1 hour"] {
+                sqlx::query(&format!(
+                    "INSERT INTO bad_messages (service_id, side, reason, topic, partition, kafka_offset, sample, recorded_at)
+                     VALUES ($1, 0, 'undecodable', 't', 0, 1, 'x', now() - interval '{age}')"
+                ))
+                .bind(s)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            let retention = 30 * DAY;
+            let first = prune_batch(pool, s, retention, 2).await.unwrap();
+            assert_eq!(
+                first,
+                Pruned {
+                    windows: 2,
+                    deliveries: 1,
+                    bad_messages: 1
+                },
+                "at most `limit` rows of each table per call"
+            );
+            let second = prune_batch(pool, s, retention, 2).await.unwrap();
+            assert_eq!(second.windows, 1);
+            assert_eq!(prune_batch(pool, s, retention, 2).await.unwrap().total(), 0);
+            // Kept: s's recent window and delivery, the recent sample, and all of `other`'s
+            // (its newest window is its old one: nothing of it is behind its own newest).
+            assert_eq!(count(pool, "windows").await, 3 + 3);
+            assert_eq!(count(pool, "deliveries").await, 2);
+            assert_eq!(count(pool, "bad_messages").await, 1);
+            assert_eq!(
+                prune_batch(pool, other, retention, 100).await.unwrap(),
+                Pruned::default()
+            );
+        })
+        .await;
+    }
+}
