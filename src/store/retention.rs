@@ -41,26 +41,22 @@ pub async fn prune_batch(
     let mut pruned = Pruned::default();
     if let Some(newest) = newest {
         let cutoff = newest.saturating_sub(retention_ms);
-        pruned.windows = sqlx::query(
-            "DELETE FROM windows WHERE ctid = ANY(ARRAY(
-               SELECT ctid FROM windows WHERE service_id = $1 AND window_start_ms < $2 LIMIT $3))",
-        )
-        .bind(service_id)
-        .bind(cutoff)
-        .bind(limit)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        pruned.deliveries = sqlx::query(
-            "DELETE FROM deliveries WHERE ctid = ANY(ARRAY(
-               SELECT ctid FROM deliveries WHERE service_id = $1 AND event_ms < $2 LIMIT $3))",
-        )
-        .bind(service_id)
-        .bind(cutoff)
-        .bind(limit)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        // The two tables in event time: (table, its event-time column); names are constants.
+        for (table, column, slot) in [
+            ("windows", "window_start_ms", &mut pruned.windows),
+            ("deliveries", "event_ms", &mut pruned.deliveries),
+        ] {
+            *slot = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                   SELECT ctid FROM {table} WHERE service_id = $1 AND {column} < $2 LIMIT $3))"
+            ))
+            .bind(service_id)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        }
     }
     pruned.bad_messages = sqlx::query(
         "DELETE FROM bad_messages WHERE id = ANY(ARRAY(

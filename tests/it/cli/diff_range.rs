@@ -65,23 +65,41 @@ fn captures(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (bp, cp) = (dir.join("baseline.jsonl"), dir.join("candidate.jsonl"));
     std::fs::write(&bp, baseline.join("\n") + "\n").unwrap();
     std::fs::write(&cp, candidate.join("\n") + "\n").unwrap();
-    std::fs::write(dir.join("paritygate.toml"), CONFIG).unwrap();
     (bp, cp)
 }
 
-fn diff(dir: &Path, range: &[&str], code: i32) -> Value {
+/// Run `diff` on the captures under `config` with `args`; its exit code must be `code`. The
+/// report (when one was printed) and stderr.
+fn run(dir: &Path, config: &str, args: &[&str], code: i32) -> (Option<Value>, String) {
     let (b, c) = captures(dir);
+    std::fs::write(dir.join("paritygate.toml"), config).unwrap();
     let out = Command::cargo_bin("paritygate")
         .unwrap()
         .env_remove("PARITYGATE_CONFIG")
         .args(["diff", "--format", "json", "--config"])
         .arg(dir.join("paritygate.toml"))
-        .args(range)
+        .args(args)
         .arg(&b)
         .arg(&c)
         .assert()
         .code(code);
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
+    let output = out.get_output();
+    (
+        serde_json::from_slice(&output.stdout).ok(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn diff(dir: &Path, range: &[&str], code: i32) -> Value {
+    run(dir, CONFIG, range, code).0.expect("a report")
+}
+
+/// The config with `compare_from = VALUE` on the service.
+fn compare_from(value: &str) -> String {
+    CONFIG.replace(
+        "key = { from = \"message_key\" }",
+        &format!("key = {{ from = \"message_key\" }}\ncompare_from = \"{value}\""),
+    )
 }
 
 #[test]
@@ -131,7 +149,6 @@ fn from_the_beginning_the_history_is_drift() {
 #[test]
 fn a_bad_range_is_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, c) = captures(dir.path());
     for (args, says) in [
         (vec!["--from", "yesterday"], "--from"),
         (
@@ -139,17 +156,7 @@ fn a_bad_range_is_refused_naming_it() {
             "--until must be later than --from",
         ),
     ] {
-        let out = Command::cargo_bin("paritygate")
-            .unwrap()
-            .env_remove("PARITYGATE_CONFIG")
-            .args(["diff", "--config"])
-            .arg(dir.path().join("paritygate.toml"))
-            .args(&args)
-            .arg(&b)
-            .arg(&c)
-            .assert()
-            .code(2);
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let (_, stderr) = run(dir.path(), CONFIG, &args, 2);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
@@ -158,45 +165,14 @@ fn a_bad_range_is_refused_naming_it() {
 #[test]
 fn a_services_compare_from_is_the_default_start() {
     let dir = tempfile::tempdir().unwrap();
-    let (b, c) = captures(dir.path());
-    let config = CONFIG.replace(
-        "key = { from = \"message_key\" }",
-        &format!("key = {{ from = \"message_key\" }}\ncompare_from = \"{START}\""),
-    );
-    std::fs::write(dir.path().join("paritygate.toml"), config).unwrap();
-    let out = Command::cargo_bin("paritygate")
-        .unwrap()
-        .env_remove("PARITYGATE_CONFIG")
-        .args(["diff", "--format", "json", "--config"])
-        .arg(dir.path().join("paritygate.toml"))
-        .arg(&b)
-        .arg(&c)
-        .assert()
-        .code(1);
-    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let (report, _) = run(dir.path(), &compare_from(START), &[], 1);
+    let report = report.expect("a report");
     let s = &report["services"][0];
     assert_eq!(s["baseline"]["before_start"], 53, "{s}");
     assert_eq!(s["keys"]["missing_in_candidate"], 0, "{s}");
     assert_eq!(s["keys"]["extra_in_candidate"], 1, "only the late key: {s}");
     // `auto` is refused, not taken for something else.
-    std::fs::write(
-        dir.path().join("paritygate.toml"),
-        CONFIG.replace(
-            "key = { from = \"message_key\" }",
-            "key = { from = \"message_key\" }\ncompare_from = \"auto\"",
-        ),
-    )
-    .unwrap();
-    let out = Command::cargo_bin("paritygate")
-        .unwrap()
-        .env_remove("PARITYGATE_CONFIG")
-        .args(["diff", "--config"])
-        .arg(dir.path().join("paritygate.toml"))
-        .arg(&b)
-        .arg(&c)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let (_, stderr) = run(dir.path(), &compare_from("auto"), &[], 2);
     assert!(
         stderr.contains("compare_from") && stderr.contains("auto"),
         "{stderr}"

@@ -8,7 +8,7 @@
 use crate::support::app::{AppConfig, InProcess};
 use crate::support::broker::{Batching, Broker, Record};
 use crate::support::db::TestDb;
-use crate::support::http::Api;
+use crate::support::http::{criterion, Api};
 use crate::support::wait_until;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -135,19 +135,12 @@ async fn a_run_compared_from_the_candidates_start_passes_and_counts_the_history(
         "{}",
         mid["candidate"]
     );
-    let gate = wait_until("mid's key parity", Duration::from_secs(30), || async {
-        let g = app.api.gate("mid").await?;
-        let key_parity = g["criteria"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["name"] == "key_parity").cloned())
-            .unwrap_or(Value::Null);
-        if key_parity["status"] == "pass" {
-            Ok(g)
-        } else {
-            Err(g.to_string())
-        }
-    })
-    .await;
+    let gate = app
+        .api
+        .gate_when("mid", "mid's key parity passes", |g| {
+            criterion(g, "key_parity")["status"] == "pass"
+        })
+        .await;
     assert_ne!(gate["verdict"], "fail", "{gate}");
 
     // From the beginning: the history is drift, key by key.
@@ -178,15 +171,10 @@ async fn a_run_compared_from_the_candidates_start_passes_and_counts_the_history(
         "{} listed",
         listed.len()
     );
-    let gate = wait_until("all fails", Duration::from_secs(30), || async {
-        let g = app.api.gate("all").await?;
-        if g["verdict"] == "fail" {
-            Ok(g)
-        } else {
-            Err(g.to_string())
-        }
-    })
-    .await;
+    let gate = app
+        .api
+        .gate_when("all", "all fails", |g| g["verdict"] == "fail")
+        .await;
     assert!(gate["reasons"].to_string().contains("key_parity"), "{gate}");
 
     // The metrics count the history too, by reason.

@@ -10,6 +10,7 @@ use crate::support::avro::{fastavro_encode, TestRegistry};
 use crate::support::broker::{Batching, Broker, Record};
 use crate::support::db::TestDb;
 use crate::support::debezium::{cdc_row, envelope, envelope_v2, Change, CHANGES, ENVELOPE};
+use crate::support::http::criterion;
 use crate::support::wait_until;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -128,13 +129,6 @@ fn settled(status: &Value) -> u64 {
         .sum()
 }
 
-fn criterion<'a>(gate: &'a Value, name: &str) -> &'a Value {
-    gate["criteria"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .unwrap_or(&Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_debezium_avro_baseline_is_refereed_against_bento_json() {
     crate::support::init_tracing();
@@ -223,15 +217,10 @@ async fn a_debezium_avro_baseline_is_refereed_against_bento_json() {
     }
 
     // The drift fails its key parity; the clean pair's key parity holds.
-    let gate = wait_until("the drift gate fails", Duration::from_secs(30), || async {
-        let g = app.api.gate("drift").await?;
-        if g["verdict"] == "fail" {
-            Ok(g)
-        } else {
-            Err(g.to_string())
-        }
-    })
-    .await;
+    let gate = app
+        .api
+        .gate_when("drift", "the drift gate fails", |g| g["verdict"] == "fail")
+        .await;
     assert_eq!(criterion(&gate, "key_parity")["status"], "fail", "{gate}");
     let clean_gate = app.api.gate("clean").await.unwrap();
     assert_eq!(

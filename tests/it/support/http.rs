@@ -107,6 +107,19 @@ impl Api {
         self.json(&format!("/api/v1/services/{name}/gate")).await
     }
 
+    /// Wait (30 s at most) until the gate of `name` satisfies `done` (`what` names it on timeout).
+    pub async fn gate_when(&self, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        super::wait_until(what, Duration::from_secs(30), || async {
+            let gate = self.gate(name).await?;
+            if done(&gate) {
+                Ok(gate)
+            } else {
+                Err(gate.to_string())
+            }
+        })
+        .await
+    }
+
     /// Every item listed by `GET /api/v1/services/{name}/mismatches?kind=KIND`, following
     /// `next_cursor`; each item must carry a `key` and that kind, and no key may repeat.
     pub async fn mismatches(&self, name: &str, kind: &str) -> Result<Vec<Value>, String> {
@@ -177,4 +190,12 @@ pub fn in_flight_total(status: &Value) -> Result<u64, String> {
         .iter()
         .map(|k| u64_at(status, &format!("/keys/in_flight/{k}")))
         .sum()
+}
+
+/// The criterion `name` of a gate answer (`null` when it has none).
+pub fn criterion<'a>(gate: &'a Value, name: &str) -> &'a Value {
+    gate["criteria"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or(&Value::Null)
 }
