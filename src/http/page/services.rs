@@ -78,8 +78,11 @@ fn counts(s: &ServiceStatus) -> String {
     let mut out = String::from(
         "<h4>Counts</h4><table class=\"counts\"><tr><th></th><th>Baseline</th><th>Candidate</th></tr>",
     );
-    let rows: [(&str, SideCount); 9] = [
+    let rows: [(&str, SideCount); 10] = [
         ("records", |x| Some(x.counts.records)),
+        ("before the comparison start (compare_from)", |x| {
+            Some(x.counts.skipped.get("before_start").copied().unwrap_or(0))
+        }),
         ("events", |x| Some(x.counts.events)),
         ("duplicates", |x| Some(x.counts.duplicates)),
         ("unparseable", |x| Some(x.counts.unparseable)),

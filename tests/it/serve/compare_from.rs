@@ -177,6 +177,15 @@ async fn a_run_compared_from_the_candidates_start_passes_and_counts_the_history(
         .await;
     assert!(gate["reasons"].to_string().contains("key_parity"), "{gate}");
 
+    // The operator page shows the count in the service's table.
+    let page = app.api.text("/").await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "<th>before the comparison start (compare_from)</th><td>{before}</td><td>0</td>"
+        )),
+        "the page's counts"
+    );
+
     // The metrics count the history too, by reason.
     let metrics = app.api.text("/metrics").await.unwrap();
     assert!(
