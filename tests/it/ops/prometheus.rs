@@ -106,7 +106,7 @@ const JUNK: usize = 3;
 
 /// Labels paritygate's metrics may carry: every one from a bounded vocabulary (config, enums,
 /// topics and partitions, the build's two versions), never a key, an offset or free text.
-const BOUNDED_LABELS: [&str; 18] = [
+const BOUNDED_LABELS: [&str; 19] = [
     "service",
     "side",
     "operation",
@@ -126,6 +126,8 @@ const BOUNDED_LABELS: [&str; 18] = [
     "canonical_version",
     // The replica's name (`paritygate_evaluated_services`): one per process.
     "replica",
+    // The state tables retention prunes (`paritygate_pruned_rows_total`): three constants.
+    "table",
 ];
 
 /// A Prometheus server on loopback with its own data directory; killed on `Drop`.
