@@ -79,6 +79,16 @@ pub enum Format {
     Rpk,
 }
 
+impl Format {
+    /// The capture file's middle extension (`baseline.kcat.jsonl`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Kcat => "kcat",
+            Self::Rpk => "rpk",
+        }
+    }
+}
+
 /// Kafka's default partitioner (`murmur2`, Java-compatible), as RPCN `kafka_franz` uses it.
 pub fn murmur2(data: &[u8]) -> u32 {
     const M: u32 = 0x5bd1_e995;

@@ -119,9 +119,22 @@ pub fn fixture_specs() -> Vec<(&'static str, PairSpec)> {
 pub fn file_names(spec: &PairSpec) -> (String, String) {
     let gz = |on: bool| if on { ".gz" } else { "" };
     (
-        format!("baseline.kcat.jsonl{}", gz(spec.gzip_baseline)),
+        format!(
+            "baseline.{}.jsonl{}",
+            baseline_format(spec).extension(),
+            gz(spec.gzip_baseline)
+        ),
         format!("candidate.rpk.jsonl{}", gz(spec.gzip_candidate)),
     )
+}
+
+/// The tool a pair's baseline is captured with: `kcat -J` for JSON topics; `rpk` with
+/// `%v{base64}` for Avro ones (`kcat -J` cannot print binary values intact).
+fn baseline_format(spec: &PairSpec) -> Format {
+    match spec.pipelines {
+        Pipelines::RedpandaConnect => Format::Kcat,
+        Pipelines::KafkaConnect => Format::Rpk,
+    }
 }
 
 /// A plain or gzip file sink that can be finished explicitly (so a gzip trailer error is reported).
@@ -298,7 +311,7 @@ pub fn write_pair(out_dir: &Path, spec: &PairSpec) -> io::Result<Manifest> {
         let (name, gzip, format) = if candidate {
             (&candidate_file, spec.gzip_candidate, Format::Rpk)
         } else {
-            (&baseline_file, spec.gzip_baseline, Format::Kcat)
+            (&baseline_file, spec.gzip_baseline, baseline_format(spec))
         };
         let sink = Sink::create(&out_dir.join(name), gzip)?;
         Ok(Side {
