@@ -108,10 +108,20 @@ pub fn prepare_for<'a>(
     } else {
         (record.clone(), Remarks::default())
     };
+    take_envelope(plan, decoded, remarks)
+}
+
+/// `record`, whose payload is JSON text (decoded already if it was Avro), with a Debezium
+/// envelope taken apart when the side has one (`plan.debezium`); unchanged otherwise.
+pub fn take_envelope<'a>(
+    plan: &super::plan::SidePlan,
+    record: RecordView<'a>,
+    remarks: Remarks,
+) -> Result<Prepared<'a>, DecodeFailure> {
     if !plan.debezium {
-        return Ok(Prepared::Record(decoded, remarks));
+        return Ok(Prepared::Record(record, remarks));
     }
-    match super::debezium::unwrap(&decoded) {
+    match super::debezium::unwrap(&record) {
         Ok(super::debezium::Unwrapped::Change(r)) => Ok(Prepared::Record(r, remarks)),
         Ok(super::debezium::Unwrapped::Tombstone) => Ok(Prepared::Tombstone),
         Err(e) => Err(DecodeFailure {

@@ -64,15 +64,10 @@ pub fn view(record: &Record) -> RecordView<'_> {
 /// `record` read as a consumer of its side reads it: a Debezium envelope taken apart first (an
 /// Avro record's `payload` is already the JSON its datum decodes to); a tombstone is no event.
 fn extracted(plan: &SidePlan, record: &Record, keep: Keep) -> Outcome {
-    let view = view(record);
-    if !plan.debezium {
-        return extract(plan, &view, keep);
-    }
-    match crate::core::debezium::unwrap(&view) {
-        Ok(crate::core::debezium::Unwrapped::Change(r)) => extract(plan, &r, keep),
-        Ok(crate::core::debezium::Unwrapped::Tombstone) => {
-            Outcome::Skipped(crate::core::event::Skip::DebeziumTombstone)
-        }
+    use crate::core::payload::{take_envelope, Prepared, Remarks};
+    match take_envelope(plan, view(record), Remarks::default()) {
+        Ok(Prepared::Record(r, _)) => extract(plan, &r, keep),
+        Ok(Prepared::Tombstone) => Outcome::Skipped(crate::core::event::Skip::DebeziumTombstone),
         // Not an envelope (no `op`): nothing a sink would apply.
         Err(_) => Outcome::Rejected(crate::core::event::Reject::MissingOperation),
     }
