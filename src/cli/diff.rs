@@ -43,9 +43,9 @@ pub struct DiffArgs {
 
 /// An RFC 3339 instant as Unix milliseconds.
 fn instant(text: &str) -> Result<i64, String> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("not an RFC 3339 instant (e.g. 2026-08-20T10:00:00Z): {e}"))
+    use crate::core::range::{parse_instant_ms, INSTANT_EXAMPLE};
+    parse_instant_ms(text)
+        .map_err(|e| format!("not an RFC 3339 instant (e.g. {INSTANT_EXAMPLE}): {e}"))
 }
 
 const MAX_WARNINGS: u64 = 20;

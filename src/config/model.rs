@@ -484,11 +484,12 @@ impl<'de> Deserialize<'de> for CompareFrom {
             "auto" => Err(serde::de::Error::custom(
                 "compare_from = \"auto\" is not available yet: use \"beginning\" or the RFC 3339 instant the candidate was switched on",
             )),
-            other => chrono::DateTime::parse_from_rfc3339(other)
-                .map(|t| Self::At(t.timestamp_millis()))
+            other => crate::core::range::parse_instant_ms(other)
+                .map(Self::At)
                 .map_err(|e| {
                     serde::de::Error::custom(format!(
-                        "compare_from `{other}` is neither \"beginning\" nor an RFC 3339 instant (e.g. 2026-08-20T10:00:00Z): {e}"
+                        "compare_from `{other}` is neither \"beginning\" nor an RFC 3339 instant (e.g. {}): {e}",
+                        crate::core::range::INSTANT_EXAMPLE
                     ))
                 }),
         }

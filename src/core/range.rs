@@ -3,6 +3,14 @@
 //! start, after the end or untimed otherwise, so a capture of two topics with different histories
 //! compares on what both sides saw, and nothing excluded goes uncounted.
 
+/// What an instant looks like, for error messages that name the expected form.
+pub const INSTANT_EXAMPLE: &str = "2026-08-20T10:00:00Z";
+
+/// An RFC 3339 instant (a range's end, `compare_from`) as Unix milliseconds.
+pub fn parse_instant_ms(text: &str) -> Result<i64, chrono::ParseError> {
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis())
+}
+
 /// `[from_ms, until_ms)` in event time (Unix ms); an open end is unbounded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeRange {
