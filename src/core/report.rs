@@ -130,9 +130,7 @@ impl SideReport {
             skipped: side.counters.skipped.clone(),
         }
     }
-}
 
-impl SideReport {
     /// Show what the compared time range `range` left out, when it is bounded.
     pub fn show_excluded(&mut self, side: &SideEvents, range: &super::range::TimeRange) {
         if !range.is_bounded() {

@@ -40,7 +40,7 @@ pub struct Record {
 /// An Avro datum and which of its model's schemas wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvroValue {
-    /// Index into the model's schemas (`shipments::SCHEMAS`).
+    /// Index into the model's schemas (`shipments::schemas()`).
     pub schema: usize,
     pub datum: Vec<u8>,
 }

@@ -35,6 +35,8 @@ pub enum ProduceError {
     Undelivered { failed: u64, first: String },
     #[error("service {service}: its baseline writes Avro (Confluent wire format), whose schemas must be registered: set [schema_registry] url (or [schema_registry.baseline])")]
     NoRegistry { service: String },
+    #[error("{topic}: no registered id for schema {schema} (register_schemas did not cover this service)")]
+    Unregistered { topic: String, schema: usize },
     #[error("service {service}: {error}")]
     Registry {
         service: String,
@@ -230,8 +232,9 @@ impl LiveProducer {
                         .schema_ids
                         .get(batch.service)
                         .and_then(|ids| ids.get(a.schema))
-                        .ok_or(ProduceError::NoRegistry {
-                            service: topic.clone(),
+                        .ok_or_else(|| ProduceError::Unregistered {
+                            topic: topic.clone(),
+                            schema: a.schema,
                         })?;
                     Some(confluent_frame(*id, &a.datum))
                 }
