@@ -6,32 +6,11 @@
 //! dropped inside one transaction are found exactly, field diffs in Avro field names.
 
 use crate::support::avro::fastavro_encode;
-use crate::support::debezium::{cdc_row, envelope, envelope_v2, CHANGES, ENVELOPE};
+use crate::support::debezium::{cdc_row, envelope, envelope_v2, service, CHANGES, ENVELOPE};
 use assert_cmd::Command;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::path::Path;
-
-const CONFIG: &str = r#"
-[[services]]
-name = "orders"
-baseline_topics = ["dbz.shop.dbo.orders"]
-candidate_topics = ["bento.shop.dbo.orders"]
-key = { from = "fields", pointers = ["/id"] }
-
-[services.normalize]
-decimals = "numeric"
-drop_update_before = true
-ignore_fields = ["/__$start_lsn", "/__$seqval", "/__$operation", "/__$command_id"]
-
-[services.baseline]
-payload = "avro"
-envelope = "debezium"
-
-[services.candidate]
-position = { pointers = ["/__$start_lsn", "/__$seqval", "/__$command_id"] }
-operation = { pointer = "/__$operation" }
-"#;
 
 fn line(topic: &str, offset: usize, value: Option<&str>) -> String {
     let mut l = json!({"topic": topic, "partition": 0, "offset": offset, "timestamp": 1_787_220_000_000i64 + offset as i64});
@@ -78,7 +57,7 @@ fn run(dir: &Path, candidate_changes: Vec<Value>, code: i32) -> Value {
     );
     write(&b, &baseline);
     write(&c, &candidate);
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, service("orders", "shop", "")).unwrap();
     let out = Command::cargo_bin("paritygate")
         .unwrap()
         .env_remove("PARITYGATE_CONFIG")

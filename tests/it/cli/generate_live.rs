@@ -105,31 +105,37 @@ async fn table_rows(db: &TestDb, table: &str) -> BTreeMap<String, Value> {
     rows.into_iter().map(|(k, d)| (k, d.0)).collect()
 }
 
+/// Run `paritygate generate` as `command` says; it must succeed. Its stdout.
+fn generate(command: &mut Command) -> String {
+    let out = command.output().expect("run paritygate generate");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn generate_with_drift_fills_topics_and_target_tables() {
     let broker = Broker::start().await;
     let db = TestDb::create().await;
     let config = config();
-    let out = Command::new(env!("CARGO_BIN_EXE_paritygate"))
-        .args(["generate", "--config"])
-        .arg(crate::support::fixture("demo/paritygate.toml"))
-        .args(["--brokers", &broker.addr(), "--database-url", &db.url()])
-        .args(["--seed", &SEED.to_string(), "--count", &COUNT.to_string()])
-        .args(["--rate", "5000", "--drift-per-mille", "100"])
-        .args([
-            "--drift",
-            "refunds=dropped,extra",
-            "--drift",
-            "orders=sink-drops-deletes",
-        ])
-        .env_remove("PARITYGATE_DEMO_TARGETS_URL")
-        .output()
-        .expect("run paritygate generate");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = generate(
+        Command::new(env!("CARGO_BIN_EXE_paritygate"))
+            .args(["generate", "--config"])
+            .arg(crate::support::fixture("demo/paritygate.toml"))
+            .args(["--brokers", &broker.addr(), "--database-url", &db.url()])
+            .args(["--seed", &SEED.to_string(), "--count", &COUNT.to_string()])
+            .args(["--rate", "5000", "--drift-per-mille", "100"])
+            .args([
+                "--drift",
+                "refunds=dropped,extra",
+                "--drift",
+                "orders=sink-drops-deletes",
+            ])
+            .env_remove("PARITYGATE_DEMO_TARGETS_URL"),
     );
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
 
@@ -171,21 +177,15 @@ async fn generate_writes_each_side_to_its_own_cluster() {
     let (baseline, candidate) = (Broker::start().await, Broker::start().await);
     let db = TestDb::create().await;
     let config = config();
-    let out = Command::new(env!("CARGO_BIN_EXE_paritygate"))
-        .args(["generate", "--config"])
-        .arg(crate::support::fixture("demo/paritygate.toml"))
-        .args(["--brokers", &baseline.addr(), "--database-url", &db.url()])
-        .args(["--seed", &SEED.to_string(), "--count", &COUNT.to_string()])
-        .args(["--rate", "5000"])
-        .env("PARITYGATE_KAFKA_CANDIDATE_BROKERS", candidate.addr())
-        .env_remove("PARITYGATE_DEMO_TARGETS_URL")
-        .output()
-        .expect("run paritygate generate");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    generate(
+        Command::new(env!("CARGO_BIN_EXE_paritygate"))
+            .args(["generate", "--config"])
+            .arg(crate::support::fixture("demo/paritygate.toml"))
+            .args(["--brokers", &baseline.addr(), "--database-url", &db.url()])
+            .args(["--seed", &SEED.to_string(), "--count", &COUNT.to_string()])
+            .args(["--rate", "5000"])
+            .env("PARITYGATE_KAFKA_CANDIDATE_BROKERS", candidate.addr())
+            .env_remove("PARITYGATE_DEMO_TARGETS_URL"),
     );
     let spec = LiveSpec {
         seed: SEED,
@@ -241,19 +241,13 @@ async fn generate_writes_a_debezium_avro_pipeline_that_serve_decodes() {
     let app_config = AppConfig::with_services(&services, &broker, &db);
     let dir = tempfile::tempdir().unwrap();
     let path = app_config.write(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_paritygate"))
-        .args(["generate", "--config"])
-        .arg(&path)
-        .args(["--brokers", &broker.addr(), "--seed", "7", "--count", "200"])
-        .args(["--rate", "5000", "--drift-per-mille", "100"])
-        .args(["--drift", "shipments=dropped"])
-        .output()
-        .expect("run paritygate generate");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    generate(
+        Command::new(env!("CARGO_BIN_EXE_paritygate"))
+            .args(["generate", "--config"])
+            .arg(&path)
+            .args(["--brokers", &broker.addr(), "--seed", "7", "--count", "200"])
+            .args(["--rate", "5000", "--drift-per-mille", "100"])
+            .args(["--drift", "shipments=dropped"]),
     );
     assert_eq!(registry.registered(), 2, "the connector's two schemas");
 

@@ -9,7 +9,9 @@ use crate::support::app::{AppConfig, InProcess};
 use crate::support::avro::{fastavro_encode, TestRegistry};
 use crate::support::broker::{Batching, Broker, Record};
 use crate::support::db::TestDb;
-use crate::support::debezium::{cdc_row, envelope, envelope_v2, Change, CHANGES, ENVELOPE};
+use crate::support::debezium::{
+    cdc_row, envelope, envelope_v2, service, Change, CHANGES, ENVELOPE,
+};
 use crate::support::http::criterion;
 use crate::support::wait_until;
 use serde_json::{json, Value};
@@ -28,32 +30,7 @@ const TICK: Change = (
 const BASE_MS: i64 = 1_787_220_000_000;
 
 fn services(registry: &str) -> String {
-    let service = |name: &str| {
-        format!(
-            r#"
-[[services]]
-name = "{name}"
-baseline_topics = ["dbz.{name}.dbo.orders"]
-candidate_topics = ["bento.{name}.dbo.orders"]
-key = {{ from = "fields", pointers = ["/id"] }}
-window_seconds = 1
-grace_seconds = 2
-
-[services.normalize]
-decimals = "numeric"
-drop_update_before = true
-ignore_fields = ["/__$start_lsn", "/__$seqval", "/__$operation", "/__$command_id"]
-
-[services.baseline]
-payload = "avro"
-envelope = "debezium"
-
-[services.candidate]
-position = {{ pointers = ["/__$start_lsn", "/__$seqval", "/__$command_id"] }}
-operation = {{ pointer = "/__$operation" }}
-"#
-        )
-    };
+    let service = |name: &str| service(name, name, "window_seconds = 1\ngrace_seconds = 2\n");
     format!(
         "{}{}\n[schema_registry]\nurl = \"{registry}\"\n",
         service("clean"),

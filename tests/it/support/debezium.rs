@@ -22,6 +22,34 @@ pub const ENVELOPE: &str = r#"{"type": "record", "name": "Envelope", "namespace"
     {"name": "ts_ms", "type": ["null", "long"]}
   ]}"#;
 
+/// A service comparing the Debezium side (Avro envelopes) of `dbz.{db}.dbo.orders` with the Bento
+/// side (the change table's `__$` columns, JSON) of `bento.{db}.dbo.orders`; `extra` holds more
+/// service keys (windows, grace).
+pub fn service(name: &str, db: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[services]]
+name = "{name}"
+baseline_topics = ["dbz.{db}.dbo.orders"]
+candidate_topics = ["bento.{db}.dbo.orders"]
+key = {{ from = "fields", pointers = ["/id"] }}
+{extra}
+[services.normalize]
+decimals = "numeric"
+drop_update_before = true
+ignore_fields = ["/__$start_lsn", "/__$seqval", "/__$operation", "/__$command_id"]
+
+[services.baseline]
+payload = "avro"
+envelope = "debezium"
+
+[services.candidate]
+position = {{ pointers = ["/__$start_lsn", "/__$seqval", "/__$command_id"] }}
+operation = {{ pointer = "/__$operation" }}
+"#
+    )
+}
+
 /// The same envelope schema registered again (a connector restart with another `doc`): a second
 /// schema id over the run whose records decode to the same values.
 pub fn envelope_v2() -> String {
