@@ -143,7 +143,8 @@ fn lsn_bytes(lsn: u128) -> Vec<u8> {
     lsn.to_be_bytes()[6..].to_vec()
 }
 
-fn lsn_hex(lsn: u128) -> String {
+/// An LSN as the change table's `0x` + 20 hex digits (`__$start_lsn`, `__$seqval`).
+pub(super) fn lsn_hex(lsn: u128) -> String {
     format!("0x{lsn:020X}")
 }
 

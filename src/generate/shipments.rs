@@ -16,6 +16,7 @@ use super::json::{decimal_unpadded, row_body, timestamp, Style, TsFormat, J};
 use super::model::{
     drift_at, history, schedule, Block, Clock, Drift, KeyOutcome, Op, ServiceModel, Shape,
 };
+use super::payments::lsn_hex;
 use super::rng::Rng;
 use apache_avro::types::Value as Avro;
 use apache_avro::Schema;
@@ -213,10 +214,6 @@ fn lsn_text(lsn: u128) -> String {
         (lsn >> 16) as u32,
         lsn as u16
     )
-}
-
-fn lsn_hex(lsn: u128) -> String {
-    format!("0x{lsn:020X}")
 }
 
 /// One writer schema: parsed for encoding and for decoding into the JSON a consumer reads.
