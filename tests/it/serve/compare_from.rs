@@ -123,8 +123,12 @@ async fn a_run_compared_from_the_candidates_start_passes_and_counts_the_history(
 
     // From the start: k0..k199, s7 (its later event only) and the tick; the history counted.
     let before = HISTORY as u64 + 3; // h*, s7's first event, d8's insert and delete
+                                     // Both sides checkpointed: the baseline's keys alone make the total before the candidate's
+                                     // arrive (each side is stored by its own lane), so wait for the matches too.
     let mid = status_when(&app.api, "mid", |s| {
-        s["keys"]["total"] == AFTER + 2 && s["baseline"]["skipped"]["before_start"] == before
+        s["keys"]["total"] == AFTER + 2
+            && s["keys"]["matched"] == AFTER + 2
+            && s["baseline"]["skipped"]["before_start"] == before
     })
     .await;
     assert_eq!(mid["keys"]["matched"], AFTER + 2, "{}", mid["keys"]);
@@ -145,7 +149,9 @@ async fn a_run_compared_from_the_candidates_start_passes_and_counts_the_history(
 
     // From the beginning: the history is drift, key by key.
     let everything = status_when(&app.api, "all", |s| {
-        s["keys"]["total"] == HISTORY + AFTER + 3 && missing(s) == HISTORY as u64 + 1
+        s["keys"]["total"] == HISTORY + AFTER + 3
+            && s["keys"]["matched"] == AFTER + 1
+            && missing(s) == HISTORY as u64 + 1
     })
     .await;
     assert_eq!(
