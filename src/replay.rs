@@ -85,10 +85,7 @@ pub fn replay(
     };
     let mut sides: Vec<[SideAccumulator; 2]> =
         config.plans().iter().map(|_| Default::default()).collect();
-    let instant = |ms: Option<i64>| {
-        ms.and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-    };
+    let instant = |ms: Option<i64>| ms.and_then(crate::core::range::format_instant_ms);
     let mut inputs = InputSummary {
         files: files.iter().map(|p| p.display().to_string()).collect(),
         from: instant(options.range.from_ms),

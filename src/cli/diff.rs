@@ -58,6 +58,21 @@ pub fn run(args: &DiffArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    // `auto` is decided on the live data by `serve` (the epoch it starts); a capture cut
+    // anywhere would decide another start, so `diff` is told the one `serve` chose.
+    if args.from.is_none() {
+        let auto = config
+            .services
+            .iter()
+            .find(|s| s.compare_from == crate::config::model::CompareFrom::Auto);
+        if let Some(s) = auto {
+            eprintln!(
+                "error: service `{}` has compare_from = \"auto\", which serve decides on live data: pass --from <the start serve chose> (GET /api/v1/services/{}/epochs shows it)",
+                s.name, s.name
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
     if let (Some(from), Some(until)) = (args.from, args.until) {
         if until <= from {
             eprintln!("error: --until must be later than --from");

@@ -79,6 +79,11 @@ impl Config {
 
     /// BLAKE3 of service `index`'s `[[services]]` table, so a verdict or a sign-off can tell
     /// whether the rules it was made under have changed since (reformatting changes nothing).
+    /// The services' names by index: how a batch's service indexes map to stored services.
+    pub fn service_names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.name.clone()).collect()
+    }
+
     pub fn digest(&self, index: usize) -> &str {
         &self.service_digests[index]
     }

@@ -180,6 +180,10 @@ pub struct StoreConfig {
     /// newest window), and bad-message samples older than it, are pruned.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// How far behind a service's newest event an observation epoch may be backdated: the event
+    /// log keeps that many minutes of event time of counted events (`store::epochs`).
+    #[serde(default = "default_rewind_minutes")]
+    pub rewind_minutes: u32,
 }
 
 impl Default for StoreConfig {
@@ -189,12 +193,17 @@ impl Default for StoreConfig {
             url: None,
             max_connections: default_pool_size(),
             retention_days: default_retention_days(),
+            rewind_minutes: default_rewind_minutes(),
         }
     }
 }
 
 fn default_retention_days() -> u32 {
     30
+}
+
+fn default_rewind_minutes() -> u32 {
+    60
 }
 
 /// `[http]`
@@ -349,11 +358,16 @@ pub struct ServiceConfig {
     /// (Unix ms or an RFC 3339 string); falls back to the record timestamp.
     #[serde(default)]
     pub event_time: Option<FieldSource>,
-    /// Where the comparison starts in event time: `"beginning"` (the default: every event) or an
-    /// RFC 3339 instant (when the candidate was switched on); earlier events are counted per side
-    /// as `before_start` and compared nowhere.
+    /// Where the comparison starts in event time: `"beginning"` (the default: every event),
+    /// `"auto"` (the later side's first event plus `start_margin_seconds`, decided once every
+    /// partition has data) or an RFC 3339 instant (when the candidate was switched on); earlier
+    /// events are counted per side as `before_start` and compared nowhere.
     #[serde(default)]
     pub compare_from: CompareFrom,
+    /// With `compare_from = "auto"`: how far after the later side's first event the comparison
+    /// starts, so a window the later side joined halfway is not judged. Default: `window_seconds`.
+    #[serde(default)]
+    pub start_margin_seconds: Option<u64>,
     /// Tumbling window length (event time).
     #[serde(default = "default_window_seconds")]
     pub window_seconds: u64,
@@ -371,6 +385,12 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// `start_margin_seconds` in ms (default: the window).
+    pub fn start_margin_ms(&self) -> i64 {
+        let seconds = self.start_margin_seconds.unwrap_or(self.window_seconds);
+        i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
     /// This service's topics on `side`.
     pub fn topics(&self, side: crate::model::Side) -> &[String] {
         match side {
@@ -456,19 +476,23 @@ pub struct SideOverrides {
     pub envelope: Option<EnvelopeName>,
 }
 
-/// `compare_from`, parsed once: every event, or those at or after an instant (Unix ms).
+/// `compare_from`, parsed once: every event, those at or after an instant (Unix ms), or from a
+/// start decided on the data (`auto`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CompareFrom {
     #[default]
     Beginning,
+    /// Decided once both sides have events: the evaluator starts the first epoch there
+    /// (`serve::evaluate`), `diff` computes it from the capture (`replay`).
+    Auto,
     At(i64),
 }
 
 impl CompareFrom {
-    /// The start in Unix ms, if the comparison does not take every event.
+    /// The configured start in Unix ms (`None`: every event, or `auto` before it is decided).
     pub fn start_ms(self) -> Option<i64> {
         match self {
-            Self::Beginning => None,
+            Self::Beginning | Self::Auto => None,
             Self::At(ms) => Some(ms),
         }
     }
@@ -479,16 +503,12 @@ impl<'de> Deserialize<'de> for CompareFrom {
         let text = String::deserialize(d)?;
         match text.as_str() {
             "beginning" => Ok(Self::Beginning),
-            // Not accepted silently as something else: the start from both sides' first events
-            // is not built yet (docs/runbook.md says how to choose an instant meanwhile).
-            "auto" => Err(serde::de::Error::custom(
-                "compare_from = \"auto\" is not available yet: use \"beginning\" or the RFC 3339 instant the candidate was switched on",
-            )),
+            "auto" => Ok(Self::Auto),
             other => crate::core::range::parse_instant_ms(other)
                 .map(Self::At)
                 .map_err(|e| {
                     serde::de::Error::custom(format!(
-                        "compare_from `{other}` is neither \"beginning\" nor an RFC 3339 instant (e.g. {}): {e}",
+                        "compare_from `{other}` is neither \"beginning\", \"auto\" nor an RFC 3339 instant (e.g. {}): {e}",
                         crate::core::range::INSTANT_EXAMPLE
                     ))
                 }),

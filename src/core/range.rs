@@ -3,12 +3,22 @@
 //! start, after the end or untimed otherwise, so a capture of two topics with different histories
 //! compares on what both sides saw, and nothing excluded goes uncounted.
 
+/// The name events before a range's start are counted under (a `diff` report field, a skip reason
+/// of `serve`: before `compare_from` or the epoch's start).
+pub const BEFORE_START: &str = "before_start";
+
 /// What an instant looks like, for error messages that name the expected form.
 pub const INSTANT_EXAMPLE: &str = "2026-08-20T10:00:00Z";
 
 /// An RFC 3339 instant (a range's end, `compare_from`) as Unix milliseconds.
 pub fn parse_instant_ms(text: &str) -> Result<i64, chrono::ParseError> {
     chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis())
+}
+
+/// Unix milliseconds as the RFC 3339 instant reports and messages show (`None` out of range).
+pub fn format_instant_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 /// `[from_ms, until_ms)` in event time (Unix ms); an open end is unbounded.

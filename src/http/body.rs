@@ -85,6 +85,14 @@ impl Fields {
             Some(_) => Err(bad("must be a string")),
         }
     }
+
+    /// An optional string: absent or `null` is `None`, anything else is read as [`Self::text`].
+    pub fn optional_text(&self, name: &str, max_chars: usize) -> Result<Option<String>, ApiError> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.text(name, max_chars).map(Some),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -150,6 +150,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A query string as `T`, or a 400 naming what was wrong with it.
+pub(crate) fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(t)| t)
+        .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

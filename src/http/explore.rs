@@ -3,7 +3,8 @@
 //! Query parameters arrive as strings and are validated here, so a bad value gets a 400 that names
 //! the parameter (axum's typed `Query` rejection would not say which one was wrong).
 
-use super::services::{known_service, service_status};
+use super::error::query;
+use super::services::{known_service, viewed};
 use super::{ApiError, AppState};
 use crate::model::status::WindowStatus;
 use crate::model::MismatchKind;
@@ -31,6 +32,9 @@ pub struct MismatchQuery {
     /// `next_cursor` of the previous page (a key hash, UUID-shaped).
     #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub cursor: Option<String>,
+    /// An epoch id of `GET …/epochs` (default: the current epoch).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub epoch: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -39,6 +43,9 @@ pub struct WindowQuery {
     /// Number of windows, newest first, 1 to 1000 (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
+    /// An epoch id of `GET …/epochs` (default: the current epoch).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub epoch: Option<String>,
 }
 
 /// `limit`: absent → `default`; otherwise an integer in `1..=max`.
@@ -80,28 +87,13 @@ pub fn parse_cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     .transpose()
 }
 
-pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(t)| t)
-        .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))
-}
-
-/// The store's id of a configured service (a restarted replica answers from the store before it
-/// registered its services again); missing only before any process registered it.
-pub(crate) async fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
-    state.store.resolve_service_id(name).await?.ok_or_else(|| {
-        ApiError::Unavailable(format!(
-            "service `{name}` is not registered in the store yet"
-        ))
-    })
-}
-
 /// Keys that differ between baseline and candidate, settled or in flight, paged by key hash.
 #[utoipa::path(get, path = "/api/v1/services/{service}/mismatches", tag = "services",
     params(("service" = String, Path, description = "Service name from the config"), MismatchQuery),
     responses(
         (status = 200, description = "One page of differing keys", body = MismatchPage),
         (status = 400, description = "Bad parameter (named in the message)", body = super::error::ErrorBody),
-        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown service or epoch", body = super::error::ErrorBody),
     ))]
 pub async fn mismatches(
     State(state): State<AppState>,
@@ -113,11 +105,19 @@ pub async fn mismatches(
     let kind = parse_kind(q.kind.as_deref())?;
     let limit = parse_limit(q.limit.as_deref(), MISMATCH_LIMIT_DEFAULT, LIMIT_MAX)?;
     let cursor = parse_cursor(q.cursor.as_deref())?;
-    let id = service_id(&state, &config.name).await?;
-    // Settling follows the evaluation loop's published bound so this page agrees with the summary.
-    let settled_until_ms = service_status(&state, config).await.settled_until_ms;
-    let page =
-        read::mismatches(&state.store.pool, id, kind, settled_until_ms, limit, cursor).await?;
+    let epoch = viewed(&state, config, q.epoch.as_deref(), false).await?;
+    // Settling follows the evaluation loop's published bound so this page agrees with the summary
+    // (an ended epoch: the bound it ended with).
+    let settled_until_ms = epoch.settled_until_ms(&state, config).await;
+    let page = read::mismatches(
+        &state.store.pool,
+        epoch.key,
+        kind,
+        settled_until_ms,
+        limit,
+        cursor,
+    )
+    .await?;
     Ok(Json(page))
 }
 
@@ -127,7 +127,7 @@ pub async fn mismatches(
     responses(
         (status = 200, description = "Newest windows first", body = Vec<WindowStatus>),
         (status = 400, description = "Bad parameter (named in the message)", body = super::error::ErrorBody),
-        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown service or epoch", body = super::error::ErrorBody),
     ))]
 pub async fn windows(
     State(state): State<AppState>,
@@ -137,10 +137,17 @@ pub async fn windows(
     let config = known_service(&state, &service)?;
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref(), WINDOW_LIMIT_DEFAULT, LIMIT_MAX)?;
-    let id = service_id(&state, &config.name).await?;
+    let epoch = viewed(&state, config, q.epoch.as_deref(), false).await?;
     let window_ms = i64::try_from(config.window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let settled_until_ms = service_status(&state, config).await.settled_until_ms;
-    let page = read::windows(&state.store.pool, id, window_ms, settled_until_ms, limit).await?;
+    let settled_until_ms = epoch.settled_until_ms(&state, config).await;
+    let page = read::windows(
+        &state.store.pool,
+        epoch.key,
+        window_ms,
+        settled_until_ms,
+        limit,
+    )
+    .await?;
     Ok(Json(page))
 }
 

@@ -1,6 +1,6 @@
 //! The HTTP API: health, readiness, Prometheus metrics, per-service status, drill-down into
 //! mismatches and windows, gate verdicts for Argo Rollouts and Flagger, waivers, gate history,
-//! and wave sign-offs. OpenAPI at `/api/v1/openapi.json`. The operator page (HTML) at `/`: [`page`].
+//! observation epochs and wave sign-offs. OpenAPI at `/api/v1/openapi.json`. The operator page (HTML) at `/`: [`page`].
 //!
 //! Handlers are thin: live status comes from [`SharedStatus`] (rebuilt by the evaluation loop),
 //! drill-down pages from [`crate::store::read`], the audit trail from [`crate::store::audit`].
@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod body;
 mod contract;
+pub mod epochs;
 pub mod error;
 pub mod explore;
 pub mod flagger;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(page::index))
         // `{verb}`: `signoff` or `revoke` (anything else 404s).
         .route("/ui/waves/{id}/{verb}", post(page::wave_form))
+        .route("/ui/services/{service}/epochs", post(page::epoch_form))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -81,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/services/{service}/waivers",
             get(waivers::list).merge(json_post(waivers::create)),
+        )
+        .route(
+            "/api/v1/services/{service}/epochs",
+            get(epochs::list).merge(json_post(epochs::start)),
         )
         .route(
             "/api/v1/services/{service}/gate/history",

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations so it cannot
 //! drift from the code (a test requests every documented path against the router).
 
-use super::{error, explore, flagger, health, rows, services, waivers, waves};
+use super::{epochs, error, explore, flagger, health, rows, services, waivers, waves};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -81,7 +81,7 @@ impl SchemaRef for String {
 
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "paritygate", description = "Dual-run parity referee: live status, drill-down, gate verdicts, waivers and wave sign-offs. Writes need `Authorization: Bearer <approver token>`; reads need a token only with `[http] require_token_for_reads`."),
+    info(title = "paritygate", description = "Dual-run parity referee: live status, drill-down, gate verdicts, waivers, observation epochs and wave sign-offs. Writes need `Authorization: Bearer <approver token>`; reads need a token only with `[http] require_token_for_reads`."),
     paths(
         health::healthz,
         health::readyz,
@@ -96,6 +96,8 @@ impl SchemaRef for String {
         waivers::create,
         waivers::list,
         waivers::history,
+        epochs::list,
+        epochs::start,
         waves::list,
         waves::detail,
         waves::sign_off,

@@ -1,8 +1,10 @@
 //! `GET /api/v1/services/{service}/rows`: the sampled row diffs of a service's sink tables
 //! (`[services.targets]`): the newest sampler rounds and the differing keys of the latest one.
 
-use super::explore::{parse_limit, query, service_id, LIMIT_MAX};
+use super::error::query;
+use super::explore::{parse_limit, LIMIT_MAX};
 use super::services::known_service;
+use super::services::service_id;
 use super::{ApiError, AppState};
 use crate::store::rows::{self, RowDiffItem, RowRound, MAX_STORED_DIFFS};
 use axum::extract::rejection::QueryRejection;

@@ -7,13 +7,15 @@ use crate::config::model::ServiceConfig;
 use crate::core::canonical::CANONICAL_VERSION;
 use crate::model::status::{GateStatus, KeySummary, ServiceStatus};
 use crate::model::Verdict;
-use crate::store::served;
-use axum::extract::{Path, State};
+use crate::store::epochs::{self, EpochEntry};
+use crate::store::{served, EpochKey};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// The configured service named `name`, or 404: only configured services exist for the API.
 pub(crate) fn known_service<'a>(
@@ -26,6 +28,112 @@ pub(crate) fn known_service<'a>(
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("unknown service `{name}`")))
+}
+
+/// The store's id of a configured service (a restarted replica answers from the store before it
+/// registered its services again); missing only before any process registered it.
+pub(crate) async fn service_id(state: &AppState, name: &str) -> Result<i16, ApiError> {
+    state.store.resolve_service_id(name).await?.ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "service `{name}` is not registered in the store yet"
+        ))
+    })
+}
+
+/// `?epoch=ID` of the status, mismatches and windows endpoints.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EpochParam {
+    /// An epoch id of `GET …/epochs` (default: the current epoch).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub epoch: Option<String>,
+}
+
+/// The epochs of a configured service, newest first.
+pub(crate) async fn entries(
+    state: &AppState,
+    config: &ServiceConfig,
+) -> Result<(i16, Vec<EpochEntry>), ApiError> {
+    let id = service_id(state, &config.name).await?;
+    let list = epochs::list(
+        &state.store.pool,
+        id,
+        &config.name,
+        config.compare_from.start_ms(),
+    )
+    .await?;
+    Ok((id, list))
+}
+
+/// The epoch a drill-down reads: its state key and, for an epoch that ended, the status it ended
+/// with (`None`: the current epoch).
+#[derive(Debug, Clone)]
+pub struct Viewed {
+    pub key: EpochKey,
+    pub ended_with: Option<ServiceStatus>,
+}
+
+impl Viewed {
+    /// The settled bound the page of this epoch uses: the evaluator's current one, or the one the
+    /// epoch ended with (nothing of an ended epoch settles later).
+    pub async fn settled_until_ms(&self, state: &AppState, config: &ServiceConfig) -> Option<i64> {
+        match &self.ended_with {
+            Some(ended) => ended.settled_until_ms,
+            None => service_status(state, config).await.settled_until_ms,
+        }
+    }
+}
+
+/// Resolve `?epoch=` (absent: the current epoch): 400 when it is not an id, 404 when the service
+/// has no such epoch, or when an ended epoch never had a status (`need_status`).
+pub async fn viewed(
+    state: &AppState,
+    config: &ServiceConfig,
+    raw: Option<&str>,
+    need_status: bool,
+) -> Result<Viewed, ApiError> {
+    let wanted = raw
+        .map(|r| {
+            r.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "parameter `epoch`: must be an epoch id (an integer from 0), got `{r}`"
+                ))
+            })
+        })
+        .transpose()?;
+    let (id, list) = entries(state, config).await?;
+    let position = match wanted {
+        None => 0,
+        Some(n) => list.iter().position(|e| e.epoch.id == n).ok_or_else(|| {
+            ApiError::NotFound(format!("service `{}` has no epoch {n}", config.name))
+        })?,
+    };
+    let entry = &list[position];
+    let key = EpochKey {
+        service_id: id,
+        epoch: entry.epoch.id,
+    };
+    if position == 0 {
+        return Ok(Viewed {
+            key,
+            ended_with: None,
+        });
+    }
+    match &entry.ended_with {
+        Some(status) => Ok(Viewed {
+            key,
+            ended_with: Some(status.clone()),
+        }),
+        None if need_status => Err(ApiError::NotFound(format!(
+            "epoch {} of `{}` ended before its first evaluation: no status was recorded",
+            entry.epoch.id, config.name
+        ))),
+        // Its rows are still readable; nothing of it was settled when it ended.
+        None => Ok(Viewed {
+            key,
+            ended_with: Some(ServiceStatus::default()),
+        }),
+    }
 }
 
 /// How long an answer waits for the store before falling back to the verdicts last read.
@@ -138,17 +246,29 @@ pub async fn list(State(state): State<AppState>) -> Json<ServiceList> {
 }
 
 /// The live status of one service: counts, key summary, watermarks, lag, last settled window.
+/// With `?epoch=ID` of an ended epoch: the status it ended with.
 #[utoipa::path(get, path = "/api/v1/services/{service}", tag = "services",
-    params(("service" = String, Path, description = "Service name from the config")),
+    params(("service" = String, Path, description = "Service name from the config"), EpochParam),
     responses(
         (status = 200, description = "Live status", body = ServiceStatus),
-        (status = 404, description = "Unknown service", body = super::error::ErrorBody),
+        (status = 400, description = "Bad parameter (named in the message)", body = super::error::ErrorBody),
+        (status = 404, description = "Unknown service, or an epoch without a recorded status", body = super::error::ErrorBody),
     ))]
 pub async fn detail(
     State(state): State<AppState>,
     Path(service): Path<String>,
+    q: Result<Query<EpochParam>, QueryRejection>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
     let config = known_service(&state, &service)?;
+    let q = super::error::query(q)?;
+    if q.epoch.is_some() {
+        if let Some(ended) = viewed(&state, config, q.epoch.as_deref(), true)
+            .await?
+            .ended_with
+        {
+            return Ok(Json(ended));
+        }
+    }
     Ok(Json(service_status(&state, config).await))
 }
 

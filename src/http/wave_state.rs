@@ -32,6 +32,7 @@ fn current_services(
                 service: service.name.clone(),
                 config_digest: config_digest(state, service),
                 canonical_version: gate.canonical_version.clone(),
+                epoch: status.epoch.as_ref().map(|e| e.id),
                 gate,
             }
         })

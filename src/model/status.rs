@@ -297,6 +297,8 @@ pub struct ServiceStatus {
     /// The latest sampled row diff of the sink tables; absent without `[services.targets]` or
     /// before the first round.
     pub rows: Option<RowsSummary>,
+    /// The observation epoch this status judges (absent in statuses stored before epochs existed).
+    pub epoch: Option<super::Epoch>,
     pub gate: GateStatus,
 }
 

@@ -30,6 +30,19 @@ pub enum OnSchemaDifference {
     Report,
 }
 
+/// Which rows a sampler round draws its uniform sample from (`docs/rowdiff.md`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleScope {
+    /// Every row of the tables: a window of the key-hash space over both tables.
+    #[default]
+    Table,
+    /// Rows whose key had an event in the current observation epoch: a uniform sample of those
+    /// keys, drawn from paritygate's state. A row no event of the epoch touched (history a
+    /// candidate table that started empty lacks) is out of scope.
+    Changed,
+}
+
 /// Sampler settings (continuous diffs in `serve`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -45,6 +58,8 @@ pub struct SampleConfig {
     /// (default 20000). A round scans the key columns of the whole table, so rounds are
     /// spaced to `table_rows / max_rows_per_second` seconds at least.
     pub max_rows_per_second: f64,
+    /// The rows the uniform sample is drawn from (default `table`).
+    pub scope: SampleScope,
 }
 
 impl Default for SampleConfig {
@@ -54,6 +69,7 @@ impl Default for SampleConfig {
             interval_secs: 60.0,
             settle_delay_secs: 30.0,
             max_rows_per_second: 20_000.0,
+            scope: SampleScope::Table,
         }
     }
 }

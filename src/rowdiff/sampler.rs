@@ -206,10 +206,30 @@ impl Sampler {
         Ok(diff_rows(&self.plan, &bm, &cm))
     }
 
-    /// One round: sample, compare, wait `settle_delay`, re-check, count. Waits first if the
-    /// previous round's reads would otherwise exceed `max_rows_per_second`.
+    /// One round over the whole tables (`scope = "table"`): a window of the key-hash space.
     pub async fn sample_round(
         &mut self,
+        extra_keys: &[KeyValues],
+    ) -> Result<SampleResult, RowDiffError> {
+        self.round(None, extra_keys).await
+    }
+
+    /// One round whose uniform sample is `in_scope` (`scope = "changed"`: a uniform sample of the
+    /// keys the epoch's events touched, drawn by the caller); the statistics cover those of them
+    /// that either table has.
+    pub async fn sample_keys(
+        &mut self,
+        in_scope: &[KeyValues],
+        extra_keys: &[KeyValues],
+    ) -> Result<SampleResult, RowDiffError> {
+        self.round(Some(in_scope), extra_keys).await
+    }
+
+    /// One round: sample, compare, wait `settle_delay`, re-check, count. Waits first if the
+    /// previous round's reads would otherwise exceed `max_rows_per_second`.
+    async fn round(
+        &mut self,
+        in_scope: Option<&[KeyValues]>,
         extra_keys: &[KeyValues],
     ) -> Result<SampleResult, RowDiffError> {
         if let Some(t) = self.not_before {
@@ -222,18 +242,35 @@ impl Sampler {
         let width = ((sample.sample_size as f64 / est.max(1.0)) * HASH_SPACE as f64)
             .ceil()
             .clamp(1.0, HASH_SPACE as f64) as u64;
-        let window = (self.cursor, (self.cursor + width).min(HASH_SPACE));
-        let extra: Vec<Key> = extra_keys
+        // With keys in scope, no window of the tables: the sample is those keys (an empty window).
+        let window = match in_scope {
+            None => (self.cursor, (self.cursor + width).min(HASH_SPACE)),
+            Some(_) => (self.cursor, self.cursor),
+        };
+        let scoped: Vec<Key> = in_scope
+            .unwrap_or_default()
             .iter()
             .filter_map(|k| key_texts(&self.plan, k))
             .collect();
-        let invalid = (extra_keys.len() - extra.len()) as u64;
+        let mut extra: Vec<Key> = extra_keys
+            .iter()
+            .filter_map(|k| key_texts(&self.plan, k))
+            .collect();
+        let invalid = (extra_keys.len() - extra.len()) as u64
+            + (in_scope.map_or(0, <[KeyValues]>::len) - scoped.len()) as u64;
+        extra.extend(scoped.iter().cloned());
 
         let ((bm, bu), (cm, cu)) = tokio::try_join!(
             self.fetch(Side::Baseline, window, &extra),
             self.fetch(Side::Candidate, window, &extra)
         )?;
-        let uniform: HashSet<Key> = bu.union(&cu).cloned().collect();
+        let uniform: HashSet<Key> = match in_scope {
+            None => bu.union(&cu).cloned().collect(),
+            Some(_) => scoped
+                .into_iter()
+                .filter(|k| bm.contains_key(k) || cm.contains_key(k))
+                .collect(),
+        };
         let first = diff_rows(&self.plan, &bm, &cm);
         let settled = if first.is_empty() {
             first.clone()

@@ -26,7 +26,7 @@ async fn bootstrap(
     loop {
         let attempt = async {
             store.migrate().await?;
-            let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+            let names: Vec<String> = config.service_names();
             store.register_services(&names).await
         };
         match attempt.await {
@@ -153,7 +153,7 @@ fn start_cluster(
     threads.push(spawn(format!("paritygate-ingest{name}"), move || {
         ingest.run()
     })?);
-    let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = config.service_names();
     let checkpointers = received
         .into_iter()
         .map(|received| {

@@ -2,10 +2,14 @@
 //! `[store] retention_days` of event time and its bad-message samples older than that in wall
 //! time are deleted (`store::retention`), a small batch per short transaction with a pause between
 //! batches, so checkpoints never wait behind it. Every replica may run it: deletes are idempotent.
+//! The event log is kept `[store] rewind_minutes` behind each service's newest event, except for a
+//! service whose `compare_from = "auto"` start is not decided yet: that start is rebuilt from it.
 
+use crate::config::model::CompareFrom;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::store::retention::prune_batch;
+use crate::model::FIRST_EPOCH;
+use crate::store::retention::{prune_batch, prune_log};
 use crate::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +21,20 @@ const PAUSE: Duration = Duration::from_millis(50);
 /// Between two sweeps over all services.
 const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
+/// Whether the service's event log may be cut: not while `compare_from = "auto"` has not decided
+/// the start (the first compared epoch is rebuilt from the log, however far back it lies).
+async fn log_prunable(
+    store: &Store,
+    id: i16,
+    service: &crate::config::model::ServiceConfig,
+) -> Result<bool, crate::store::StoreError> {
+    if service.compare_from != CompareFrom::Auto {
+        return Ok(true);
+    }
+    let (epoch, _) = crate::store::epochs::current(&store.pool, id, &service.name, None).await?;
+    Ok(epoch.id != FIRST_EPOCH)
+}
+
 /// Prune until cancelled; the first sweep runs at once.
 pub async fn run(
     config: std::sync::Arc<Config>,
@@ -25,6 +43,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let retention_ms = i64::from(config.store.retention_days).saturating_mul(86_400_000);
+    let rewind_ms = i64::from(config.store.rewind_minutes).saturating_mul(60_000);
     loop {
         for service in &config.services {
             let Some(id) = store.service_id(&service.name) else {
@@ -33,7 +52,13 @@ pub async fn run(
             loop {
                 let pruned = tokio::select! {
                     () = cancel.cancelled() => return,
-                    p = prune_batch(&store.pool, id, retention_ms, BATCH) => p,
+                    p = async {
+                        let mut p = prune_batch(&store.pool, id, retention_ms, BATCH).await?;
+                        if log_prunable(&store, id, service).await? {
+                            p.event_log = prune_log(&store.pool, id, rewind_ms, BATCH).await?;
+                        }
+                        Ok::<_, crate::store::StoreError>(p)
+                    } => p,
                 };
                 match pruned {
                     Ok(p) => {
@@ -41,6 +66,7 @@ pub async fn run(
                             ("windows", p.windows),
                             ("deliveries", p.deliveries),
                             ("bad_messages", p.bad_messages),
+                            ("event_log", p.event_log),
                         ] {
                             metrics.pruned_rows.with_label_values(&[table]).inc_by(n);
                         }

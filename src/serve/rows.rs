@@ -22,10 +22,11 @@
 
 use crate::config::model::ServiceConfig;
 use crate::metrics::Metrics;
+use crate::rowdiff::config::SampleScope;
 use crate::rowdiff::sampler::{KeyValues, Sampler};
 use crate::rowdiff::{conn, ResolvedUrls, RowDiffError, TargetsConfig};
 use crate::store::lease::{Lease, LeaseKind};
-use crate::store::{rows, Store, StoreError};
+use crate::store::{epochs, rows, EpochKey, Store, StoreError};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -116,14 +117,13 @@ async fn start(service: &str, targets: &TargetsConfig) -> Result<Sampler, RoundE
 /// the window found once would otherwise vanish from the verdict while it is still there.
 async fn extra_keys(
     store: &Store,
-    service_id: i16,
+    at: EpochKey,
     targets: &TargetsConfig,
 ) -> Result<(Vec<KeyValues>, u64), StoreError> {
     let limit = i64::try_from(targets.sample.sample_size).unwrap_or(i64::MAX);
-    let previous = rows::latest_diffs(&store.pool, service_id, limit).await?;
-    let flagged = rows::flagged_keys(&store.pool, service_id, limit).await?;
-    let recent = rows::recent_keys(&store.pool, service_id, limit).await?;
-    let mut seen = HashSet::new();
+    let previous = rows::latest_diffs(&store.pool, at.service_id, limit).await?;
+    let flagged = rows::flagged_keys(&store.pool, at, limit).await?;
+    let recent = rows::recent_keys(&store.pool, at, limit).await?;
     let mut keys: Vec<KeyValues> = previous
         .into_iter()
         .filter_map(|d| match d.key {
@@ -131,8 +131,19 @@ async fn extra_keys(
             _ => None,
         })
         .collect();
-    let mut unmapped = 0;
-    for text in flagged.iter().chain(&recent) {
+    let (mapped, unmapped) = mapped(flagged.iter().chain(&recent), targets);
+    keys.extend(mapped);
+    Ok((keys, unmapped))
+}
+
+/// Key texts (deduplicated) as key-column values, and how many could not be mapped.
+fn mapped<'a>(
+    texts: impl IntoIterator<Item = &'a String>,
+    targets: &TargetsConfig,
+) -> (Vec<KeyValues>, u64) {
+    let mut seen = HashSet::new();
+    let (mut keys, mut unmapped) = (Vec::new(), 0);
+    for text in texts {
         if !seen.insert(text.as_str()) {
             continue;
         }
@@ -141,7 +152,14 @@ async fn extra_keys(
             None => unmapped += 1,
         }
     }
-    Ok((keys, unmapped))
+    (keys, unmapped)
+}
+
+/// The store's id of `service` (registered at bootstrap, before any sampler starts).
+fn registered(store: &Store, service: &str) -> Result<i16, StoreError> {
+    store
+        .service_id(service)
+        .ok_or_else(|| StoreError::UnknownService(service.to_owned()))
 }
 
 /// One round: extra keys, sample (with its settle delay and rate-limit waits), store.
@@ -152,15 +170,36 @@ async fn round(
     store: &Store,
     metrics: &Metrics,
 ) -> Result<(), RoundError> {
-    // Registered at bootstrap, before any sampler starts; 0 matches no key rather than failing.
-    let id = store.service_id(&service.name).unwrap_or(0);
-    let (keys, unmapped) = extra_keys(store, id, targets)
+    let id = registered(store, &service.name).map_err(RoundError::Keys)?;
+    // The keys of the epoch the gate judges: the stream's flagged and recent keys are its own.
+    let (_, at) = epochs::current(
+        &store.pool,
+        id,
+        &service.name,
+        service.compare_from.start_ms(),
+    )
+    .await
+    .map_err(RoundError::Keys)?;
+    let (keys, unmapped) = extra_keys(store, at, targets)
         .await
         .map_err(RoundError::Keys)?;
-    let mut result = sampler
-        .sample_round(&keys)
-        .await
-        .map_err(RoundError::Sample)?;
+    let mut result = match targets.sample.scope {
+        SampleScope::Table => sampler.sample_round(&keys).await,
+        SampleScope::Changed => {
+            // The uniform sample: keys the epoch's events touched, not every row of the tables.
+            let limit = i64::try_from(targets.sample.sample_size).unwrap_or(i64::MAX);
+            let changed = rows::changed_keys(&store.pool, at, limit)
+                .await
+                .map_err(RoundError::Keys)?;
+            let (in_scope, unmapped_scope) = mapped(&changed, targets);
+            let mut result = sampler.sample_keys(&in_scope, &keys).await;
+            if let Ok(r) = &mut result {
+                r.extra_keys_invalid += unmapped_scope;
+            }
+            result
+        }
+    }
+    .map_err(RoundError::Sample)?;
     result.extra_keys_invalid += unmapped;
     rows::record_round(&store.pool, id, &result)
         .await
@@ -205,7 +244,13 @@ async fn lead(lease: &mut Option<Lease>, service: &str, store: &Store) -> bool {
         tracing::warn!(service, "row sampler lease lost with its database session");
         *lease = None;
     }
-    let id = store.service_id(service).unwrap_or(0);
+    let id = match registered(store, service) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(service, error = %e, "cannot take the row sampler lease");
+            return false;
+        }
+    };
     match Lease::try_take(store, LeaseKind::RowSampler, id).await {
         Ok(Some(taken)) => {
             tracing::info!(service, "this replica samples the service's rows");

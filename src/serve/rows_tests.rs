@@ -1,6 +1,7 @@
 //! Unit tests of `serve::rows`: key texts to key columns, and the extra keys of a round.
 
 use super::*;
+use crate::store::EpochKey;
 
 use crate::model::{KindCounts, MismatchKind};
 use crate::rowdiff::sampler::{SampleResult, SampledDiff};
@@ -38,7 +39,9 @@ async fn the_previous_rounds_differences_are_checked_again_first() {
         )
         .unwrap();
         let id = store.service_id("orders").unwrap();
-        let (keys, _) = extra_keys(&store, id, &targets).await.unwrap();
+        let (keys, _) = extra_keys(&store, EpochKey::first(id), &targets)
+            .await
+            .unwrap();
         assert!(keys.is_empty(), "nothing found yet: {keys:?}");
 
         let found = |key: Value| SampledDiff {
@@ -50,14 +53,18 @@ async fn the_previous_rounds_differences_are_checked_again_first() {
         rows::record_round(&store.pool, id, &round_with(vec![found(json!({"id": 7}))]))
             .await
             .unwrap();
-        let (keys, _) = extra_keys(&store, id, &targets).await.unwrap();
+        let (keys, _) = extra_keys(&store, EpochKey::first(id), &targets)
+            .await
+            .unwrap();
         assert_eq!(keys, [kv(json!({"id": 7})).unwrap()]);
 
         // A round that no longer finds it (fixed) stops carrying it.
         rows::record_round(&store.pool, id, &round_with(Vec::new()))
             .await
             .unwrap();
-        let (keys, _) = extra_keys(&store, id, &targets).await.unwrap();
+        let (keys, _) = extra_keys(&store, EpochKey::first(id), &targets)
+            .await
+            .unwrap();
         assert!(keys.is_empty(), "{keys:?}");
     })
     .await;

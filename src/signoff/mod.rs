@@ -66,6 +66,10 @@ pub struct ServiceSnapshot {
     /// BLAKE3 of the service's `[[services]]` table when the snapshot was taken.
     pub config_digest: String,
     pub canonical_version: String,
+    /// The observation epoch the gate judged (`GET …/epochs`); absent in snapshots taken before
+    /// epochs existed, which were all taken in the first.
+    #[serde(default)]
+    pub epoch: Option<i64>,
     pub gate: GateStatus,
 }
 
@@ -203,6 +207,13 @@ pub fn stale_reasons(snapshot: &Snapshot, now: &[ServiceSnapshot]) -> Vec<String
             reasons.push(format!(
                 "`{name}`: config digest changed since the sign-off ({} → {})",
                 then.config_digest, current.config_digest
+            ));
+        }
+        // A new epoch restarts the judgement: the evidence signed off on is an earlier epoch's.
+        let signed_in = then.epoch.unwrap_or(crate::model::FIRST_EPOCH);
+        if let Some(now_in) = current.epoch.filter(|e| *e != signed_in) {
+            reasons.push(format!(
+                "`{name}`: observation epoch {now_in} started after the sign-off (given in epoch {signed_in})"
             ));
         }
         if current.canonical_version != then.canonical_version {

@@ -9,6 +9,7 @@ fn service(name: &str, verdict: Verdict, digest: &str) -> ServiceSnapshot {
         service: name.into(),
         config_digest: digest.into(),
         canonical_version: "1".into(),
+        epoch: Some(0),
         gate: GateStatus {
             verdict,
             reasons: vec![format!("{name} is {}", verdict.as_str())],
@@ -143,6 +144,22 @@ fn stale_when_a_service_fails_or_its_evidence_changes() {
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].contains("`a`: canonical-form version changed since the sign-off (1 → 2)"));
     assert!(reasons[1].contains("`b`: config digest changed since the sign-off (d2 → d3)"));
+
+    let mut restarted = signed.clone();
+    restarted[0].epoch = Some(7);
+    let reasons = &wave_statuses(vec![wave(1, 1, restarted)], &rows)[0].stale_reasons;
+    assert_eq!(
+        reasons,
+        &vec![
+            "alice's sign-off 1: `a`: observation epoch 7 started after the sign-off (given in epoch 0)"
+                .to_owned()
+        ]
+    );
+    // A snapshot from before epochs was taken in the first: not stale while it is current.
+    let mut old = signed.clone();
+    old[0].epoch = None;
+    let rows_old = vec![row(1, 1, SignoffAction::Signoff, "alice", &old)];
+    assert!(!wave_statuses(vec![wave(1, 1, signed.clone())], &rows_old)[0].stale);
 
     let regrouped = vec![signed[0].clone(), service("c", Verdict::Pass, "d4")];
     let reasons = &wave_statuses(vec![wave(1, 1, regrouped)], &rows)[0].stale_reasons;

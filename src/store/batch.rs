@@ -5,13 +5,16 @@
 //! blocks a partition.
 
 use crate::core::operation::Operation;
+use crate::core::range::BEFORE_START;
 use crate::core::record::RecordView;
-use crate::model::{Side, TallyKind, TopicPartition};
+use crate::model::{EpochScope, Side, TallyKind, TopicPartition};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+mod log_entry;
 mod progress;
+pub use log_entry::{pack, unpack, LogEntry, LOG_ENTRY_BYTES};
 pub use progress::{PartitionProbe, PartitionProgress};
 
 /// A distinct event, new to the service (duplicates were recognized in memory, `serve::lane::dedupe`).
@@ -78,6 +81,30 @@ impl KeyBatch {
             .as_ref()
             .is_none_or(|best| rank(order) >= rank(best.order))
     }
+
+    /// Take the key's bytes from its stored row, and the row's final content when that is the
+    /// final event here too (`order`: the row's final event). Used by a new epoch's rebuild.
+    pub fn adopt(
+        &mut self,
+        key: Vec<u8>,
+        order: Option<(u128, Operation, i64)>,
+        content: Option<Vec<u8>>,
+    ) {
+        self.key = key;
+        if let Some(best) = self.best.as_mut() {
+            if Some(best.order) == order && best.order.1 != Operation::Delete {
+                best.content = content;
+            }
+        }
+    }
+}
+
+/// A re-delivered record of an event already counted, logged for a later epoch's record counts.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedDuplicate {
+    pub service: usize,
+    pub side: Side,
+    pub entry: LogEntry,
 }
 
 /// What a record was counted as, per service side: the key of a batch's (and the store's) tallies.
@@ -131,6 +158,11 @@ pub struct Batch {
     /// Identities of the new events per partition, stored with the offsets (see `serve::lane::dedupe`).
     pub identities: BTreeMap<TopicPartition, Vec<u128>>,
     pub samples: Vec<BadSample>,
+    /// Re-delivered records (counted as records only), kept for the event log.
+    pub duplicates: Vec<LoggedDuplicate>,
+    /// The epoch each service (by index) was in when this batch was filled: what the lane
+    /// filtered by. The checkpoint rebases the batch when a newer epoch has started since.
+    pub scopes: Vec<EpochScope>,
     pub records: usize,
     pub started: Option<Instant>,
     /// Told once this batch's transaction committed (a revocation waits for it).
@@ -167,6 +199,11 @@ impl Batch {
             .or_default() += 1;
     }
 
+    /// The epoch `service` was in when this batch was filled (the first, when not told).
+    pub fn scope(&self, service: usize) -> EpochScope {
+        self.scopes.get(service).copied().unwrap_or_default()
+    }
+
     /// Add a new event; `canonical` is its payload's canonical JSON (what extraction hashed), moved
     /// in to become the key's final content without a copy.
     pub fn add_event(&mut self, e: BatchEvent, key: &[u8], canonical: Option<Vec<u8>>) {
@@ -177,6 +214,12 @@ impl Batch {
             TallyKind::Operation,
             e.operation.as_str(),
         );
+        self.fold(e, key, canonical);
+    }
+
+    /// Fold an event into its key's batch (count it, and make it the final state when it orders
+    /// last); tallies are the caller's.
+    fn fold(&mut self, e: BatchEvent, key: &[u8], canonical: Option<Vec<u8>>) {
         self.events.push(e);
         let deleted = e.operation == Operation::Delete;
         // Built only for an event that becomes the final state.
@@ -202,10 +245,93 @@ impl Batch {
         }
     }
 
-    /// A record whose event was already counted (a re-delivery): counted as a record only.
-    pub fn add_duplicate(&mut self, service: usize, side: Side, operation: Operation) {
+    /// A record whose event was already counted (a re-delivery): counted as a record only, and
+    /// logged (an epoch started later counts its records too).
+    pub fn add_duplicate(&mut self, e: &BatchEvent) {
+        self.count_duplicate(e.service, e.side, e.operation);
+        self.duplicates.push(LoggedDuplicate {
+            service: e.service,
+            side: e.side,
+            entry: LogEntry {
+                duplicate: true,
+                ..LogEntry::of(e)
+            },
+        });
+    }
+
+    /// Count a re-delivered record.
+    pub fn count_duplicate(&mut self, service: usize, side: Side, operation: Operation) {
         self.touch();
         self.tally(service, side, TallyKind::Operation, operation.as_str());
+    }
+
+    /// This batch as it would have been filled under `scopes` (by service index; a service not
+    /// named keeps its events): events and re-delivered records before their service's new start
+    /// are counted as `before_start` instead. A key whose final event is left out keeps the
+    /// content of its new final event only when that event was the batch's final one anyway;
+    /// otherwise its digest decides the comparison and its content waits for its next change.
+    pub fn rebased(&self, scopes: &BTreeMap<usize, EpochScope>) -> Batch {
+        let outside = |service: usize, event_ms: i64| {
+            scopes
+                .get(&service)
+                .is_some_and(|scope| !scope.admits(event_ms))
+        };
+        let mut out = Batch {
+            tallies: self.tallies.clone(),
+            partitions: self.partitions.clone(),
+            identities: self.identities.clone(),
+            samples: self.samples.clone(),
+            scopes: self.scopes.clone(),
+            records: self.records,
+            started: self.started,
+            committed: self.committed.clone(),
+            probe: PartitionProbe::default(),
+            ..Batch::default()
+        };
+        for (service, scope) in scopes {
+            if let Some(slot) = out.scopes.get_mut(*service) {
+                *slot = *scope;
+            }
+        }
+        for e in &self.events {
+            if outside(e.service, e.event_ms) {
+                out.move_to_before_start(e.service, e.side, e.operation);
+                continue;
+            }
+            let (key, content) = match self.keys.get(&(e.service, e.side, e.key_hash)) {
+                Some(k) => (
+                    k.key.as_slice(),
+                    k.best
+                        .as_ref()
+                        .filter(|b| b.order == (e.sequence, e.operation, e.arrival))
+                        .and_then(|b| b.content.clone()),
+                ),
+                None => (&[][..], None),
+            };
+            out.fold(*e, key, content);
+        }
+        for d in &self.duplicates {
+            if outside(d.service, d.entry.event_ms) {
+                out.move_to_before_start(d.service, d.side, d.entry.operation);
+            } else {
+                out.duplicates.push(*d);
+            }
+        }
+        out
+    }
+
+    fn move_to_before_start(&mut self, service: usize, side: Side, operation: Operation) {
+        let from = TallyId::of(service, side, TallyKind::Operation, operation.as_str());
+        if let Some(n) = self.tallies.get_mut(&from) {
+            *n -= 1;
+            if *n <= 0 {
+                self.tallies.remove(&from);
+            }
+        }
+        *self
+            .tallies
+            .entry(TallyId::of(service, side, TallyKind::Skipped, BEFORE_START))
+            .or_default() += 1;
     }
 
     /// Remember a new event's identity for the partition it came from.

@@ -76,7 +76,12 @@ fn duplicates_count_as_records_and_identities_are_kept_per_partition() {
     let mut b = Batch::default();
     b.add_event(ev(1, Operation::Insert, 1, 1), b"7", plain());
     b.remember("t", 1, 11);
-    b.add_duplicate(0, Side::Baseline, Operation::Insert);
+    b.add_duplicate(&ev(1, Operation::Insert, 1, 1));
+    assert_eq!(
+        b.duplicates.len(),
+        1,
+        "a re-delivery is logged for a later epoch"
+    );
     b.remember("t", 1, 12);
     b.remember("u", 1, 13);
     assert_eq!(b.records, 2);

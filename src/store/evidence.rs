@@ -4,14 +4,16 @@
 use super::read::{count, operation_name};
 use super::StoreError;
 use crate::model::status::GateStatus;
+use crate::store::EpochKey;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-/// Settled distinct events per operation, per side (windows that ended by `settled_until_ms`).
+/// Settled distinct events per operation, per side (windows of the epoch that ended by
+/// `settled_until_ms`).
 pub async fn settled_counts(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     window_ms: i64,
     settled_until_ms: Option<i64>,
 ) -> Result<[BTreeMap<String, u64>; 2], StoreError> {
@@ -21,11 +23,12 @@ pub async fn settled_counts(
     };
     let rows: Vec<(i16, i16, i64)> = sqlx::query_as(
         "SELECT side, operation, sum(events)::bigint FROM windows
-         WHERE service_id = $1 AND window_start_ms + $2 <= $3 GROUP BY side, operation",
+         WHERE service_id = $1 AND epoch = $4 AND window_start_ms + $2 <= $3 GROUP BY side, operation",
     )
-    .bind(service_id)
+    .bind(at.service_id)
     .bind(window_ms)
     .bind(until)
+    .bind(at.epoch)
     .fetch_all(pool)
     .await?;
     for (side, op, n) in rows {
@@ -38,21 +41,24 @@ pub async fn settled_counts(
 
 /// p95 of (candidate delivery − baseline delivery) over the latest sampled candidate events (up to
 /// 2,000, within the last hour of event time) that the baseline delivered too, and how many there
-/// were. Both sides sample the same events (by identity), so the pairs are complete.
+/// were, counting only events at or after `since_ms` (the epoch's start). Both sides sample the
+/// same events (by identity), so the pairs are complete.
 ///
 /// Two index-driven reads instead of one join: with fresh statistics-less tables the planner chose
 /// a plan that took 27 s on 60k sampled rows; these two cannot go wrong that way.
 pub async fn delay_regression_p95(
     pool: &PgPool,
     service_id: i16,
+    since_ms: Option<i64>,
 ) -> Result<Option<(i64, u64)>, StoreError> {
     let latest: Vec<(Uuid, i64)> = sqlx::query_as(
         "SELECT event_id, record_ms FROM deliveries
-         WHERE service_id = $1 AND side = 1
+         WHERE service_id = $1 AND side = 1 AND ($2::bigint IS NULL OR event_ms >= $2::bigint)
            AND event_ms > (SELECT max(event_ms) FROM deliveries WHERE service_id = $1 AND side = 1) - 3600000
          ORDER BY event_ms DESC LIMIT 2000",
     )
     .bind(service_id)
+    .bind(since_ms)
     .fetch_all(pool)
     .await?;
     if latest.is_empty() {

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod epochs;
 pub mod evidence;
 pub mod lease;
 pub mod read;
@@ -14,7 +15,7 @@ pub mod served;
 pub(crate) mod test_db;
 pub mod write;
 
-use crate::model::{Side, TopicPartition};
+use crate::model::{EpochScope, Side, TopicPartition};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::collections::HashMap;
@@ -81,12 +82,42 @@ pub(crate) fn side_code(side: Side) -> i16 {
     }
 }
 
+/// The side a stored code names; `None` for a code no version writes.
+pub(crate) fn side_of(code: i16) -> Option<Side> {
+    match code {
+        BASELINE => Some(Side::Baseline),
+        CANDIDATE => Some(Side::Candidate),
+        _ => None,
+    }
+}
+
+/// One service's epoch as the state is keyed (`keys`, `windows`, `tallies`): what every read of
+/// counts, keys and windows is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochKey {
+    pub service_id: i16,
+    pub epoch: i64,
+}
+
+impl EpochKey {
+    /// The first epoch of a service (from its comparison start).
+    pub fn first(service_id: i16) -> Self {
+        Self {
+            service_id,
+            epoch: crate::model::FIRST_EPOCH,
+        }
+    }
+}
+
 /// A pool plus the ids of the configured services.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub pool: PgPool,
     /// Shared by every clone: filled once the database is reachable (the HTTP side may be built first).
     service_ids: Arc<RwLock<HashMap<String, i16>>>,
+    /// The epoch each service was last seen in (by id; absent: its first): what lanes fill their
+    /// next batch under. Only a hint: every checkpoint reads the epoch inside its transaction.
+    scopes: Arc<RwLock<HashMap<i16, EpochScope>>>,
 }
 
 /// A partition's stored `next_offset`, and the fingerprint of the record before it when known
@@ -109,6 +140,7 @@ impl Store {
         Ok(Self {
             pool,
             service_ids: Arc::default(),
+            scopes: Arc::default(),
         })
     }
 
@@ -142,7 +174,40 @@ impl Store {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(name.to_owned(), id);
         }
+        let current = epochs::current_scopes(&self.pool).await?;
+        self.remember_scopes(current);
         Ok(())
+    }
+
+    /// Remember the epochs services were seen in (by a checkpoint, or an epoch just started).
+    pub fn remember_scopes(&self, scopes: impl IntoIterator<Item = (i16, EpochScope)>) {
+        let mut known = self
+            .scopes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (id, scope) in scopes {
+            // Epochs only move forward: a checkpoint that read an older one commits no later.
+            let slot = known.entry(id).or_default();
+            if scope.id >= slot.id {
+                *slot = scope;
+            }
+        }
+    }
+
+    /// The epoch each of these services (a batch's service indexes) was last seen in.
+    pub fn scopes_of(&self, names: &[String]) -> Vec<EpochScope> {
+        let known = self
+            .scopes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        names
+            .iter()
+            .map(|n| {
+                self.service_id(n)
+                    .and_then(|id| known.get(&id).copied())
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     pub fn service_id(&self, name: &str) -> Option<i16> {

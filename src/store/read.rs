@@ -8,6 +8,7 @@ use super::StoreError;
 use crate::core::operation::Operation;
 use crate::model::status::SideCounts;
 use crate::model::TallyKind;
+use crate::store::EpochKey;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -32,13 +33,14 @@ pub(crate) fn operation_name(raw: i16) -> Result<&'static str, StoreError> {
 // Side counts
 // ---------------------------------------------------------------------------------------------
 
-/// Baseline and candidate counts of a service, indexed by `BASELINE`/`CANDIDATE`.
-pub async fn side_counts(pool: &PgPool, service_id: i16) -> Result<[SideCounts; 2], StoreError> {
+/// Baseline and candidate counts of a service in one epoch, indexed by `BASELINE`/`CANDIDATE`.
+pub async fn side_counts(pool: &PgPool, at: EpochKey) -> Result<[SideCounts; 2], StoreError> {
     // Few rows per service (bounded names), so folding them here is cheaper than pivoting in SQL.
     let rows: Vec<(i16, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT side, kind, name, records, events FROM tallies WHERE service_id = $1",
+        "SELECT side, kind, name, records, events FROM tallies WHERE service_id = $1 AND epoch = $2",
     )
-    .bind(service_id)
+    .bind(at.service_id)
+    .bind(at.epoch)
     .fetch_all(pool)
     .await?;
     let mut out: [SideCounts; 2] = Default::default();

@@ -3,6 +3,7 @@
 use super::*;
 use crate::model::MismatchKind;
 use crate::store::test_db::with_db;
+use crate::store::EpochKey;
 use crate::store::{BASELINE, CANDIDATE};
 use serde_json::json;
 use serde_json::Value;
@@ -129,7 +130,9 @@ async fn key_summary_classifies_kinds_and_settling() {
         Key::new(2, CANDIDATE, 1).insert(&pool, other).await;
         Key::new(8, BASELINE, 1).insert(&pool, other).await;
 
-        let s = key_summary(&pool, id, Some(5000)).await.unwrap();
+        let s = key_summary(&pool, EpochKey::first(id), Some(5000))
+            .await
+            .unwrap();
         assert_eq!((s.total, s.matched), (7, 2));
         assert_eq!(
             (
@@ -149,7 +152,7 @@ async fn key_summary_classifies_kinds_and_settling() {
         );
 
         // Nothing settled yet: every difference is in flight.
-        let s = key_summary(&pool, id, None).await.unwrap();
+        let s = key_summary(&pool, EpochKey::first(id), None).await.unwrap();
         assert_eq!(s.settled.total(), 0);
         assert_eq!(
             (
@@ -160,7 +163,9 @@ async fn key_summary_classifies_kinds_and_settling() {
             (1, 1, 3)
         );
 
-        let s = key_summary(&pool, other, Some(5000)).await.unwrap();
+        let s = key_summary(&pool, EpochKey::first(other), Some(5000))
+            .await
+            .unwrap();
         assert_eq!(
             (
                 s.total,
@@ -180,7 +185,7 @@ async fn mismatches_page_by_key_hash_with_fields_and_states() {
         let id = service(&pool, "orders").await;
         seed_keys(&pool, id).await;
 
-        let page = mismatches(&pool, id, None, Some(5000), 2, None)
+        let page = mismatches(&pool, EpochKey::first(id), None, Some(5000), 2, None)
             .await
             .unwrap();
         let keys: Vec<_> = page.items.iter().map(|i| i.key.as_str()).collect();
@@ -194,9 +199,16 @@ async fn mismatches_page_by_key_hash_with_fields_and_states() {
         let cursor: Uuid = page.next_cursor.unwrap().parse().unwrap();
         assert_eq!(cursor, Uuid::from_u128(3));
 
-        let page = mismatches(&pool, id, None, Some(5000), 2, Some(cursor))
-            .await
-            .unwrap();
+        let page = mismatches(
+            &pool,
+            EpochKey::first(id),
+            None,
+            Some(5000),
+            2,
+            Some(cursor),
+        )
+        .await
+        .unwrap();
         let [k04, k05] = &page.items[..] else {
             panic!("{page:?}")
         };
@@ -235,9 +247,16 @@ async fn mismatches_page_by_key_hash_with_fields_and_states() {
         assert!(k05.fields.is_empty());
 
         let cursor = page.next_cursor.unwrap().parse().unwrap();
-        let page = mismatches(&pool, id, None, Some(5000), 2, Some(cursor))
-            .await
-            .unwrap();
+        let page = mismatches(
+            &pool,
+            EpochKey::first(id),
+            None,
+            Some(5000),
+            2,
+            Some(cursor),
+        )
+        .await
+        .unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].key, "k07");
         assert!(
@@ -254,9 +273,16 @@ async fn mismatches_filter_by_kind_and_end_exactly_on_the_last_item() {
     with_db(|pool| async move {
         let id = service(&pool, "orders").await;
         seed_keys(&pool, id).await;
-        let page = mismatches(&pool, id, Some(MismatchKind::Mismatched), None, 3, None)
-            .await
-            .unwrap();
+        let page = mismatches(
+            &pool,
+            EpochKey::first(id),
+            Some(MismatchKind::Mismatched),
+            None,
+            3,
+            None,
+        )
+        .await
+        .unwrap();
         let keys: Vec<_> = page.items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["k04", "k05", "k07"]);
         assert!(page
@@ -267,7 +293,7 @@ async fn mismatches_filter_by_kind_and_end_exactly_on_the_last_item() {
 
         let page = mismatches(
             &pool,
-            id,
+            EpochKey::first(id),
             Some(MismatchKind::ExtraInCandidate),
             Some(5000),
             10,
@@ -315,7 +341,7 @@ async fn side_counts_fold_tallies() {
         // A partition's log went back twice: remarks, not records.
         tally(&pool, id, CANDIDATE, "log_resets", "log_reset", 2, 0).await;
 
-        let [b, c] = side_counts(&pool, id).await.unwrap();
+        let [b, c] = side_counts(&pool, EpochKey::first(id)).await.unwrap();
         assert_eq!(
             (b.records, b.events, b.duplicates, b.unparseable),
             (13, 7, 1, 2)
@@ -410,7 +436,9 @@ async fn windows_newest_first_with_verdicts() {
         let id = service(&pool, "orders").await;
         seed_windows(&pool, id).await;
 
-        let page = windows(&pool, id, 60_000, Some(120_000), 3).await.unwrap();
+        let page = windows(&pool, EpochKey::first(id), 60_000, Some(120_000), 3)
+            .await
+            .unwrap();
         let starts: Vec<_> = page
             .iter()
             .map(|w| (w.start_ms, w.end_ms, w.settled, w.matched))
@@ -437,7 +465,9 @@ async fn windows_newest_first_with_verdicts() {
             ("15", "10")
         );
 
-        let all = windows(&pool, id, 60_000, Some(120_000), 10).await.unwrap();
+        let all = windows(&pool, EpochKey::first(id), 60_000, Some(120_000), 10)
+            .await
+            .unwrap();
         assert_eq!(all.len(), 4);
         assert_eq!(
             all[3].baseline.fingerprint, "36893488147419103230",
@@ -453,7 +483,7 @@ async fn window_counts_cover_settled_windows_only() {
     with_db(|pool| async move {
         let id = service(&pool, "orders").await;
         seed_windows(&pool, id).await;
-        let c = window_counts(&pool, id, 60_000, Some(120_000))
+        let c = window_counts(&pool, EpochKey::first(id), 60_000, Some(120_000))
             .await
             .unwrap();
         assert_eq!((c.settled_matched, c.settled_unmatched), (1, 1));
@@ -462,7 +492,9 @@ async fn window_counts_cover_settled_windows_only() {
             Some((60_000, false))
         );
 
-        let c = window_counts(&pool, id, 60_000, None).await.unwrap();
+        let c = window_counts(&pool, EpochKey::first(id), 60_000, None)
+            .await
+            .unwrap();
         assert_eq!(c, WindowCounts::default());
     })
     .await;

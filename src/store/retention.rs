@@ -4,6 +4,11 @@
 //! a checkpoint never waits behind a long delete. Event time, not the clock, for what the gate
 //! reads: a replayed or backfilled run (event times days in the past) keeps its evidence.
 //!
+//! The event log (`store::epochs`) is kept `[store] rewind_minutes` of event time behind the
+//! service's newest logged event ([`prune_log`]): the service's `log_complete_from_ms` is raised to
+//! the cutoff in the same transaction that deletes rows wholly behind it, so an epoch start the log
+//! can no longer honour is refused, never built from a partial log.
+//!
 //! Not pruned here: `keys` and `event_ids` (a key's parity and deduplication span the whole run;
 //! bounding them is the dedupe-horizon work), `gate_history`, waivers and sign-offs (audit).
 
@@ -16,11 +21,13 @@ pub struct Pruned {
     pub windows: u64,
     pub deliveries: u64,
     pub bad_messages: u64,
+    /// Event-log rows behind `[store] rewind_minutes` ([`prune_log`]).
+    pub event_log: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.windows + self.deliveries + self.bad_messages
+        self.windows + self.deliveries + self.bad_messages + self.event_log
     }
 }
 
@@ -71,6 +78,45 @@ pub async fn prune_batch(
     .await?
     .rows_affected();
     Ok(pruned)
+}
+
+/// Delete at most `limit` event-log rows of `service_id` whose events all lie more than
+/// `rewind_ms` behind its newest logged event; returns how many went.
+pub async fn prune_log(
+    pool: &PgPool,
+    service_id: i16,
+    rewind_ms: i64,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT max(max_event_ms) FROM event_log WHERE service_id = $1")
+            .bind(service_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(cutoff) = newest.map(|n| n.saturating_sub(rewind_ms)) else {
+        return Ok(0);
+    };
+    sqlx::query(
+        "UPDATE services SET log_complete_from_ms = greatest(log_complete_from_ms, $2) \
+         WHERE id = $1 AND log_complete_from_ms IS DISTINCT FROM greatest(log_complete_from_ms, $2)",
+    )
+    .bind(service_id)
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    let deleted = sqlx::query(
+        "DELETE FROM event_log WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM event_log WHERE service_id = $1 AND max_event_ms < $2 LIMIT $3))",
+    )
+    .bind(service_id)
+    .bind(cutoff)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 #[cfg(test)]
@@ -131,7 +177,8 @@ mod tests {
                 Pruned {
                     windows: 2,
                     deliveries: 1,
-                    bad_messages: 1
+                    bad_messages: 1,
+                    event_log: 0,
                 },
                 "at most `limit` rows of each table per call"
             );

@@ -9,6 +9,7 @@ use super::StoreError;
 use crate::model::status::RowsSummary;
 use crate::model::{KindCounts, MismatchKind};
 use crate::rowdiff::sampler::SampleResult;
+use crate::store::EpochKey;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -253,18 +254,19 @@ pub async fn latest_diffs(
         .collect())
 }
 
-/// The keys `sql` selects (`$1` the service, `$2` the limit) as texts for the row sampler, which
+/// The keys `sql` selects (`$1` the service, `$2` the limit, `$3` the epoch) as texts for the row sampler, which
 /// maps them to key columns: a key that is not UTF-8 cannot be written in a table's key columns as
 /// text, and is left out (it stays in the stream comparison).
 async fn key_texts(
     pool: &PgPool,
     sql: &'static str,
-    service_id: i16,
+    at: EpochKey,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
     let keys: Vec<Vec<u8>> = sqlx::query_scalar(sql)
-        .bind(service_id)
+        .bind(at.service_id)
         .bind(limit.max(1))
+        .bind(at.epoch)
         .fetch_all(pool)
         .await?;
     Ok(keys
@@ -277,28 +279,48 @@ async fn key_texts(
 /// changed first: exactly the keys whose tables are most worth a look.
 pub async fn flagged_keys(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
     const FLAGGED: &str = "SELECT coalesce(b.key_bytes, c.key_bytes) FROM \
-           (SELECT * FROM keys WHERE service_id = $1 AND side = 0) b \
-           FULL JOIN (SELECT * FROM keys WHERE service_id = $1 AND side = 1) c \
+           (SELECT * FROM keys WHERE service_id = $1 AND epoch = $3 AND side = 0) b \
+           FULL JOIN (SELECT * FROM keys WHERE service_id = $1 AND epoch = $3 AND side = 1) c \
              ON b.key_hash = c.key_hash \
          WHERE b.key_hash IS NULL OR c.key_hash IS NULL OR b.events <> c.events \
             OR b.fingerprint_sum <> c.fingerprint_sum \
             OR b.final_digest IS DISTINCT FROM c.final_digest \
          ORDER BY greatest(b.last_event_ms, c.last_event_ms) DESC LIMIT $2";
-    key_texts(pool, FLAGGED, service_id, limit).await
+    key_texts(pool, FLAGGED, at, limit).await
+}
+
+/// A uniform sample of the key texts the epoch's events touched (either side): `limit`
+/// consecutive key hashes from a random point of the hash space, wrapping, as the table sampler's
+/// window is (`scope = "changed"`). Served by the primary key's order.
+pub async fn changed_keys(
+    pool: &PgPool,
+    at: EpochKey,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    const CHANGED: &str = "WITH p AS (SELECT gen_random_uuid() AS start), \
+         a AS (SELECT DISTINCT ON (key_hash) 0 AS part, key_hash, key_bytes FROM keys, p \
+               WHERE service_id = $1 AND epoch = $3 AND key_hash >= p.start \
+               ORDER BY key_hash LIMIT $2), \
+         b AS (SELECT DISTINCT ON (key_hash) 1 AS part, key_hash, key_bytes FROM keys, p \
+               WHERE service_id = $1 AND epoch = $3 AND key_hash < p.start \
+               ORDER BY key_hash LIMIT $2) \
+         SELECT key_bytes FROM (SELECT * FROM a UNION ALL SELECT * FROM b) x \
+         ORDER BY part, key_hash LIMIT $2";
+    key_texts(pool, CHANGED, at, limit).await
 }
 
 /// The most recently changed key texts (either side), newest first. No index on `last_event_ms`
 /// on purpose: it would slow every checkpoint upsert, and this runs once per sampler interval.
 pub async fn recent_keys(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    const RECENT: &str = "SELECT key_bytes FROM keys WHERE service_id = $1 \
+    const RECENT: &str = "SELECT key_bytes FROM keys WHERE service_id = $1 AND epoch = $3 \
          GROUP BY key_bytes ORDER BY max(last_event_ms) DESC LIMIT $2";
-    key_texts(pool, RECENT, service_id, limit).await
+    key_texts(pool, RECENT, at, limit).await
 }

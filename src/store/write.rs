@@ -18,7 +18,7 @@
 
 use super::{side_code, Store, StoreError};
 use crate::core::identity::{fingerprint, is_delivery_sample, pack};
-use crate::model::{Side, TallyKind, TopicPartition};
+use crate::model::{EpochScope, Side, TallyKind, TopicPartition};
 use crate::store::batch::{Batch, BatchEvent, TallyId, SAMPLES_PER_REASON, SAMPLE_BYTES};
 use keys::{KeyDelta, KeyId};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 mod keys;
+pub(super) mod log;
 
 /// The reason (under [`TallyKind::Unparseable`]) of events whose key row the database refused.
 pub const UNSTORABLE: &str = "unstorable";
@@ -43,6 +44,8 @@ pub struct Stored {
     pub tallies: BTreeMap<TallyId, i64>,
     /// Events left out because the database refused their key's row.
     pub unstorable: usize,
+    /// The epoch each service (by index) was written in.
+    pub scopes: Vec<EpochScope>,
 }
 
 const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids, side)
@@ -52,28 +55,48 @@ const INSERT_DELIVERIES: &str =
     "INSERT INTO deliveries (service_id, side, event_id, event_ms, record_ms)
  SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[], $4::int8[], $5::int8[])";
 
-const UPSERT_WINDOWS: &str = "INSERT INTO windows AS w (service_id, side, window_start_ms, operation, events, fingerprint_sum)
- SELECT s, sd, ws, op, n, fp::numeric FROM unnest($1::int2[], $2::int2[], $3::int8[], $4::int2[], $5::int8[], $6::text[]) AS t(s, sd, ws, op, n, fp)
- ON CONFLICT (service_id, window_start_ms, side, operation) DO UPDATE SET
+const UPSERT_WINDOWS: &str = "INSERT INTO windows AS w (service_id, side, window_start_ms, operation, events, fingerprint_sum, epoch)
+ SELECT s, sd, ws, op, n, fp::numeric, ep FROM unnest($1::int2[], $2::int2[], $3::int8[], $4::int2[], $5::int8[], $6::text[], $7::int8[]) AS t(s, sd, ws, op, n, fp, ep)
+ ON CONFLICT (service_id, epoch, window_start_ms, side, operation) DO UPDATE SET
    events = w.events + excluded.events, fingerprint_sum = w.fingerprint_sum + excluded.fingerprint_sum";
 
 const UPSERT_TALLIES: &str =
-    "INSERT INTO tallies AS t (service_id, side, kind, name, records, events)
- SELECT * FROM unnest($1::int2[], $2::int2[], $3::text[], $4::text[], $5::int8[], $6::int8[])
- ON CONFLICT (service_id, side, kind, name) DO UPDATE SET
+    "INSERT INTO tallies AS t (service_id, side, kind, name, records, events, epoch)
+ SELECT * FROM unnest($1::int2[], $2::int2[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[])
+ ON CONFLICT (service_id, epoch, side, kind, name) DO UPDATE SET
    records = t.records + excluded.records, events = t.events + excluded.events";
 
 const INSERT_SAMPLE: &str = "INSERT INTO bad_messages (service_id, side, reason, topic, partition, kafka_offset, key_bytes, sample)
  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Database ids of a batch's service indexes, resolved once per checkpoint (the lookups run for
-/// every event). A name without an id is an error: writing under a made-up id would mix services.
+/// every event), and the epoch each service's rows are written in (read inside the checkpoint's
+/// transaction, `log::enter`). A name without an id is an error: writing under a made-up id
+/// would mix services.
 #[derive(Debug)]
-struct ServiceIds(Vec<i16>);
+pub(super) struct ServiceIds {
+    ids: Vec<i16>,
+    epochs: Vec<i64>,
+}
 
 impl ServiceIds {
-    fn get(&self, service: usize) -> Result<i16, StoreError> {
-        self.0
+    /// One service (index 0) written in `epoch`.
+    pub(super) fn one(id: i16, epoch: i64) -> Self {
+        Self {
+            ids: vec![id],
+            epochs: vec![epoch],
+        }
+    }
+
+    pub(super) fn get(&self, service: usize) -> Result<i16, StoreError> {
+        self.ids
+            .get(service)
+            .copied()
+            .ok_or(StoreError::UnknownService(format!("#{service}")))
+    }
+
+    pub(super) fn epoch(&self, service: usize) -> Result<i64, StoreError> {
+        self.epochs
             .get(service)
             .copied()
             .ok_or(StoreError::UnknownService(format!("#{service}")))
@@ -90,99 +113,146 @@ enum Isolation {
 impl Store {
     /// Store a batch. `names` maps the batch's service indexes to configured names.
     pub async fn checkpoint(&self, names: &[String], batch: &Batch) -> Result<Stored, StoreError> {
-        let ids = ServiceIds(
-            names
-                .iter()
-                .map(|n| {
-                    self.service_id(n)
-                        .ok_or_else(|| StoreError::UnknownService(n.clone()))
-                })
-                .collect::<Result<_, _>>()?,
-        );
-        match self.write_batch(&ids, batch, Isolation::Off).await {
+        let ids: Vec<i16> = names
+            .iter()
+            .map(|n| {
+                self.service_id(n)
+                    .ok_or_else(|| StoreError::UnknownService(n.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        let stored = match self.write_batch(&ids, batch, Isolation::Off).await {
             Err(e) if e.is_data_error() => {
                 tracing::warn!(error = %e, "the database refused a value of this checkpoint; storing its keys one by one to leave out the refused ones");
                 self.write_batch(&ids, batch, Isolation::On).await
             }
             other => other,
-        }
+        }?;
+        self.remember_scopes(ids.iter().copied().zip(stored.scopes.iter().copied()));
+        Ok(stored)
     }
 
     async fn write_batch(
         &self,
-        ids: &ServiceIds,
+        ids: &[i16],
         batch: &Batch,
         isolation: Isolation,
     ) -> Result<Stored, StoreError> {
         let mut tx = self.pool.begin().await?;
         advance_partitions(&mut tx, ids, batch).await?;
-
-        let mut per_key: FxHashMap<KeyId, KeyDelta> =
-            FxHashMap::with_capacity_and_hasher(batch.keys.len(), Default::default());
-        for x in &batch.events {
-            let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
-            k.0 += 1;
-            k.1 += i128::from(event_fingerprint(x));
-        }
-        let refused: FxHashSet<KeyId> = match isolation {
-            Isolation::Off => {
-                keys::upsert(&mut tx, &keys::rows(ids, batch, &per_key)?).await?;
-                FxHashSet::default()
-            }
-            Isolation::On => keys::upsert_isolating(&mut tx, &keys::rows(ids, batch, &per_key)?)
-                .await?
-                .into_iter()
-                .collect(),
+        let current = log::enter(&mut tx, ids).await?;
+        let scopes: Vec<EpochScope> = ids
+            .iter()
+            .map(|id| current.get(id).copied().unwrap_or_default())
+            .collect();
+        // Services whose epoch changed since the lane filled this batch.
+        let changed: BTreeMap<usize, EpochScope> = scopes
+            .iter()
+            .enumerate()
+            .filter(|(i, scope)| batch.scope(*i).id != scope.id)
+            .map(|(i, scope)| (i, *scope))
+            .collect();
+        let rebased;
+        let batch = if changed.is_empty() {
+            batch
+        } else {
+            tracing::info!(services = changed.len(), "an epoch started while this batch was filled: its earlier events are counted as before_start");
+            rebased = batch.rebased(&changed);
+            &rebased
         };
+        let ids = ServiceIds {
+            ids: ids.to_vec(),
+            epochs: scopes.iter().map(|s| s.id).collect(),
+        };
+        let (mut stored, refused) = count(&mut tx, &ids, batch, isolation).await?;
+        stored.scopes = scopes;
         let kept = |e: &BatchEvent| !refused.contains(&(e.service, e.side, e.key_hash));
-
         append_identities(&mut tx, batch, &refused).await?;
-        insert_deliveries(&mut tx, ids, batch, &kept).await?;
-        let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
-        let mut stored = Stored {
-            records: batch.records,
-            tallies: batch.tallies.clone(),
-            ..Stored::default()
-        };
-        for x in &batch.events {
-            if !kept(x) {
-                // The record was tallied under its operation when it was admitted: it is
-                // counted once, under the reason it was not compared.
-                move_tally(
-                    &mut stored.tallies,
-                    TallyId {
-                        service: x.service,
-                        side: x.side,
-                        kind: TallyKind::Operation,
-                        name: x.operation.as_str(),
-                    },
-                    TallyId {
-                        service: x.service,
-                        side: x.side,
-                        kind: TallyKind::Unparseable,
-                        name: UNSTORABLE,
-                    },
-                );
-                stored.unstorable += 1;
-                continue;
-            }
-            let w = per_window
-                .entry((x.service, x.side, x.window_start_ms, x.operation as u8))
-                .or_default();
-            w.0 += 1;
-            w.1 += i128::from(event_fingerprint(x));
-            *stored
-                .new_by_operation
-                .entry((x.service, x.side, x.operation.as_str()))
-                .or_default() += 1;
-            stored.new_events += 1;
-        }
-        upsert_windows(&mut tx, ids, &per_window).await?;
-        upsert_tallies(&mut tx, ids, &stored).await?;
-        insert_samples(&mut tx, ids, batch, &refused, isolation).await?;
+        log::append_log(&mut tx, &ids, batch, &kept).await?;
+        insert_deliveries(&mut tx, &ids, batch, &kept).await?;
+        insert_samples(&mut tx, &ids, batch, &refused, isolation).await?;
         tx.commit().await?;
         Ok(stored)
     }
+}
+
+/// The batch's keys, windows and tallies (each service's in its epoch of `ids`); returns what was
+/// stored and the keys the database refused (left out, their events counted as unstorable).
+async fn count(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    batch: &Batch,
+    isolation: Isolation,
+) -> Result<(Stored, FxHashSet<KeyId>), StoreError> {
+    let mut per_key: FxHashMap<KeyId, KeyDelta> =
+        FxHashMap::with_capacity_and_hasher(batch.keys.len(), Default::default());
+    for x in &batch.events {
+        let k = per_key.entry((x.service, x.side, x.key_hash)).or_default();
+        k.0 += 1;
+        k.1 += i128::from(event_fingerprint(x));
+    }
+    let refused: FxHashSet<KeyId> = match isolation {
+        Isolation::Off => {
+            keys::upsert(&mut *tx, &keys::rows(ids, batch, &per_key)?).await?;
+            FxHashSet::default()
+        }
+        Isolation::On => keys::upsert_isolating(&mut *tx, &keys::rows(ids, batch, &per_key)?)
+            .await?
+            .into_iter()
+            .collect(),
+    };
+    let kept = |e: &BatchEvent| !refused.contains(&(e.service, e.side, e.key_hash));
+    let mut per_window: BTreeMap<(usize, Side, i64, u8), (i64, i128)> = BTreeMap::new();
+    let mut stored = Stored {
+        records: batch.records,
+        tallies: batch.tallies.clone(),
+        ..Stored::default()
+    };
+    for x in &batch.events {
+        if !kept(x) {
+            // The record was tallied under its operation when it was admitted: it is
+            // counted once, under the reason it was not compared.
+            move_tally(
+                &mut stored.tallies,
+                TallyId {
+                    service: x.service,
+                    side: x.side,
+                    kind: TallyKind::Operation,
+                    name: x.operation.as_str(),
+                },
+                TallyId {
+                    service: x.service,
+                    side: x.side,
+                    kind: TallyKind::Unparseable,
+                    name: UNSTORABLE,
+                },
+            );
+            stored.unstorable += 1;
+            continue;
+        }
+        let w = per_window
+            .entry((x.service, x.side, x.window_start_ms, x.operation as u8))
+            .or_default();
+        w.0 += 1;
+        w.1 += i128::from(event_fingerprint(x));
+        *stored
+            .new_by_operation
+            .entry((x.service, x.side, x.operation.as_str()))
+            .or_default() += 1;
+        stored.new_events += 1;
+    }
+    upsert_windows(&mut *tx, ids, &per_window).await?;
+    upsert_tallies(&mut *tx, ids, &stored).await?;
+    Ok((stored, refused))
+}
+
+/// A new epoch's rows from its rebuilt batch (`epochs::rebuild`): keys, windows and the
+/// operation tallies, as a checkpoint of those events would write them.
+pub(super) async fn count_rebuilt(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    batch: &Batch,
+) -> Result<(), StoreError> {
+    count(tx, ids, batch, Isolation::Off).await.map(|_| ())
 }
 
 fn event_fingerprint(x: &BatchEvent) -> i64 {
@@ -202,7 +272,7 @@ fn move_tally(tallies: &mut BTreeMap<TallyId, i64>, from: TallyId, to: TallyId) 
 /// Compare-and-set of every partition's offset (or its first row).
 async fn advance_partitions(
     tx: &mut sqlx::PgConnection,
-    ids: &ServiceIds,
+    ids: &[i16],
     batch: &Batch,
 ) -> Result<(), StoreError> {
     for (TopicPartition { topic, partition }, p) in &batch.partitions {
@@ -222,7 +292,9 @@ async fn advance_partitions(
                 "INSERT INTO partitions (topic, partition, service_id, side, next_offset, max_event_ms, end_offset, last_record_at, min_event_ms, arrival_base, last_record)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, coalesce($9, 0), $10) ON CONFLICT DO NOTHING",
             )
-            .bind(topic).bind(partition).bind(ids.get(p.service)?).bind(side_code(p.side))
+            .bind(topic).bind(partition)
+            .bind(*ids.get(p.service).ok_or(StoreError::UnknownService(format!("#{}", p.service)))?)
+            .bind(side_code(p.side))
             .bind(p.next_offset).bind(p.max_event_ms).bind(p.end_offset).bind(p.min_event_ms).bind(p.arrival_base)
             .bind(last_record)
             .execute(&mut *tx).await?.rows_affected(),
@@ -363,9 +435,11 @@ async fn upsert_windows(
         operation: Vec<i16>,
         events: Vec<i64>,
         fingerprint: Vec<String>,
+        epoch: Vec<i64>,
     }
     let mut c = Columns::default();
     for ((service, side, start, op), (n, fp)) in per_window {
+        c.epoch.push(ids.epoch(*service)?);
         c.service.push(ids.get(*service)?);
         c.side.push(side_code(*side));
         c.start.push(*start);
@@ -380,6 +454,7 @@ async fn upsert_windows(
         .bind(c.operation)
         .bind(c.events)
         .bind(c.fingerprint)
+        .bind(c.epoch)
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -401,6 +476,7 @@ async fn upsert_tallies(
         name: Vec<&'a str>,
         records: Vec<i64>,
         events: Vec<i64>,
+        epoch: Vec<i64>,
     }
     let mut c = Columns::default();
     for (t, records) in &stored.tallies {
@@ -412,6 +488,7 @@ async fn upsert_tallies(
         } else {
             0
         };
+        c.epoch.push(ids.epoch(t.service)?);
         c.service.push(ids.get(t.service)?);
         c.side.push(side_code(t.side));
         c.kind.push(t.kind.as_str());
@@ -426,6 +503,7 @@ async fn upsert_tallies(
         .bind(c.name)
         .bind(c.records)
         .bind(c.events)
+        .bind(c.epoch)
         .execute(&mut *tx)
         .await?;
     Ok(())

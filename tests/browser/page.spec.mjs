@@ -6,7 +6,8 @@
 // the page shows wave 1 failing, clean_orders passing, orders failing with its criteria and the
 // HTML key as text; the sign-off form answers 409 with the reason. `accepted` (after the test
 // waived orders' failing criteria): wave 1 warns; the form answers 201 with the record; the page
-// then shows the wave signed off. Screenshots: <screenshot> (the page) and <screenshot>-<phase>.png
+// then shows the wave signed off; then clean_orders' epoch form is refused (a start in the future,
+// 400) and accepted (201), and the page shows the epoch and wave 1's sign-off stale. Screenshots: <screenshot> (the page) and <screenshot>-<phase>.png
 // (the form's answer). Exit 0 only if every check passed.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -86,6 +87,44 @@ try {
   await page.waitForLoadState('load');
   if (phase === 'accepted') {
     check((await page.locator('#wave-1').innerText()).includes('signed off'), 'the page shows wave 1 signed off');
+  }
+  if (phase === 'accepted') {
+    // An observation epoch of clean_orders through its form: a start in the future is refused
+    // (400 naming the field), one from now is recorded; the page then shows it and wave 1's
+    // sign-off as stale.
+    const epochForm = () => page.locator('section[id="service-clean_orders"] form.epoch');
+    const submit = async (startsAt) => {
+      await epochForm().locator('input[name="token"]').fill(token);
+      await epochForm().locator('textarea[name="reason"]').fill('browser <fix> deployed');
+      await epochForm().locator('input[name="starts_at"]').fill(startsAt);
+      const [answer] = await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        epochForm().locator('button[type="submit"]').click(),
+      ]);
+      return [answer.status(), await page.locator('body').innerText()];
+    };
+    const [refusedStatus, refusedText] = await submit('2999-01-01T00:00:00Z');
+    check(refusedStatus === 400, `an epoch starting in the future answers 400 (got ${refusedStatus})`);
+    check(refusedText.includes('field `starts_at`: must not lie in the future'), 'the 400 names starts_at');
+    await page.getByRole('link', { name: 'Back to the operator page' }).click();
+    await page.waitForLoadState('load');
+    const [startedStatus, startedText] = await submit('');
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-epoch.png'), fullPage: true });
+    check(startedStatus === 201, `the epoch form answers 201 (got ${startedStatus})`);
+    check(startedText.includes('201 Created') && startedText.includes('alice')
+      && startedText.includes('browser <fix> deployed'), 'the epoch is shown with who and why, as text');
+    await page.getByRole('link', { name: 'Back to the operator page' }).click();
+    await page.waitForLoadState('load');
+    // The evaluator picks the epoch up at its next round.
+    let shown = '';
+    for (let i = 0; i < 30; i++) {
+      shown = await page.locator('section[id="service-clean_orders"] table.epoch').innerText();
+      if (shown.includes('browser <fix> deployed')) break;
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.reload({ waitUntil: 'load' });
+    }
+    check(shown.includes('browser <fix> deployed') && shown.includes('alice'), 'the page shows the epoch: who and why');
+    check((await page.locator('#wave-1').innerText()).includes('observation epoch'), "wave 1's sign-off is stale, naming the epoch");
   }
   await page.screenshot({ path: screenshot, fullPage: true });
   check(!failed, 'no dialog was opened (nothing executed)');

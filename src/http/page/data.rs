@@ -56,10 +56,19 @@ pub async fn gather(state: &AppState) -> Result<PageData, ApiError> {
         let id = state.store.resolve_service_id(&service.name).await?;
         let differs = status.keys.settled.total() + status.keys.in_flight.total() > 0;
         let mismatches = match id {
-            Some(id) if differs => Some(
-                read::mismatches(pool, id, None, status.settled_until_ms, MISMATCH_KEYS, None)
-                    .await?,
-            ),
+            Some(id) if differs => {
+                let (_, at) = crate::store::epochs::current(
+                    pool,
+                    id,
+                    &service.name,
+                    service.compare_from.start_ms(),
+                )
+                .await?;
+                Some(
+                    read::mismatches(pool, at, None, status.settled_until_ms, MISMATCH_KEYS, None)
+                        .await?,
+                )
+            }
             _ => None,
         };
         let targets_configured = service.targets.is_some();

@@ -1,6 +1,7 @@
 //! The operator page: server-rendered HTML at `/` (no JavaScript, no external assets) with every
 //! wave (verdict, sign-offs, staleness, blockers) and every service (verdict, criteria, counts,
-//! differing keys with field diffs, row diffs), plus sign-off and revocation forms.
+//! differing keys with field diffs, row diffs, the observation epoch), plus sign-off, revocation
+//! and epoch forms (`/ui/services/{service}/epochs`).
 //!
 //! The forms post `application/x-www-form-urlencoded` bodies to `/ui/waves/{id}/signoff` and
 //! `/ui/waves/{id}/revoke`; they run exactly the API's code (`waves::act_on_wave`,
@@ -18,7 +19,7 @@ mod waves;
 
 use super::auth::{self, Approver};
 use super::body::Fields;
-use super::explore::query;
+use super::error::query;
 use super::{waves as api_waves, ApiError, AppState};
 use crate::signoff::SignoffAction;
 use crate::signoff::SignoffRecord;
@@ -179,6 +180,48 @@ pub async fn wave_form(
         }
     };
     act(&state, &id, action, form).await
+}
+
+/// `POST /ui/services/{service}/epochs` (form: `token`, `reason`, optional `starts_at`): starts an
+/// epoch through the API's own code and renders the server's answer.
+pub async fn epoch_form(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let outcome = async {
+        let pairs = form_pairs(form)?;
+        let identity = form_approver(&state, &pairs)?;
+        let config = super::services::known_service(&state, &service)?;
+        // An empty start field means "now", as an absent `starts_at` does in the API.
+        let pairs = pairs
+            .into_iter()
+            .filter(|(k, v)| !(k == "starts_at" && v.trim().is_empty()))
+            .collect();
+        let fields = Fields::from_form(pairs, &["token", "reason", "starts_at"])?;
+        super::epochs::start_epoch(&state, config, &identity, fields).await
+    }
+    .await;
+    let epoch = match outcome {
+        Ok(epoch) => epoch,
+        Err(e) => return error_page(&format!("Service {service}: epoch refused"), &e),
+    };
+    let title = format!("Service {}: epoch {} started", epoch.service, epoch.id);
+    let mut body = String::new();
+    html!(
+        body,
+        "<h1>{}</h1><p class=\"ok\" id=\"answer\">201 Created</p><table class=\"record\">\
+         <tr><th>Epoch</th><td>{}</td></tr><tr><th>Judges events from</th><td>{}</td></tr>\
+         <tr><th>By</th><td>{}</td></tr><tr><th>Why</th><td>{}</td></tr></table>\
+         <p><a href=\"/#service-{}\">Back to the operator page</a></p>",
+        esc(&title),
+        esc(epoch.id),
+        esc(time(epoch.starts_at)),
+        esc(&epoch.created_by),
+        esc(&epoch.reason),
+        esc(&epoch.service)
+    );
+    respond(StatusCode::CREATED, html::document(&title, None, &body))
 }
 
 /// A form's sign-off or revocation through the API's own code.

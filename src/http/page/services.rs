@@ -36,11 +36,45 @@ fn render_service(panel: &ServicePanel) -> String {
         esc(time(s.gate.evaluated_at.or(s.evaluated_at))),
         list(&s.gate.reasons)
     );
+    out.push_str(&epoch(s));
     out.push_str(&criteria(s));
     out.push_str(&counts(s));
     out.push_str(&mismatches(&s.service, panel.mismatches.as_ref()));
     out.push_str(&row_diff(panel));
     out.push_str("</section>");
+    out
+}
+
+/// The epoch the gate judges (start, who, why) and the form that starts a new one; the approver
+/// token travels in the form body (never in a URL).
+fn epoch(s: &ServiceStatus) -> String {
+    let mut out = String::from("<h4>Observation epoch</h4>");
+    match &s.epoch {
+        Some(e) => html!(
+            out,
+            "<table class=\"epoch\"><tr><th>Epoch</th><td>{}</td></tr>\
+             <tr><th>Judges events from</th><td>{}</td></tr><tr><th>Started by</th><td>{}</td></tr>\
+             <tr><th>Why</th><td>{}</td></tr></table>",
+            esc(e.id),
+            esc(e
+                .starts_at
+                .map_or_else(|| "the beginning".to_owned(), |t| time(Some(t)))),
+            esc(&e.created_by),
+            esc(&e.reason)
+        ),
+        None => out.push_str("<p class=\"muted\">Not evaluated yet.</p>"),
+    }
+    html!(
+        out,
+        "<form method=\"post\" action=\"/ui/services/{}/epochs\" class=\"epoch\">\
+         <strong>Start a new epoch of {}</strong>\
+         <label>Approver token <input type=\"password\" name=\"token\" autocomplete=\"off\" required></label>\
+         <label>Reason (the fix that went out) <textarea name=\"reason\" rows=\"2\" cols=\"40\" required></textarea></label>\
+         <label>From (RFC 3339, empty: now) <input type=\"text\" name=\"starts_at\" placeholder=\"2026-08-20T10:00:00Z\"></label>\
+         <button type=\"submit\">Start epoch</button></form>",
+        esc(&s.service),
+        esc(&s.service)
+    );
     out
 }
 

@@ -9,6 +9,7 @@ pub mod publish;
 pub mod verdict;
 pub mod watermark;
 
+use crate::config::model::CompareFrom;
 use crate::config::Config;
 use crate::gate::{DelayEvidence, ErrorEvidence, GateInputs, Hysteresis, RowEvidence};
 use crate::metrics::Metrics;
@@ -16,10 +17,11 @@ use crate::model::status::{
     ClusterReadiness, EvidenceRange, Fault, IngestionFaults, LaneRef, ServiceStatus, SharedStatus,
     SideStatus,
 };
+use crate::model::FIRST_EPOCH;
 use crate::model::{FieldCount, Side};
 use crate::serve::evaluate::publish::publish_metrics;
 use crate::serve::evaluate::verdict::{decide, thresholds};
-use crate::serve::evaluate::watermark::{observed_span, side_watermark};
+use crate::serve::evaluate::watermark::{auto_start, observed_span, side_watermark, ObservedSpan};
 use crate::serve::ingest::cluster::{ClusterHealth, HealthContext};
 use crate::serve::progress::backlog::{evaluation_pause, resume_at, Positions};
 use crate::serve::progress::EndOffsets;
@@ -48,7 +50,6 @@ pub async fn evaluate_service(
     let pool = &store.pool;
     let now_ms = Utc::now().timestamp_millis();
     let idle_ms = config.serve.idle_partition_ms as i64;
-    let [b_counts, c_counts] = read::side_counts(pool, id).await?;
     let rows = read::partitions(pool, id).await?;
     let (b_rows, c_rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.side == BASELINE);
     let mut s = ServiceStatus {
@@ -57,23 +58,20 @@ pub async fn evaluate_service(
         evaluated_at: Some(Utc::now()),
         ..Default::default()
     };
-    for (counts, rows, topics, side, ends) in [
+    for (rows, topics, side, ends) in [
         (
-            b_counts,
             &b_rows,
             &service.baseline_topics,
             &mut s.baseline,
             ends[Side::Baseline.index()],
         ),
         (
-            c_counts,
             &c_rows,
             &service.candidate_topics,
             &mut s.candidate,
             ends[Side::Candidate.index()],
         ),
     ] {
-        side.counts = counts;
         let (partitions, watermark) = side_watermark(rows, topics, ends, now_ms, idle_ms);
         // Unknown if any partition's is (or the side has none the broker knows of).
         side.lag = partitions
@@ -84,14 +82,44 @@ pub async fn evaluate_service(
         side.partitions = partitions;
         side.watermark_ms = watermark;
     }
+    // Every count, key and window below is the current epoch's (`store::epochs`).
+    let compare_from_ms = service.compare_from.start_ms();
+    let (mut epoch, mut at) =
+        crate::store::epochs::current(pool, id, &service.name, compare_from_ms).await?;
+    let undecided = service.compare_from == CompareFrom::Auto && epoch.id == FIRST_EPOCH;
+    let mut auto_wait = None;
+    if undecided {
+        let watermarks = [s.baseline.watermark_ms, s.candidate.watermark_ms];
+        match auto_start(watermarks, &b_rows, &c_rows, service.start_margin_ms()) {
+            Some(start) if start <= now_ms => {
+                (epoch, at) = start_auto_epoch(service, id, store, start, now_ms).await?;
+            }
+            Some(start) => {
+                auto_wait = Some(format!(
+                    "compare_from = \"auto\": the comparison starts at {}",
+                    crate::core::range::format_instant_ms(start).unwrap_or_else(|| format!("{start} ms"))
+                ))
+            }
+            None => {
+                auto_wait = Some(
+                    "compare_from = \"auto\": waiting for events on every partition of both sides to decide where the comparison starts".into(),
+                )
+            }
+        }
+    }
+    let epoch_start_ms = epoch.scope().starts_at_ms;
+    s.epoch = Some(epoch);
+    let [b_counts, c_counts] = read::side_counts(pool, at).await?;
+    s.baseline.counts = b_counts;
+    s.candidate.counts = c_counts;
     let grace_ms = (service.grace_seconds as i64).saturating_mul(1000);
     s.settled_until_ms = match (s.baseline.watermark_ms, s.candidate.watermark_ms) {
         (Some(b), Some(c)) => Some(b.min(c).saturating_sub(grace_ms)),
         _ => None,
     };
-    s.keys = read::key_summary(pool, id, s.settled_until_ms).await?;
+    s.keys = read::key_summary(pool, at, s.settled_until_ms).await?;
     let window_ms = (service.window_seconds as i64).saturating_mul(1000);
-    let windows = read::window_counts(pool, id, window_ms, s.settled_until_ms).await?;
+    let windows = read::window_counts(pool, at, window_ms, s.settled_until_ms).await?;
     s.windows_settled_matched = windows.settled_matched;
     s.windows_settled_unmatched = windows.settled_unmatched;
     s.last_settled_window = windows.last_settled;
@@ -119,8 +147,12 @@ pub async fn evaluate_service(
             });
         waiting.max(faulted)
     };
-    let settled_counts = evidence::settled_counts(pool, id, window_ms, s.settled_until_ms).await?;
-    let observed = observed_span(&b_rows, &c_rows);
+    let settled_counts = evidence::settled_counts(pool, at, window_ms, s.settled_until_ms).await?;
+    // The partitions' event-time bounds span every epoch; this one's starts at its start.
+    let observed = observed_span(&b_rows, &c_rows).map(|span| ObservedSpan {
+        since_ms: epoch_start_ms.map_or(span.since_ms, |start| span.since_ms.max(start)),
+        ..span
+    });
     let inputs = GateInputs {
         baseline_events: s.baseline.counts.events,
         candidate_events: s.candidate.counts.events,
@@ -146,7 +178,7 @@ pub async fn evaluate_service(
             candidate_errors: s.candidate.counts.errors,
             candidate_records: s.candidate.counts.records,
         }),
-        delay_regression: evidence::delay_regression_p95(pool, id)
+        delay_regression: evidence::delay_regression_p95(pool, id, epoch_start_ms)
             .await?
             .map(|(p95_ms, samples)| DelayEvidence { p95_ms, samples }),
         stalled_for_ms: [
@@ -156,10 +188,15 @@ pub async fn evaluate_service(
         ingestion_faults: side_faults.map(|f| f.map(|(_, reasons)| reasons).unwrap_or_default()),
     };
     if s.keys.settled.mismatched > 0 {
-        s.top_fields = top_fields(pool, id, s.settled_until_ms).await?;
+        s.top_fields = top_fields(pool, at, s.settled_until_ms).await?;
     }
     let waivers = crate::store::audit::active_waivers(pool, &service.name, Utc::now()).await?;
     let mut gate = decide(&inputs, &thresholds(config, index), &waivers);
+    if let Some(wait) = auto_wait {
+        // Nothing is judged before the start is decided: what was counted so far is history.
+        gate.verdict = crate::model::Verdict::Pending;
+        gate.reasons.insert(0, wait);
+    }
     gate.config_digest = config.digest(index).to_owned();
     gate.evidence = EvidenceRange {
         first_event_ms: observed.map(|span| span.since_ms),
@@ -171,15 +208,54 @@ pub async fn evaluate_service(
     Ok(s)
 }
 
+/// `compare_from = "auto"` decided: the first compared epoch starts at `start`, rebuilt from the
+/// events already counted (everything before it becomes `before_start`).
+async fn start_auto_epoch(
+    service: &crate::config::model::ServiceConfig,
+    id: i16,
+    store: &Store,
+    start: i64,
+    now_ms: i64,
+) -> Result<(crate::model::Epoch, crate::store::EpochKey), StoreError> {
+    let reason = format!(
+        "compare_from = \"auto\": the later side's first event plus start_margin_seconds ({} s)",
+        service.start_margin_ms() / 1000
+    );
+    let new = crate::store::epochs::NewEpoch {
+        service_id: id,
+        service: &service.name,
+        starts_at_ms: start,
+        reason: &reason,
+        created_by: "paritygate",
+        compare_from_ms: None,
+        window_ms: (service.window_seconds as i64).saturating_mul(1000),
+        now_ms,
+    };
+    let epoch = crate::store::epochs::start(&store.pool, &new)
+        .await
+        .map_err(|e| match e {
+            crate::store::epochs::StartRefused::Store(e) => e,
+            refused => StoreError::Invalid(format!("compare_from = \"auto\" start: {refused}")),
+        })?;
+    tracing::info!(service = %service.name, epoch = epoch.id, starts_at = ?epoch.starts_at,
+        "compare_from = \"auto\" decided: the comparison starts at the later side's first event plus the margin");
+    store.remember_scopes([(id, epoch.scope())]);
+    let key = crate::store::EpochKey {
+        service_id: id,
+        epoch: epoch.id,
+    };
+    Ok((epoch, key))
+}
+
 /// The 20 fields that differ in most settled mismatching keys (among the first 1,000 such keys).
 async fn top_fields(
     pool: &sqlx::PgPool,
-    id: i16,
+    at: crate::store::EpochKey,
     settled_until_ms: Option<i64>,
 ) -> Result<Vec<FieldCount>, StoreError> {
     let page = read::mismatches(
         pool,
-        id,
+        at,
         Some(crate::model::MismatchKind::Mismatched),
         settled_until_ms,
         1000,
@@ -250,7 +326,7 @@ fn note_stuck_lanes(
                 })
         })
         .collect();
-    let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<String> = config.service_names();
     status.write(|s| {
         s.faults.stuck_lanes.retain(|lane, _| stale.iter().any(|(l, _)| l == lane));
         for (lane, last) in stale {

@@ -122,6 +122,28 @@ pub fn observed_span(
     })
 }
 
+/// `compare_from = "auto"`: where the comparison starts, once it can be decided: the later of the
+/// two sides' first event times plus `margin_ms`. Undecided (`None`) while either side's watermark
+/// is held back (a partition with records but no event time yet, or records nobody consumed) or
+/// a side has no event at all: a partition without data holds the start back as it holds the
+/// watermark.
+pub fn auto_start(
+    watermarks: [Option<i64>; 2],
+    baseline: &[read::PartitionRow],
+    candidate: &[read::PartitionRow],
+    margin_ms: i64,
+) -> Option<i64> {
+    let [Some(_), Some(_)] = watermarks else {
+        return None;
+    };
+    let first = |rows: &[read::PartitionRow]| rows.iter().filter_map(|r| r.min_event_ms).min();
+    Some(
+        first(baseline)?
+            .max(first(candidate)?)
+            .saturating_add(margin_ms),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

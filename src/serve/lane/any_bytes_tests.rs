@@ -67,7 +67,7 @@ fn records() -> impl Strategy<Value = Vec<Raw>> {
 async fn any_bytes_are_counted_once_and_the_offset_moves_past_them() {
     with_store(&["by_key", "by_field"], |store| async move {
         let config = config();
-        let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<String> = config.service_names();
         let mut runner = TestRunner::new(Cases {
             cases: 24,
             ..Cases::default()

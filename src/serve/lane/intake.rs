@@ -9,14 +9,11 @@ use crate::core::avro::Schemas;
 use crate::core::event::{extract, key_hash, Keep, Outcome, Shape, Skip};
 use crate::core::identity::event_identity;
 use crate::core::payload::{prepare_for, Prepared};
-use crate::core::range::Placement;
+use crate::core::range::BEFORE_START;
 use crate::core::record::RecordView;
 use crate::model::{Side, TallyKind};
 use crate::serve::lane::dedupe::Seen;
 use crate::store::batch::{Batch, BatchEvent};
-
-/// The skip reason of an event before the service's `compare_from`.
-pub const BEFORE_START: &str = "before_start";
 
 /// Extract one record (arriving `arrival`-th on its partition, see `crate::serve::lane::cursor`) and add what
 /// it became to `batch`; `seen` holds the identities already counted. Returns its event time when
@@ -96,8 +93,10 @@ pub fn admit(
                 .event_time_ms
                 .or(record.timestamp_ms)
                 .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-            if plan.compared.place(Some(event_ms)) != Placement::Inside {
-                // Before `compare_from`: counted, compared nowhere (not in keys, windows, the
+            // The epoch's start, or `compare_from` in the first epoch.
+            let from_ms = batch.scope(service).starts_at_ms.or(plan.compared.from_ms);
+            if from_ms.is_some_and(|from| event_ms < from) {
+                // Before the start: counted, compared nowhere (not in keys, windows, the
                 // watermark or the observed span).
                 batch
                     .without_event()
@@ -114,10 +113,6 @@ pub fn admit(
                 0
             };
             let identity = event_identity(key_hash, position, event.operation as u8, event.digest);
-            if !seen.insert(service, side, identity) {
-                batch.add_duplicate(service, side, event.operation);
-                return Some(event_ms);
-            }
             // Without positions, arrival order decides a key's final state (as in `diff`):
             // the operation must not, or a delete would outrank a later re-insert.
             let sequence = if plan.has_position {
@@ -141,6 +136,10 @@ pub fn admit(
                 offset: record.offset,
                 record_ms: record.timestamp_ms,
             };
+            if !seen.insert(service, side, identity) {
+                batch.add_duplicate(&e);
+                return Some(event_ms);
+            }
             batch.add_event(e, &event.key, event.canonical.take());
             batch.remember(&record.topic, record.partition, identity);
             Some(event_ms)

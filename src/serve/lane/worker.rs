@@ -98,6 +98,7 @@ impl Worker {
     /// committed before returning.
     pub fn run(self) {
         let mut lane = Lane::default();
+        lane.batch.scopes = self.store.scopes_of(&self.config.service_names());
         let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
         let mut last_flush = Instant::now();
         loop {
@@ -274,7 +275,8 @@ impl Worker {
             return;
         }
         let ends = self.end_offsets.snapshot().offsets;
-        let next = Batch::sized_like(&state.batch);
+        let mut next = Batch::sized_like(&state.batch);
+        next.scopes = self.store.scopes_of(&self.config.service_names());
         let mut batch = std::mem::replace(&mut state.batch, next);
         batch.committed = committed;
         for (TopicPartition { topic, partition }, p) in batch.partitions.iter_mut() {

@@ -7,6 +7,7 @@ use crate::model::Side;
 use crate::serve::lane::record::OwnedRecord;
 use crate::store::read::{key_summary, side_counts};
 use crate::store::test_db::with_store;
+use crate::store::EpochKey;
 use crate::store::CANDIDATE;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::Offset;
@@ -110,7 +111,7 @@ async fn a_log_that_went_back_is_read_and_stored_from_its_new_start() {
         // All three records were counted (none skipped as below the stored 500), the reset is
         // counted, and the partition now stands at the new log's offset 3.
         let id = store.service_id("orders").unwrap();
-        let [_, candidate] = side_counts(&store.pool, id).await.unwrap();
+        let [_, candidate] = side_counts(&store.pool, EpochKey::first(id)).await.unwrap();
         assert_eq!(
             (candidate.records, candidate.events, candidate.log_resets),
             (3, 3, 1)
@@ -196,7 +197,9 @@ operation = { header = "operation" }
             .await
             .unwrap();
         let id = store.service_id("stock").unwrap();
-        let summary = key_summary(&store.pool, id, Some(i64::MAX)).await.unwrap();
+        let summary = key_summary(&store.pool, EpochKey::first(id), Some(i64::MAX))
+            .await
+            .unwrap();
         assert_eq!(
             (summary.total, summary.matched, summary.settled.mismatched),
             (1, 0, 1)

@@ -7,6 +7,7 @@ use crate::core::explain::diff_events;
 use crate::core::operation::Operation;
 use crate::model::status::KeySummary;
 use crate::model::MismatchKind;
+use crate::store::EpochKey;
 use crate::store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,14 +16,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The two sides' key rows joined, with `kind` (`matched` or a mismatch kind) and `settled`.
-/// Binds: `$1` service id, `$2` settled_until_ms, `$3` cursor (key hashes strictly after it).
+/// Binds: `$1` service id, `$2` epoch, `$3` settled_until_ms, `$4` cursor (key hashes strictly
+/// after it).
 /// The cursor is applied to each side before the join so the primary key index serves it.
 macro_rules! joined_keys_sql {
     () => {
-        "WITH b AS (SELECT * FROM keys WHERE service_id = $1 AND side = 0 \
-                    AND ($3::uuid IS NULL OR key_hash > $3::uuid)), \
-              c AS (SELECT * FROM keys WHERE service_id = $1 AND side = 1 \
-                    AND ($3::uuid IS NULL OR key_hash > $3::uuid)), \
+        "WITH b AS (SELECT * FROM keys WHERE service_id = $1 AND epoch = $2 AND side = 0 \
+                    AND ($4::uuid IS NULL OR key_hash > $4::uuid)), \
+              c AS (SELECT * FROM keys WHERE service_id = $1 AND epoch = $2 AND side = 1 \
+                    AND ($4::uuid IS NULL OR key_hash > $4::uuid)), \
               j AS ( \
            SELECT coalesce(b.key_hash, c.key_hash) AS key_hash, \
                   coalesce(b.key_bytes, c.key_bytes) AS key_bytes, \
@@ -31,7 +33,7 @@ macro_rules! joined_keys_sql {
                        WHEN b.events = c.events AND b.fingerprint_sum = c.fingerprint_sum \
                             AND b.final_digest IS NOT DISTINCT FROM c.final_digest THEN 'matched' \
                        ELSE 'mismatched' END AS kind, \
-                  coalesce(greatest(b.last_event_ms, c.last_event_ms) <= $2::bigint, false) \
+                  coalesce(greatest(b.last_event_ms, c.last_event_ms) <= $3::bigint, false) \
                     AS settled, \
                   b.events AS b_events, b.final_operation AS b_operation, \
                   b.last_event_ms AS b_last_event_ms, b.final_content AS b_content, \
@@ -41,10 +43,11 @@ macro_rules! joined_keys_sql {
     };
 }
 
-/// Key-level parity of a service in one query. `settled_until_ms = None`: nothing is settled.
+/// Key-level parity of a service's epoch in one query. `settled_until_ms = None`: nothing is
+/// settled.
 pub async fn key_summary(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     settled_until_ms: Option<i64>,
 ) -> Result<KeySummary, StoreError> {
     // Grouped by (kind, settled) and folded here: eight `count(*) FILTER (…)` aggregates compared
@@ -54,7 +57,8 @@ pub async fn key_summary(
         joined_keys_sql!(),
         "SELECT kind, settled, count(*) FROM j GROUP BY kind, settled"
     ))
-    .bind(service_id)
+    .bind(at.service_id)
+    .bind(at.epoch)
     .bind(settled_until_ms)
     .bind(None::<Uuid>)
     .fetch_all(pool)
@@ -203,7 +207,7 @@ impl MismatchRow {
 /// previous page's `next_cursor`. `limit` must be positive.
 pub async fn mismatches(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     kind: Option<MismatchKind>,
     settled_until_ms: Option<i64>,
     limit: i64,
@@ -213,10 +217,11 @@ pub async fn mismatches(
     // One extra row tells whether there is a next page without a count.
     let mut rows: Vec<MismatchRow> = sqlx::query_as(concat!(
         joined_keys_sql!(),
-        "SELECT * FROM j WHERE kind <> 'matched' AND ($4::text IS NULL OR kind = $4::text) \
-         ORDER BY key_hash LIMIT $5"
+        "SELECT * FROM j WHERE kind <> 'matched' AND ($5::text IS NULL OR kind = $5::text) \
+         ORDER BY key_hash LIMIT $6"
     ))
-    .bind(service_id)
+    .bind(at.service_id)
+    .bind(at.epoch)
     .bind(settled_until_ms)
     .bind(cursor)
     .bind(kind.map(MismatchKind::as_str))

@@ -3,11 +3,12 @@
 
 use super::{count, operation_name};
 use crate::model::status::WindowStatus;
+use crate::store::EpochKey;
 use crate::store::{StoreError, BASELINE, CANDIDATE};
 use sqlx::PgPool;
 
 /// Per window: `matched` (same events per operation and same total fingerprint sum on both sides)
-/// and `settled`. Binds: `$1` service id, `$2` window_ms, `$3` settled_until_ms.
+/// and `settled`. Binds: `$1` service id, `$2` window_ms, `$3` settled_until_ms, `$4` epoch.
 macro_rules! window_verdicts_sql {
     () => {
         "WITH per_op AS ( \
@@ -16,7 +17,7 @@ macro_rules! window_verdicts_sql {
                   coalesce(sum(events) FILTER (WHERE side = 1), 0) AS c_events, \
                   coalesce(sum(fingerprint_sum) FILTER (WHERE side = 0), 0) AS b_fp, \
                   coalesce(sum(fingerprint_sum) FILTER (WHERE side = 1), 0) AS c_fp \
-           FROM windows WHERE service_id = $1 GROUP BY window_start_ms, operation), \
+           FROM windows WHERE service_id = $1 AND epoch = $4 GROUP BY window_start_ms, operation), \
          w AS ( \
            SELECT window_start_ms, \
                   bool_and(b_events = c_events) AND sum(b_fp) = sum(c_fp) AS matched, \
@@ -41,17 +42,17 @@ struct WindowRow {
 /// The newest `limit` windows (settled or not), newest first.
 pub async fn windows(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     window_ms: i64,
     settled_until_ms: Option<i64>,
     limit: i64,
 ) -> Result<Vec<WindowStatus>, StoreError> {
-    window_page(pool, service_id, window_ms, settled_until_ms, false, limit).await
+    window_page(pool, at, window_ms, settled_until_ms, false, limit).await
 }
 
 async fn window_page(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     window_ms: i64,
     settled_until_ms: Option<i64>,
     settled_only: bool,
@@ -59,17 +60,18 @@ async fn window_page(
 ) -> Result<Vec<WindowStatus>, StoreError> {
     let rows: Vec<WindowRow> = sqlx::query_as(concat!(
         window_verdicts_sql!(),
-        ", page AS (SELECT * FROM w WHERE settled OR NOT $4::bool \
-                    ORDER BY window_start_ms DESC LIMIT $5) \
+        ", page AS (SELECT * FROM w WHERE settled OR NOT $5::bool \
+                    ORDER BY window_start_ms DESC LIMIT $6) \
          SELECT p.window_start_ms, p.matched, p.settled, p.b_fingerprint, p.c_fingerprint, \
                 x.side, x.operation, x.events \
          FROM page p JOIN windows x \
-           ON x.service_id = $1 AND x.window_start_ms = p.window_start_ms \
+           ON x.service_id = $1 AND x.epoch = $4 AND x.window_start_ms = p.window_start_ms \
          ORDER BY p.window_start_ms DESC, x.side, x.operation"
     ))
-    .bind(service_id)
+    .bind(at.service_id)
     .bind(window_ms)
     .bind(settled_until_ms)
+    .bind(at.epoch)
     .bind(settled_only)
     .bind(limit.max(0))
     .fetch_all(pool)
@@ -117,7 +119,7 @@ pub struct WindowCounts {
 
 pub async fn window_counts(
     pool: &PgPool,
-    service_id: i16,
+    at: EpochKey,
     window_ms: i64,
     settled_until_ms: Option<i64>,
 ) -> Result<WindowCounts, StoreError> {
@@ -126,12 +128,13 @@ pub async fn window_counts(
         "SELECT count(*) FILTER (WHERE settled AND matched), \
                 count(*) FILTER (WHERE settled AND NOT matched) FROM w"
     ))
-    .bind(service_id)
+    .bind(at.service_id)
     .bind(window_ms)
     .bind(settled_until_ms)
+    .bind(at.epoch)
     .fetch_one(pool)
     .await?;
-    let last_settled = window_page(pool, service_id, window_ms, settled_until_ms, true, 1)
+    let last_settled = window_page(pool, at, window_ms, settled_until_ms, true, 1)
         .await?
         .into_iter()
         .next();

@@ -2,7 +2,8 @@
 //! (`tests/browser/page.spec.mjs`) against a running paritygate with clean and drifting services.
 //! The script checks what the page shows and submits the sign-off form twice: refused (409 with the
 //! reason) while `orders` fails, accepted (201 with the record) once this test has waived its
-//! failing criteria. Screenshots go to `artifacts/` (git-ignored).
+//! failing criteria; then it starts an observation epoch of `clean_orders` through the page's form
+//! (refused with a start in the future, then accepted). Screenshots go to `artifacts/` (git-ignored).
 //!
 //! Needs `node`, `tests/browser/node_modules` (`npm ci`, done by `scripts/setup`) and
 //! `/usr/bin/chromium` (or `CHROMIUM`); a missing one fails the test with what to install.
@@ -59,5 +60,25 @@ async fn an_operator_signs_off_through_the_page_in_a_browser() {
     let wave = sc.get("/api/v1/waves/1").await;
     assert_eq!(wave["signed_off"], true, "{wave}");
     assert_eq!(wave["approvals"][0]["identity"], "alice", "{wave}");
+    // The epoch the page's form started, as the API lists it.
+    let epochs = sc.get("/api/v1/services/clean_orders/epochs").await;
+    let newest = &epochs["epochs"][0];
+    assert_eq!(
+        (&newest["created_by"], &newest["reason"], &newest["current"]),
+        (
+            &"alice".into(),
+            &"browser <fix> deployed".into(),
+            &true.into()
+        ),
+        "{epochs}"
+    );
+    let wave = sc.get("/api/v1/waves/1").await;
+    assert_eq!(wave["stale"], true, "{wave}");
+    assert!(
+        wave["stale_reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("`clean_orders`: observation epoch")),
+        "{wave}"
+    );
     sc.app.stop().await;
 }

@@ -559,6 +559,7 @@ async fn openapi_documents_every_route() {
             "/api/v1/services/{service}/rows",
             "/api/v1/services/{service}/waivers",
             "/api/v1/services/{service}/gate/history",
+            "/api/v1/services/{service}/epochs",
             "/api/v1/waves",
             "/api/v1/waves/{id}",
             "/api/v1/waves/{id}/signoff",
@@ -593,7 +594,7 @@ async fn openapi_documents_every_route() {
             .iter()
             .map(|p| p["name"].as_str().unwrap())
             .collect();
-        assert_eq!(params, ["service", "kind", "limit", "cursor"]);
+        assert_eq!(params, ["service", "kind", "limit", "cursor", "epoch"]);
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for schema in [
             "ServiceStatus",

@@ -171,10 +171,22 @@ fn a_services_compare_from_is_the_default_start() {
     assert_eq!(s["baseline"]["before_start"], 53, "{s}");
     assert_eq!(s["keys"]["missing_in_candidate"], 0, "{s}");
     assert_eq!(s["keys"]["extra_in_candidate"], 1, "only the late key: {s}");
-    // `auto` is refused, not taken for something else.
+    // `auto` is decided by serve on live data: diff asks for the start serve chose rather than
+    // taking it for something else, and compares from it when given.
     let (_, stderr) = run(dir.path(), &compare_from("auto"), &[], 2);
     assert!(
-        stderr.contains("compare_from") && stderr.contains("auto"),
+        stderr.contains("compare_from = \"auto\"") && stderr.contains("--from"),
+        "{stderr}"
+    );
+    let (auto, _) = run(dir.path(), &compare_from("auto"), &["--from", START], 1);
+    assert_eq!(
+        auto.expect("a report")["services"][0]["baseline"]["before_start"],
+        53
+    );
+    // Anything else is named with the three accepted forms.
+    let (_, stderr) = run(dir.path(), &compare_from("soon"), &[], 2);
+    assert!(
+        stderr.contains("neither \"beginning\", \"auto\" nor an RFC 3339 instant"),
         "{stderr}"
     );
 }

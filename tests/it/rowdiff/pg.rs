@@ -594,3 +594,51 @@ async fn sampler_rate_limit_spaces_rounds() {
     );
     db.drop_db().await;
 }
+
+/// `scope = "changed"`: a candidate table that started empty at the epoch's start lacks the
+/// history rows. Over the whole table that is drift; over the keys the epoch's events touched
+/// (the caller's uniform sample) only a real difference among them counts.
+#[tokio::test]
+async fn a_changed_scope_samples_only_the_keys_the_epoch_touched() {
+    let db = TestDb::new(SAMPLED).await;
+    // History 1..=250 only on the baseline; the epoch touched 251..=300, and 260 differs.
+    sqlx::raw_sql(
+        "DELETE FROM cand.s WHERE id <= 250; UPDATE cand.s SET note = 'drift' WHERE id = 260;
+         ANALYZE cand.s;",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let cfg = sample_cfg(100_000, 0.0);
+    let pools = conn::connect(&cfg, &urls(&db, &db), 2).await.unwrap();
+    let mut sampler = Sampler::new(&cfg, pools).await.unwrap();
+    let table = sampler.sample_round(&[]).await.unwrap();
+    assert_eq!(
+        (
+            table.rows_sampled,
+            table.rows.missing_in_candidate,
+            table.rows.mismatched
+        ),
+        (300, 250, 1),
+        "the whole table: history counts as missing"
+    );
+    let touched: Vec<_> = (251..=300)
+        .chain([9_999]) // deleted on both sides within the epoch: no row, not sampled
+        .map(|id| json!({ "id": id }).as_object().unwrap().clone())
+        .collect();
+    let changed = sampler.sample_keys(&touched, &[]).await.unwrap();
+    assert_eq!(
+        (
+            changed.rows_sampled,
+            changed.rows.missing_in_candidate,
+            changed.rows.mismatched
+        ),
+        (50, 0, 1),
+        "the epoch's keys only"
+    );
+    assert_eq!(changed.diffs.len(), 1);
+    assert_eq!(changed.diffs[0].key["id"], 260);
+    assert!(changed.diffs[0].uniform, "counted in the ratio");
+    assert!((changed.diff_ratio - 1.0 / 50.0).abs() < 1e-12);
+    db.drop_db().await;
+}

@@ -4,6 +4,7 @@ mod compare_from;
 mod crash;
 mod debezium;
 mod e2e;
+mod epochs;
 mod errors;
 mod evaluators;
 mod gates;
