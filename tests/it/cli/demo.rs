@@ -1,5 +1,6 @@
 //! The README's first command, `scripts/demo --once`, end to end: set-up, broker, database, `serve`,
-//! `generate` with drift on `refunds`, settled verdicts. The test-built binary is passed in with
+//! `generate` with drift on `refunds`, settled verdicts, and an observation that is the traffic's
+//! event-time span, not the time the demo waited. The test-built binary is passed in with
 //! `PARITYGATE_BIN` so the demo does not build a second (release) copy; a database of its own keeps
 //! it apart from a demo a person may be running.
 
@@ -36,9 +37,24 @@ async fn demo_prints_pass_for_clean_services_and_an_explained_fail_for_the_drift
     for (service, wave) in [("orders", "1"), ("payments", "1"), ("inventory", "2")] {
         let r = row(service);
         assert_eq!(r[1..3], [wave, "pass"], "{stdout}");
+        // The generators' commit clocks start at 2026-08-20T10:00:00Z and space commits up to a
+        // second or so apart: 2,000 events cover 5 to 15 minutes of event time (seed 2026: orders
+        // 317 s, payments 301 s, inventory 904 s). Counting the clock since then would give months.
+        let observed: u64 = r[3]
+            .strip_suffix('s')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{service}: observation `{}`:\n{stdout}", r[3]));
+        assert!(
+            (120..=1800).contains(&observed),
+            "{service}: observation_seconds {observed}, the traffic spans 5 to 15 minutes of event time:\n{stdout}"
+        );
     }
     let refunds = row("refunds").join(" ");
     assert!(refunds.starts_with("refunds 2 fail "), "{stdout}");
+    assert!(
+        stdout.contains("SERVICE    WAVE  VERDICT  OBSERVED"),
+        "{stdout}"
+    );
     assert!(refunds.contains("key_parity: "), "{stdout}");
     assert!(refunds.contains("settled keys differ"), "{stdout}");
     assert!(refunds.contains("missing_in_candidate"), "{stdout}");

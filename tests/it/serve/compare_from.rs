@@ -39,14 +39,7 @@ grace_seconds = 1
 }
 
 fn record(topic: String, key: &str, payload: Option<Value>, at: i64) -> Record {
-    Record {
-        topic,
-        partition: 0,
-        key: Some(key.as_bytes().to_vec()),
-        headers: Vec::new(),
-        payload: payload.map(|p| p.to_string().into_bytes()),
-        timestamp_ms: Some(at),
-    }
+    Record::json(&topic, key, payload.as_ref(), at)
 }
 
 /// Both services' records: the baseline's history, then what both sides write after the start.

@@ -42,14 +42,7 @@ grace_seconds = 1
 }
 
 fn record(topic: &str, key: &str, payload: Option<Value>, at: i64) -> Record {
-    Record {
-        topic: topic.to_owned(),
-        partition: 0,
-        key: Some(key.as_bytes().to_vec()),
-        headers: Vec::new(),
-        payload: payload.map(|p| p.to_string().into_bytes()),
-        timestamp_ms: Some(at),
-    }
+    Record::json(topic, key, payload.as_ref(), at)
 }
 
 /// Both sides write `key` = `qty` at `at` (event time from the record timestamp).
@@ -196,10 +189,11 @@ fn counts_of_report(r: &Value) -> Value {
     })
 }
 
-/// The differing keys `diff` lists, by kind, sorted.
-fn report_keys(r: &Value) -> BTreeMap<String, Vec<String>> {
+/// Items with `key` and `kind` (a report's `mismatches`, an API page's `items`) as sorted keys by
+/// kind.
+fn by_kind(items: &Value) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in r["mismatches"].as_array().unwrap() {
+    for m in items.as_array().unwrap() {
         out.entry(m["kind"].as_str().unwrap().to_owned())
             .or_default()
             .push(m["key"].as_str().unwrap().to_owned());
@@ -208,9 +202,13 @@ fn report_keys(r: &Value) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// The differing keys `diff` lists, by kind, sorted.
+fn report_keys(r: &Value) -> BTreeMap<String, Vec<String>> {
+    by_kind(&r["mismatches"])
+}
+
 /// The differing keys the API lists for `epoch` (every page), by kind, sorted.
 async fn api_keys(api: &Api, service: &str, epoch: i64) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let page = api
         .json(&format!(
             "/api/v1/services/{service}/mismatches?limit=1000&epoch={epoch}"
@@ -218,13 +216,7 @@ async fn api_keys(api: &Api, service: &str, epoch: i64) -> BTreeMap<String, Vec<
         .await
         .unwrap();
     assert_eq!(page["next_cursor"], Value::Null, "one page holds them");
-    for m in page["items"].as_array().unwrap() {
-        out.entry(m["kind"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(m["key"].as_str().unwrap().to_owned());
-    }
-    out.values_mut().for_each(|v| v.sort());
-    out
+    by_kind(&page["items"])
 }
 
 /// The status once its counts equal `expected` (both sides checkpointed, every key settled).

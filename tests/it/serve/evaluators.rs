@@ -470,10 +470,18 @@ async fn a_stale_verdict_is_not_a_pass_for_flagger_or_argo() {
     assert!(text.starts_with("orders: pending\n- stale:"), "{text}");
     let (code, text) = hook("/api/v1/flagger/rollback").await;
     assert_eq!(code, 412, "{text}");
-    assert_eq!(
-        app.api.metric_sum("paritygate_gate_stale").await.unwrap(),
-        1.0
-    );
+    // The metric follows at the next evaluation round (the API marks staleness as it answers).
+    crate::support::wait_until(
+        "paritygate_gate_stale is 1",
+        Duration::from_secs(10),
+        || async {
+            match app.api.metric_sum("paritygate_gate_stale").await? {
+                1.0 => Ok(()),
+                v => Err(format!("paritygate_gate_stale = {v}")),
+            }
+        },
+    )
+    .await;
 
     // The silent holder's session ends: this replica takes the service over and renews it,
     // continuing the stored hysteresis (3 passes): its first fresh answer is already `pass`.

@@ -18,6 +18,20 @@ pub struct Record {
     pub timestamp_ms: Option<i64>,
 }
 
+impl Record {
+    /// A keyed JSON record on partition 0 at event time `at` (`None`: a tombstone, a delete).
+    pub fn json(topic: &str, key: &str, payload: Option<&serde_json::Value>, at: i64) -> Record {
+        Record {
+            topic: topic.to_owned(),
+            partition: 0,
+            key: Some(key.as_bytes().to_vec()),
+            headers: Vec::new(),
+            payload: payload.map(|p| p.to_string().into_bytes()),
+            timestamp_ms: Some(at),
+        }
+    }
+}
+
 /// How the producer batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Batching {
