@@ -248,6 +248,11 @@ pub struct ServeConfig {
     /// its side's watermark back.
     #[serde(default = "default_idle_ms")]
     pub idle_partition_ms: u64,
+    /// How far behind a partition's newest event (event time) re-deliveries and replays are
+    /// recognized exactly; older events are counted and flagged `beyond_dedupe_horizon`. Memory
+    /// and restart time grow with the events of one horizon (`serve::lane::dedupe`).
+    #[serde(default = "default_dedupe_horizon_seconds")]
+    pub dedupe_horizon_seconds: u64,
     /// This replica's name in `evaluated_by` and in the `evaluated_services` metric; default:
     /// `$HOSTNAME` (or `/etc/hostname`), the process id and a random suffix.
     #[serde(default)]
@@ -262,6 +267,7 @@ impl Default for ServeConfig {
             checkpoint_lanes: default_checkpoint_lanes(),
             evaluation_interval_ms: default_evaluation_ms(),
             idle_partition_ms: default_idle_ms(),
+            dedupe_horizon_seconds: default_dedupe_horizon_seconds(),
             replica_name: None,
         }
     }
@@ -303,6 +309,17 @@ fn default_evaluation_ms() -> u64 {
 fn default_idle_ms() -> u64 {
     10_000
 }
+fn default_dedupe_horizon_seconds() -> u64 {
+    3_600
+}
+
+impl ServeConfig {
+    /// `dedupe_horizon_seconds` in ms.
+    pub fn dedupe_horizon_ms(&self) -> i64 {
+        i64::try_from(self.dedupe_horizon_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
 fn default_window_seconds() -> u64 {
     60
 }

@@ -120,12 +120,21 @@ fn key_parity(i: &GateInputs, t: &GateThresholds) -> Criterion {
     } else {
         upper_bound(total as f64, t.max_mismatched_keys as f64)
     };
-    let why = format!(
+    let mut why = format!(
         "{total} settled keys differ ({} missing_in_candidate, {} extra_in_candidate, {} mismatched); allowed {}",
         i.missing_in_candidate, i.extra_in_candidate, i.mismatched, t.max_mismatched_keys
     );
+    let [b, c] = i.unverifiable_events;
+    if b + c > 0 {
+        // Said, not judged: such an event is new or a replay from long ago, and nothing tells.
+        why.push_str(&format!(
+            "; {} events older than the dedupe horizon were counted without a duplicate check (baseline {b}, candidate {c})",
+            b + c
+        ));
+    }
     let observed = json!({"total": total, "missing_in_candidate": i.missing_in_candidate,
-        "extra_in_candidate": i.extra_in_candidate, "mismatched": i.mismatched});
+        "extra_in_candidate": i.extra_in_candidate, "mismatched": i.mismatched,
+        "unverifiable_events": {"baseline": b, "candidate": c}});
     criterion(
         CriterionName::KeyParity,
         status,

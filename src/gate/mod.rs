@@ -59,6 +59,9 @@ pub struct GateInputs {
     pub missing_in_candidate: u64,
     pub extra_in_candidate: u64,
     pub mismatched: u64,
+    /// Per side: events older than their partition's dedupe horizon that were not remembered,
+    /// counted as new without a duplicate check (`flagged.beyond_dedupe_horizon`).
+    pub unverifiable_events: [u64; 2],
     /// Latest sampled row diff; `None`: no targets.
     pub rows: Option<RowEvidence>,
     /// Records on the error topics; `None`: none configured.

@@ -176,6 +176,24 @@ fn key_parity_boundaries_and_explanation() {
         .find(|c| c.name == CriterionName::KeyParity)
         .unwrap();
     assert_eq!(key.explanation, "3 settled keys differ (1 missing_in_candidate, 0 extra_in_candidate, 2 mismatched); allowed 0");
+
+    // Events counted without a duplicate check (beyond the dedupe horizon) are said, not judged.
+    let unverified = GateInputs {
+        unverifiable_events: [2, 1],
+        ..passing()
+    };
+    let c = evaluate_criteria(&unverified, &GateThresholds::default());
+    let key = c
+        .iter()
+        .find(|c| c.name == CriterionName::KeyParity)
+        .unwrap();
+    assert_eq!(key.status, Pass);
+    assert!(
+        key.explanation.ends_with("; 3 events older than the dedupe horizon were counted without a duplicate check (baseline 2, candidate 1)"),
+        "{}",
+        key.explanation
+    );
+    assert_eq!(key.observed["unverifiable_events"]["baseline"], 2);
 }
 
 #[test]

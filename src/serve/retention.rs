@@ -2,6 +2,7 @@
 //! `[store] retention_days` of event time and its bad-message samples older than that in wall
 //! time are deleted (`store::retention`), a small batch per short transaction with a pause between
 //! batches, so checkpoints never wait behind it. Every replica may run it: deletes are idempotent.
+//! Identities behind the dedupe horizon (`[serve] dedupe_horizon_seconds`) are pruned too.
 //! The event log is kept `[store] rewind_minutes` behind each service's newest event, except for a
 //! service whose `compare_from = "auto"` start is not decided yet: that start is rebuilt from it.
 
@@ -9,7 +10,7 @@ use crate::config::model::CompareFrom;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::FIRST_EPOCH;
-use crate::store::retention::{prune_batch, prune_log};
+use crate::store::retention::{prune_batch, prune_identities, prune_log};
 use crate::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,7 @@ pub async fn run(
 ) {
     let retention_ms = i64::from(config.store.retention_days).saturating_mul(86_400_000);
     let rewind_ms = i64::from(config.store.rewind_minutes).saturating_mul(60_000);
+    let horizon_ms = config.serve.dedupe_horizon_ms();
     loop {
         for service in &config.services {
             let Some(id) = store.service_id(&service.name) else {
@@ -54,6 +56,7 @@ pub async fn run(
                     () = cancel.cancelled() => return,
                     p = async {
                         let mut p = prune_batch(&store.pool, id, retention_ms, BATCH).await?;
+                        p.event_ids = prune_identities(&store.pool, id, horizon_ms, BATCH).await?;
                         if log_prunable(&store, id, service).await? {
                             p.event_log = prune_log(&store.pool, id, rewind_ms, BATCH).await?;
                         }
@@ -67,6 +70,7 @@ pub async fn run(
                             ("deliveries", p.deliveries),
                             ("bad_messages", p.bad_messages),
                             ("event_log", p.event_log),
+                            ("event_ids", p.event_ids),
                         ] {
                             metrics.pruned_rows.with_label_values(&[table]).inc_by(n);
                         }

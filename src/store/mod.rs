@@ -91,6 +91,14 @@ pub(crate) fn side_of(code: i16) -> Option<Side> {
     }
 }
 
+/// What a partition's dedupe memory is loaded from: its newest counted event time and the packed
+/// identity rows within the horizon (each with its newest event time, when recorded).
+#[derive(Debug, Clone, Default)]
+pub struct PartitionMemory {
+    pub newest_ms: Option<i64>,
+    pub rows: Vec<(Vec<u8>, Option<i64>)>,
+}
+
 /// One service's epoch as the state is keyed (`keys`, `windows`, `tallies`): what every read of
 /// counts, keys and windows is scoped to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,21 +297,35 @@ impl Store {
         .await?)
     }
 
-    /// The stored identities of a partition's events, as packed rows (see `serve::lane::dedupe`).
+    /// The stored identities of a partition's events within `horizon_ms` of event time behind its
+    /// newest counted event, as packed rows with their newest event time (see
+    /// `serve::lane::dedupe`); what is older is not read, so the load is bounded by the horizon.
     pub async fn partition_identities(
         &self,
         side: Side,
         topic: &str,
         partition: i32,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT ids FROM event_ids WHERE side = $1 AND topic = $2 AND partition = $3",
+        horizon_ms: i64,
+    ) -> Result<PartitionMemory, StoreError> {
+        let newest_ms: Option<i64> = sqlx::query_scalar(
+            "SELECT max(max_event_ms) FROM partitions WHERE side = $1 AND topic = $2 AND partition = $3",
         )
         .bind(side_code(side))
         .bind(topic)
         .bind(partition)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query_as(
+            "SELECT ids, max_event_ms FROM event_ids WHERE side = $1 AND topic = $2 AND partition = $3 \
+             AND ($4::bigint IS NULL OR max_event_ms IS NULL OR max_event_ms >= $4::bigint)",
+        )
+        .bind(side_code(side))
+        .bind(topic)
+        .bind(partition)
+        .bind(newest_ms.map(|n| n.saturating_sub(horizon_ms)))
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(PartitionMemory { newest_ms, rows })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

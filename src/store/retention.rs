@@ -9,8 +9,10 @@
 //! the cutoff in the same transaction that deletes rows wholly behind it, so an epoch start the log
 //! can no longer honour is refused, never built from a partial log.
 //!
-//! Not pruned here: `keys` and `event_ids` (a key's parity and deduplication span the whole run;
-//! bounding them is the dedupe-horizon work), `gate_history`, waivers and sign-offs (audit).
+//! Identity rows (`event_ids`) behind the dedupe horizon go too ([`prune_identities`]).
+//!
+//! Not pruned here: `keys` (a key's parity spans its epoch), `gate_history`, waivers, epochs and
+//! sign-offs (audit).
 
 use super::StoreError;
 use sqlx::PgPool;
@@ -23,11 +25,13 @@ pub struct Pruned {
     pub bad_messages: u64,
     /// Event-log rows behind `[store] rewind_minutes` ([`prune_log`]).
     pub event_log: u64,
+    /// Identity rows behind `[serve] dedupe_horizon_seconds` ([`prune_identities`]).
+    pub event_ids: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.windows + self.deliveries + self.bad_messages + self.event_log
+        self.windows + self.deliveries + self.bad_messages + self.event_log + self.event_ids
     }
 }
 
@@ -78,6 +82,29 @@ pub async fn prune_batch(
     .await?
     .rows_affected();
     Ok(pruned)
+}
+
+/// Delete at most `limit` identity rows (`event_ids`) of `service_id`'s partitions whose newest
+/// event lies more than `horizon_ms` behind their partition's newest: the dedupe horizon no longer
+/// needs them (a restart does not load them either). Rows without a recorded time stay.
+pub async fn prune_identities(
+    pool: &PgPool,
+    service_id: i16,
+    horizon_ms: i64,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM event_ids WHERE ctid = ANY(ARRAY(
+           SELECT e.ctid FROM event_ids e JOIN partitions p
+             ON p.side = e.side AND p.topic = e.topic AND p.partition = e.partition
+           WHERE p.service_id = $1 AND e.max_event_ms < p.max_event_ms - $2 LIMIT $3))",
+    )
+    .bind(service_id)
+    .bind(horizon_ms)
+    .bind(limit)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// Delete at most `limit` event-log rows of `service_id` whose events all lie more than
@@ -179,6 +206,7 @@ mod tests {
                     deliveries: 1,
                     bad_messages: 1,
                     event_log: 0,
+                    event_ids: 0,
                 },
                 "at most `limit` rows of each table per call"
             );

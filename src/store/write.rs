@@ -48,8 +48,8 @@ pub struct Stored {
     pub scopes: Vec<EpochScope>,
 }
 
-const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids, side)
- SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[], $4::int2[])";
+const INSERT_IDENTITIES: &str = "INSERT INTO event_ids (topic, partition, ids, side, max_event_ms)
+ SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[], $4::int2[], $5::int8[])";
 
 const INSERT_DELIVERIES: &str =
     "INSERT INTO deliveries (service_id, side, event_id, event_ms, record_ms)
@@ -323,12 +323,20 @@ async fn append_identities(
         .filter(|e| refused.contains(&(e.service, e.side, e.key_hash)))
         .map(|e| e.identity)
         .collect();
-    let rows: Vec<(&TopicPartition, Side, Vec<u8>)> = batch
+    /// One partition's packed identities with its side and newest event time.
+    struct Row<'a> {
+        tp: &'a TopicPartition,
+        side: Side,
+        max_event_ms: Option<i64>,
+        packed: Vec<u8>,
+    }
+    let rows: Vec<Row> = batch
         .identities
         .iter()
         .map(|(tp, ids)| {
-            // A partition's identities travel with its progress (`Batch::identities`).
-            let side = batch.partitions.get(tp).map(|p| p.side).ok_or_else(|| {
+            // A partition's identities travel with its progress (`Batch::identities`), whose
+            // newest event time bounds theirs (what the dedupe horizon loads and prunes by).
+            let progress = batch.partitions.get(tp).ok_or_else(|| {
                 StoreError::Invalid(format!(
                     "identities of {tp} without its progress in the batch"
                 ))
@@ -343,37 +351,24 @@ async fn append_identities(
                     .collect();
                 pack(&kept)
             };
-            Ok((tp, side, packed))
+            Ok(Row {
+                tp,
+                side: progress.side,
+                max_event_ms: progress.max_event_ms,
+                packed,
+            })
         })
-        .filter(|row| {
-            row.as_ref()
-                .map_or(true, |(_, _, packed)| !packed.is_empty())
-        })
+        .filter(|row| row.as_ref().map_or(true, |r| !r.packed.is_empty()))
         .collect::<Result<_, StoreError>>()?;
     if rows.is_empty() {
         return Ok(());
     }
     sqlx::query(INSERT_IDENTITIES)
-        .bind(
-            rows.iter()
-                .map(|(TopicPartition { topic: t, .. }, _, _)| t.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|(TopicPartition { partition: p, .. }, _, _)| *p)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|(_, _, ids)| ids.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|(_, side, _)| side_code(*side))
-                .collect::<Vec<_>>(),
-        )
+        .bind(rows.iter().map(|r| r.tp.topic.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.tp.partition).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.packed.as_slice()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| side_code(r.side)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.max_event_ms).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     Ok(())

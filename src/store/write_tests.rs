@@ -168,3 +168,62 @@ fn data_errors_are_told_from_the_rest_by_sqlstate_class() {
     assert!(!StoreError::Database(sqlx::Error::PoolTimedOut).is_data_error());
     assert!(!StoreError::UnknownService("x".into()).is_data_error());
 }
+
+/// The dedupe horizon in the store: each identity row carries its batch's newest event time, a
+/// restart loads only the rows within the horizon behind the partition's newest event, and
+/// retention prunes the rows behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_are_loaded_and_pruned_by_the_horizon() {
+    with_store(&["s"], |store| async move {
+        let names = ["s".to_owned()];
+        // Two checkpoints of partition t/0: events at ~1 s, then at ~100 s of event time.
+        for (offset, event_ms) in [(0, 1_000), (1, 100_000)] {
+            let mut b = Batch::default();
+            let e = BatchEvent {
+                event_ms,
+                ..event(offset as u128 + 1, offset)
+            };
+            b.add_event(e, b"k", None);
+            b.remember("t", 0, e.identity);
+            // The second builds on the first's stored offset.
+            let expected = (offset > 0).then_some(offset);
+            b.advance(
+                ("t", 0, offset),
+                (0, Side::Baseline),
+                expected,
+                Some(event_ms),
+            );
+            store.checkpoint(&names, &b).await.unwrap();
+        }
+        let load = |horizon_ms| {
+            let store = store.clone();
+            async move {
+                store
+                    .partition_identities(Side::Baseline, "t", 0, horizon_ms)
+                    .await
+                    .unwrap()
+            }
+        };
+        let all = load(1_000_000).await;
+        assert_eq!(all.newest_ms, Some(100_000));
+        assert_eq!(all.rows.len(), 2, "both rows within a long horizon");
+        let recent = load(10_000).await;
+        assert_eq!(
+            recent.rows.iter().map(|(_, at)| *at).collect::<Vec<_>>(),
+            vec![Some(100_000)],
+            "only the row within the horizon is read"
+        );
+        let id = store.service_id("s").unwrap();
+        let pruned = crate::store::retention::prune_identities(&store.pool, id, 10_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(scalar(&store, "SELECT count(*) FROM event_ids").await, 1);
+        assert_eq!(
+            load(1_000_000).await.rows.len(),
+            1,
+            "what the horizon no longer needs is gone"
+        );
+    })
+    .await;
+}

@@ -167,6 +167,13 @@ pub async fn evaluate_service(
         missing_in_candidate: s.keys.settled.missing_in_candidate,
         extra_in_candidate: s.keys.settled.extra_in_candidate,
         mismatched: s.keys.settled.mismatched,
+        unverifiable_events: [&s.baseline, &s.candidate].map(|side| {
+            side.counts
+                .flagged
+                .get(crate::serve::lane::dedupe::BEYOND_HORIZON)
+                .copied()
+                .unwrap_or(0)
+        }),
         rows: s.rows.as_ref().map(|r| RowEvidence {
             rows_sampled: r.rows_sampled,
             diff_ratio_upper_95: r.diff_ratio_upper_95,

@@ -12,7 +12,7 @@ use crate::core::payload::{prepare_for, Prepared};
 use crate::core::range::BEFORE_START;
 use crate::core::record::RecordView;
 use crate::model::{Side, TallyKind};
-use crate::serve::lane::dedupe::Seen;
+use crate::serve::lane::dedupe::{Admission, Seen, BEYOND_HORIZON};
 use crate::store::batch::{Batch, BatchEvent};
 
 /// Extract one record (arriving `arrival`-th on its partition, see `crate::serve::lane::cursor`) and add what
@@ -136,9 +136,17 @@ pub fn admit(
                 offset: record.offset,
                 record_ms: record.timestamp_ms,
             };
-            if !seen.insert(service, side, identity) {
-                batch.add_duplicate(&e);
-                return Some(event_ms);
+            let at = (record.topic.as_ref(), record.partition);
+            match seen.insert((service, side), at, identity, event_ms) {
+                Admission::Duplicate => {
+                    batch.add_duplicate(&e);
+                    return Some(event_ms);
+                }
+                // Counted as new, and said so: a replay from beyond the horizon looks the same.
+                Admission::Unverifiable => {
+                    batch.note(service, side, TallyKind::Flagged, BEYOND_HORIZON, None)
+                }
+                Admission::New => {}
             }
             batch.add_event(e, &event.key, event.canonical.take());
             batch.remember(&record.topic, record.partition, identity);

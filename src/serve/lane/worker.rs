@@ -97,7 +97,10 @@ impl Worker {
     /// Run until the consumer thread says stop (it does when cancelled); the last batch is
     /// committed before returning.
     pub fn run(self) {
-        let mut lane = Lane::default();
+        let mut lane = Lane {
+            seen: Seen::new(self.config.serve.dedupe_horizon_ms()),
+            ..Lane::default()
+        };
         lane.batch.scopes = self.store.scopes_of(&self.config.service_names());
         let interval = Duration::from_millis(self.config.serve.checkpoint_interval_ms);
         let mut last_flush = Instant::now();
@@ -208,14 +211,18 @@ impl Worker {
             }
         }
         if state.seen.needs_load(topic, partition) {
-            let Some(rows) = self.retry(|| self.store.partition_identities(side, topic, partition))
-            else {
+            let horizon_ms = self.config.serve.dedupe_horizon_ms();
+            let Some(memory) = self.retry(|| {
+                self.store
+                    .partition_identities(side, topic, partition, horizon_ms)
+            }) else {
                 return; // cancelled before the partition's memory was loaded: nothing consumed
             };
             let added = state.seen.load(
                 (topic, partition),
                 (service, side),
-                rows.iter().map(Vec::as_slice),
+                memory.newest_ms,
+                memory.rows.iter().map(|(ids, at)| (ids.as_slice(), *at)),
             );
             tracing::debug!(
                 topic,

@@ -10,6 +10,7 @@ mod evaluators;
 mod gates;
 mod group;
 mod harness;
+mod horizon;
 mod hostile;
 mod log_reset;
 mod offsets;
