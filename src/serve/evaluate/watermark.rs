@@ -192,6 +192,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn auto_starts_after_the_later_sides_first_event_once_both_sides_are_known() {
+        let with = |min: i64| read::PartitionRow {
+            min_event_ms: Some(min),
+            ..row("t", 0, 10, Some(min + 100), None)
+        };
+        let (baseline, candidate) = ([with(1_000), with(3_000)], [with(50_000)]);
+        assert_eq!(
+            auto_start([Some(1), Some(1)], &baseline, &candidate, 60_000),
+            Some(110_000),
+            "the later side's first event plus the margin"
+        );
+        // A side held back (a partition with records but no event time yet) holds the start back.
+        assert_eq!(
+            auto_start([Some(1), None], &baseline, &candidate, 60_000),
+            None
+        );
+        // A side without any event yet: undecided.
+        assert_eq!(auto_start([Some(1), Some(1)], &baseline, &[], 60_000), None);
+    }
+
     const NOW: i64 = 1_000_000;
     const IDLE: i64 = 1_000;
 

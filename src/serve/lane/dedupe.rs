@@ -145,10 +145,13 @@ impl Seen {
             c.newest_ms = Some(c.newest_ms.map_or(event_ms, |n| n.max(event_ms)));
         }
         let memory = self.memories.entry((service, side)).or_default();
-        if memory.ids.contains_key(&identity) {
-            return Admission::Duplicate;
+        // One lookup per record (the hot path): the entry decides and remembers.
+        match memory.ids.entry(identity) {
+            std::collections::hash_map::Entry::Occupied(_) => return Admission::Duplicate,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(event_ms);
+            }
         }
-        memory.ids.insert(identity, event_ms);
         if event_ms > memory.newest_ms {
             memory.newest_ms = event_ms;
         }
