@@ -316,7 +316,7 @@ fn default_dedupe_horizon_seconds() -> u64 {
 impl ServeConfig {
     /// `dedupe_horizon_seconds` in ms.
     pub fn dedupe_horizon_ms(&self) -> i64 {
-        i64::try_from(self.dedupe_horizon_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+        seconds_ms(self.dedupe_horizon_seconds)
     }
 }
 
@@ -401,11 +401,20 @@ pub struct ServiceConfig {
     pub targets: Option<crate::rowdiff::TargetsConfig>,
 }
 
+/// Seconds of the config as milliseconds of event time (saturating: no value wraps negative).
+fn seconds_ms(seconds: u64) -> i64 {
+    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 impl ServiceConfig {
+    /// `window_seconds` in ms.
+    pub fn window_ms(&self) -> i64 {
+        seconds_ms(self.window_seconds)
+    }
+
     /// `start_margin_seconds` in ms (default: the window).
     pub fn start_margin_ms(&self) -> i64 {
-        let seconds = self.start_margin_seconds.unwrap_or(self.window_seconds);
-        i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+        seconds_ms(self.start_margin_seconds.unwrap_or(self.window_seconds))
     }
 
     /// This service's topics on `side`.

@@ -118,7 +118,7 @@ pub async fn start_epoch(
         reason: &reason,
         created_by: identity,
         compare_from_ms: config.compare_from.start_ms(),
-        window_ms: i64::try_from(config.window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
+        window_ms: config.window_ms(),
         now_ms: now.timestamp_millis(),
     };
     let epoch = epochs::start(&state.store.pool, &new)

@@ -138,7 +138,7 @@ pub async fn windows(
     let q = query(q)?;
     let limit = parse_limit(q.limit.as_deref(), WINDOW_LIMIT_DEFAULT, LIMIT_MAX)?;
     let epoch = viewed(&state, config, q.epoch.as_deref(), false).await?;
-    let window_ms = i64::try_from(config.window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let window_ms = config.window_ms();
     let settled_until_ms = epoch.settled_until_ms(&state, config).await;
     let page = read::windows(
         &state.store.pool,

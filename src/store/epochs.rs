@@ -16,7 +16,7 @@
 //! first (`Batch::rebased`): its events before the new start become `before_start`.
 
 use super::batch::{unpack, Batch, BatchEvent};
-use super::write::log::EPOCH_LOCK;
+use super::write::log::{started_scopes, EPOCH_LOCK};
 use super::write::{self, ServiceIds};
 use super::{side_code, EpochKey, StoreError};
 use crate::core::operation::Operation;
@@ -30,24 +30,7 @@ use uuid::Uuid;
 
 /// The current epoch of every service that has started one (the others are in their first).
 pub async fn current_scopes(pool: &PgPool) -> Result<BTreeMap<i16, EpochScope>, StoreError> {
-    let rows: Vec<(i16, i64, i64)> = sqlx::query_as(
-        "SELECT DISTINCT ON (service_id) service_id, id, starts_at_ms FROM epochs \
-         ORDER BY service_id, id DESC",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(s, id, start)| {
-            (
-                s,
-                EpochScope {
-                    id,
-                    starts_at_ms: Some(start),
-                },
-            )
-        })
-        .collect())
+    started_scopes(pool, None).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -144,12 +127,18 @@ pub async fn current(
     service: &str,
     compare_from_ms: Option<i64>,
 ) -> Result<(Epoch, EpochKey), StoreError> {
-    let epoch = list(pool, service_id, service, compare_from_ms)
-        .await?
-        .into_iter()
-        .next()
-        .map(|e| e.epoch)
-        .ok_or_else(|| StoreError::Invalid(format!("service {service} has no epoch")))?;
+    // Only the newest row, and not its predecessor's status: every evaluation round asks this.
+    let newest: Option<EpochRow> = sqlx::query_as(
+        "SELECT id, starts_at_ms, reason, created_by, created_at, NULL::jsonb AS previous_status \
+         FROM epochs WHERE service_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(service_id)
+    .fetch_optional(pool)
+    .await?;
+    let epoch = match newest {
+        Some(row) => row.epoch(service)?,
+        None => first_epoch(service, compare_from_ms)?,
+    };
     let key = EpochKey {
         service_id,
         epoch: epoch.id,
@@ -245,16 +234,9 @@ pub async fn start(pool: &PgPool, new: &NewEpoch<'_>) -> Result<Epoch, StartRefu
 }
 
 async fn enter_current(tx: &mut PgConnection, service_id: i16) -> Result<EpochScope, StoreError> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, starts_at_ms FROM epochs WHERE service_id = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(service_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.map_or(EpochScope::default(), |(id, start)| EpochScope {
-        id,
-        starts_at_ms: Some(start),
-    }))
+    let mut started = started_scopes(&mut *tx, Some(&[service_id])).await?;
+    // No started epoch: the service is in its first.
+    Ok(started.remove(&service_id).unwrap_or_default())
 }
 
 /// The new epoch's rows: the logged events at or after its start counted as one checkpoint would,
@@ -365,9 +347,12 @@ async fn carry_tallies(
     let mut before_start: BTreeMap<i16, i64> = BTreeMap::new();
     let (mut sides, mut kinds, mut names, mut records, mut events) =
         (vec![], vec![], vec![], vec![], vec![]);
+    // What the current epoch counted (its operations) and what it had already left out: the new
+    // epoch's `before_start`, less what it counts again. Every other tally is carried as it is.
+    let before_the_start =
+        |kind: &str, name: &str| kind == operation || (kind == skipped && name == BEFORE_START);
     for (side, kind, name, r, _) in &rows {
-        // What the current epoch counted (its operations) and what it had already left out.
-        if kind == operation || (kind == skipped && name == BEFORE_START) {
+        if before_the_start(kind, name) {
             *before_start.entry(*side).or_default() += r;
         }
     }
@@ -377,7 +362,7 @@ async fn carry_tallies(
         }
     }
     for (side, kind, name, r, e) in rows {
-        if kind == operation || (kind == skipped && name == BEFORE_START) {
+        if before_the_start(&kind, &name) {
             continue;
         }
         sides.push(side);

@@ -118,7 +118,7 @@ pub async fn evaluate_service(
         _ => None,
     };
     s.keys = read::key_summary(pool, at, s.settled_until_ms).await?;
-    let window_ms = (service.window_seconds as i64).saturating_mul(1000);
+    let window_ms = service.window_ms();
     let windows = read::window_counts(pool, at, window_ms, s.settled_until_ms).await?;
     s.windows_settled_matched = windows.settled_matched;
     s.windows_settled_unmatched = windows.settled_unmatched;
@@ -235,7 +235,7 @@ async fn start_auto_epoch(
         reason: &reason,
         created_by: "paritygate",
         compare_from_ms: None,
-        window_ms: (service.window_seconds as i64).saturating_mul(1000),
+        window_ms: service.window_ms(),
         now_ms,
     };
     let epoch = crate::store::epochs::start(&store.pool, &new)

@@ -103,9 +103,7 @@ pub fn admit(
                     .note(service, side, TallyKind::Skipped, BEFORE_START, None);
                 return None;
             }
-            let window_ms = (config.services[service].window_seconds as i64)
-                .saturating_mul(1000)
-                .max(1);
+            let window_ms = config.services[service].window_ms().max(1);
             let key_hash = key_hash(&event.key);
             let position = if plan.has_position {
                 event.position.unwrap_or(0)

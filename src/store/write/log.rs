@@ -27,25 +27,37 @@ pub(in crate::store) async fn enter(
             .execute(&mut *tx)
             .await?;
     }
-    let rows: Vec<(i16, i64, i64)> = sqlx::query_as(
-        "SELECT DISTINCT ON (service_id) service_id, id, starts_at_ms FROM epochs \
-         WHERE service_id = ANY($1) ORDER BY service_id, id DESC",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut out: BTreeMap<i16, EpochScope> =
-        ids.iter().map(|id| (*id, EpochScope::default())).collect();
-    for (service, id, starts_at_ms) in rows {
-        out.insert(
-            service,
-            EpochScope {
-                id,
-                starts_at_ms: Some(starts_at_ms),
-            },
-        );
+    let mut out = started_scopes(&mut *tx, Some(&ids)).await?;
+    for id in &ids {
+        // A service without a started epoch is in its first.
+        out.entry(*id).or_default();
     }
     Ok(out)
+}
+
+/// The newest started epoch of each service of `ids` (every service: `None`) that has one; a
+/// service not in the answer is in its first epoch.
+pub(in crate::store) async fn started_scopes<'e>(
+    conn: impl sqlx::PgExecutor<'e>,
+    ids: Option<&[i16]>,
+) -> Result<BTreeMap<i16, EpochScope>, StoreError> {
+    let rows: Vec<(i16, i64, i64)> = sqlx::query_as(
+        "SELECT DISTINCT ON (service_id) service_id, id, starts_at_ms FROM epochs \
+         WHERE $1::int2[] IS NULL OR service_id = ANY($1) ORDER BY service_id, id DESC",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(service, id, starts_at_ms)| {
+            let scope = EpochScope {
+                id,
+                starts_at_ms: Some(starts_at_ms),
+            };
+            (service, scope)
+        })
+        .collect())
 }
 
 /// Append the batch's counted events and re-delivered records to the log, one row per service
