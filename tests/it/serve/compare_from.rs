@@ -9,6 +9,7 @@ use crate::support::app::{AppConfig, InProcess};
 use crate::support::broker::{Batching, Broker, Record};
 use crate::support::db::TestDb;
 use crate::support::http::{criterion, Api};
+use crate::support::produce::keyed_service;
 use crate::support::wait_until;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -21,20 +22,8 @@ const START: &str = "2026-08-20T11:00:00Z";
 const S: i64 = T0 + 3_600_000;
 
 fn services() -> String {
-    let service = |name: &str, from: &str| {
-        format!(
-            r#"
-[[services]]
-name = "{name}"
-baseline_topics = ["rpcn.{name}"]
-candidate_topics = ["bento.{name}"]
-key = {{ from = "message_key" }}
-compare_from = "{from}"
-window_seconds = 1
-grace_seconds = 1
-"#
-        )
-    };
+    let service =
+        |name: &str, from: &str| keyed_service(name, &format!("compare_from = \"{from}\""));
     service("mid", START) + &service("all", "beginning")
 }
 

@@ -12,6 +12,7 @@ use crate::support::app::{AppConfig, InProcess};
 use crate::support::broker::{Batching, Broker, Record};
 use crate::support::db::TestDb;
 use crate::support::http::{count_at, criterion, Api};
+use crate::support::produce::keyed_service;
 use crate::support::wait_until;
 use assert_cmd::Command;
 use serde_json::{json, Value};
@@ -25,21 +26,6 @@ const READER: &str = "rita-reader-token-epochs-01";
 const T0: i64 = 1_787_220_000_000;
 const F: i64 = T0 + 60_000;
 const FIX: &str = "2026-08-20T10:01:00Z";
-
-fn service(name: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[services]]
-name = "{name}"
-baseline_topics = ["rpcn.{name}"]
-candidate_topics = ["bento.{name}"]
-key = {{ from = "message_key" }}
-window_seconds = 1
-grace_seconds = 1
-{extra}
-"#
-    )
-}
 
 fn record(topic: &str, key: &str, payload: Option<Value>, at: i64) -> Record {
     Record::json(topic, key, payload.as_ref(), at)
@@ -248,7 +234,7 @@ async fn an_epoch_started_after_a_fix_judges_only_what_followed_it() {
         broker.create_topic(t, 1).await;
     }
     let db = TestDb::create().await;
-    let toml = service("orders", "");
+    let toml = keyed_service("orders", "");
     let app = InProcess::start(
         AppConfig::with_services(&toml, &broker, &db)
             .env("PARITYGATE_APPROVER_TOKENS", &format!("alice={TOKEN}"))
@@ -486,7 +472,7 @@ async fn auto_starts_the_comparison_after_the_later_sides_first_event() {
         broker.create_topic(t, 1).await;
     }
     let db = TestDb::create().await;
-    let toml = service("auto", "compare_from = \"auto\"\nstart_margin_seconds = 1");
+    let toml = keyed_service("auto", "compare_from = \"auto\"\nstart_margin_seconds = 1");
     let app = InProcess::start(AppConfig::with_services(&toml, &broker, &db).config()).await;
     // 2,000 keys of history before the candidate's first record at S; then both sides.
     let s = T0 + 3_600_000;

@@ -7,6 +7,7 @@ use crate::support::app::{AppConfig, InProcess};
 use crate::support::broker::{Batching, Broker, Record};
 use crate::support::db::TestDb;
 use crate::support::http::{count_at, criterion};
+use crate::support::produce::keyed_service;
 use crate::support::wait_until;
 use paritygate::config::Config;
 use serde_json::json;
@@ -15,16 +16,6 @@ use std::time::Duration;
 
 /// 2026-08-20T10:00:00Z.
 const T: i64 = 1_787_220_000_000;
-
-const SERVICE: &str = r#"
-[[services]]
-name = "h"
-baseline_topics = ["rpcn.h"]
-candidate_topics = ["bento.h"]
-key = { from = "message_key" }
-window_seconds = 1
-grace_seconds = 1
-"#;
 
 fn pair(key: &str, at: i64) -> [Record; 2] {
     let value = json!({"qty": 1});
@@ -42,8 +33,8 @@ async fn replays_within_the_horizon_are_exact_and_beyond_it_are_counted_visibly(
         broker.create_topic(t, 1).await;
     }
     let db = TestDb::create().await;
-    let toml =
-        AppConfig::with_services(SERVICE, &broker, &db).toml() + "dedupe_horizon_seconds = 10\n";
+    let toml = AppConfig::with_services(&keyed_service("h", ""), &broker, &db).toml()
+        + "dedupe_horizon_seconds = 10\n";
     let config = Config::parse_with_env(Path::new("horizon.toml"), &toml, Vec::new()).unwrap();
     let app = InProcess::start(config).await;
     // Old keys at T..T+5 s, then newer traffic at T+60..T+65 s.

@@ -18,6 +18,23 @@ pub struct Record {
     pub timestamp_ms: Option<i64>,
 }
 
+/// A service keyed by the message key over `rpcn.{name}` and `bento.{name}`, with one-second
+/// windows and grace (the mid-stream tests' shape), plus `extra` lines.
+pub fn keyed_service(name: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[services]]
+name = "{name}"
+baseline_topics = ["rpcn.{name}"]
+candidate_topics = ["bento.{name}"]
+key = {{ from = "message_key" }}
+window_seconds = 1
+grace_seconds = 1
+{extra}
+"#
+    )
+}
+
 impl Record {
     /// A keyed JSON record on partition 0 at event time `at` (`None`: a tombstone, a delete).
     pub fn json(topic: &str, key: &str, payload: Option<&serde_json::Value>, at: i64) -> Record {
