@@ -109,7 +109,7 @@ pub async fn mismatches(
     // Settling follows the evaluation loop's published bound so this page agrees with the summary
     // (an ended epoch: the bound it ended with).
     let settled_until_ms = epoch.settled_until_ms(&state, config).await;
-    let page = read::mismatches(
+    let page = crate::store::parity::mismatches(
         &state.store.pool,
         epoch.key,
         kind,

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 mod log_entry;
 mod progress;
-pub use log_entry::{pack, unpack, LogEntry, LOG_ENTRY_BYTES};
+pub use log_entry::{counted_keys, pack, unpack, LogEntry, LOG_ENTRY_BYTES};
 pub use progress::{PartitionProbe, PartitionProgress};
 
 /// A distinct event, new to the service (duplicates were recognized in memory, `serve::lane::dedupe`).

@@ -2,11 +2,53 @@
 //! checkpoint transaction), `read` (evaluation and API queries), `rows` (sampled row diffs) and
 //! `audit` (waivers, gate history, wave sign-offs). Schema: `migrations/`.
 
+/// How a key's two sides compare, over rows `b` (baseline) and `c` (candidate) of `keys`, either
+/// absent: `matched` or a mismatch kind (`MismatchKind::as_str`). The one definition, for the
+/// full join (`read::keys`) and the incremental refresh (`parity`) alike.
+macro_rules! key_kind_sql {
+    () => {
+        "CASE WHEN b.key_hash IS NULL THEN 'extra_in_candidate' \
+              WHEN c.key_hash IS NULL THEN 'missing_in_candidate' \
+              WHEN b.events = c.events AND b.fingerprint_sum = c.fingerprint_sum \
+                   AND b.final_digest IS NOT DISTINCT FROM c.final_digest THEN 'matched' \
+              ELSE 'mismatched' END"
+    };
+}
+
+/// The two sides' key rows joined, with `kind` (`matched` or a mismatch kind) and `settled`.
+/// Binds: `$1` service id, `$2` epoch, `$3` settled_until_ms, `$4` cursor (key hashes strictly
+/// after it).
+/// The cursor is applied to each side before the join so the primary key index serves it.
+macro_rules! joined_keys_sql {
+    () => {
+        concat!(
+            "WITH b AS (SELECT * FROM keys WHERE service_id = $1 AND epoch = $2 AND side = 0 \
+                    AND ($4::uuid IS NULL OR key_hash > $4::uuid)), \
+              c AS (SELECT * FROM keys WHERE service_id = $1 AND epoch = $2 AND side = 1 \
+                    AND ($4::uuid IS NULL OR key_hash > $4::uuid)), \
+              j AS ( \
+           SELECT coalesce(b.key_hash, c.key_hash) AS key_hash, \
+                  coalesce(b.key_bytes, c.key_bytes) AS key_bytes, \
+                  ",
+            key_kind_sql!(),
+            " AS kind, \
+                  coalesce(greatest(b.last_event_ms, c.last_event_ms) <= $3::bigint, false) \
+                    AS settled, \
+                  b.events AS b_events, b.final_operation AS b_operation, \
+                  b.last_event_ms AS b_last_event_ms, b.final_content AS b_content, \
+                  c.events AS c_events, c.final_operation AS c_operation, \
+                  c.last_event_ms AS c_last_event_ms, c.final_content AS c_content \
+           FROM b FULL JOIN c ON b.key_hash = c.key_hash) "
+        )
+    };
+}
+
 pub mod audit;
 pub mod batch;
 pub mod epochs;
 pub mod evidence;
 pub mod lease;
+pub mod parity;
 pub mod read;
 pub mod retention;
 pub mod rows;

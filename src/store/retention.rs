@@ -108,7 +108,9 @@ pub async fn prune_identities(
 }
 
 /// Delete at most `limit` event-log rows of `service_id` whose events all lie more than
-/// `rewind_ms` behind its newest logged event; returns how many went.
+/// `rewind_ms` behind its newest logged event; returns how many went. A row the parity refresh
+/// has not read yet (at or after an open epoch's cursor) stays whatever its age: it names keys
+/// whose classification is not up to date.
 pub async fn prune_log(
     pool: &PgPool,
     service_id: i16,
@@ -134,7 +136,10 @@ pub async fn prune_log(
     .await?;
     let deleted = sqlx::query(
         "DELETE FROM event_log WHERE ctid = ANY(ARRAY(
-           SELECT ctid FROM event_log WHERE service_id = $1 AND max_event_ms < $2 LIMIT $3))",
+           SELECT l.ctid FROM event_log l WHERE l.service_id = $1 AND l.max_event_ms < $2 \
+             AND NOT EXISTS (SELECT 1 FROM parity_state p WHERE p.service_id = $1 \
+                             AND NOT p.final AND l.xid >= p.cursor_xid::text::xid8) \
+           LIMIT $3))",
     )
     .bind(service_id)
     .bind(cutoff)

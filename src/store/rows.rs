@@ -290,7 +290,14 @@ pub async fn flagged_keys(
             OR b.fingerprint_sum <> c.fingerprint_sum \
             OR b.final_digest IS DISTINCT FROM c.final_digest \
          ORDER BY greatest(b.last_event_ms, c.last_event_ms) DESC LIMIT $2";
-    key_texts(pool, FLAGGED, at, limit).await
+    // The maintained parity reads the differences alone; the join stands in before its first
+    // refresh.
+    let sql = if crate::store::parity::maintained(pool, at).await? {
+        crate::store::parity::FLAGGED
+    } else {
+        FLAGGED
+    };
+    key_texts(pool, sql, at, limit).await
 }
 
 /// A uniform sample of the key texts the epoch's events touched (either side): `limit`

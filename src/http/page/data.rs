@@ -7,7 +7,7 @@ use crate::http::services::all_statuses;
 use crate::http::{wave_state, ApiError, AppState};
 use crate::model::status::ServiceStatus;
 use crate::signoff::WaveStatus;
-use crate::store::read::{self, MismatchPage};
+use crate::store::read::MismatchPage;
 use crate::store::rows::{self, RowDiffItem};
 use chrono::{DateTime, Utc};
 
@@ -65,8 +65,15 @@ pub async fn gather(state: &AppState) -> Result<PageData, ApiError> {
                 )
                 .await?;
                 Some(
-                    read::mismatches(pool, at, None, status.settled_until_ms, MISMATCH_KEYS, None)
-                        .await?,
+                    crate::store::parity::mismatches(
+                        pool,
+                        at,
+                        None,
+                        status.settled_until_ms,
+                        MISMATCH_KEYS,
+                        None,
+                    )
+                    .await?,
                 )
             }
             _ => None,

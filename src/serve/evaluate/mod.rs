@@ -117,7 +117,9 @@ pub async fn evaluate_service(
         (Some(b), Some(c)) => Some(b.min(c).saturating_sub(grace_ms)),
         _ => None,
     };
-    s.keys = read::key_summary(pool, at, s.settled_until_ms).await?;
+    // The round's key work: the keys changed since the previous round (`store::parity`).
+    crate::store::parity::refresh(pool, at).await?;
+    s.keys = crate::store::parity::key_summary(pool, at, s.settled_until_ms).await?;
     let window_ms = service.window_ms();
     let windows = read::window_counts(pool, at, window_ms, s.settled_until_ms).await?;
     s.windows_settled_matched = windows.settled_matched;
@@ -260,7 +262,7 @@ async fn top_fields(
     at: crate::store::EpochKey,
     settled_until_ms: Option<i64>,
 ) -> Result<Vec<FieldCount>, StoreError> {
-    let page = read::mismatches(
+    let page = crate::store::parity::mismatches(
         pool,
         at,
         Some(crate::model::MismatchKind::Mismatched),

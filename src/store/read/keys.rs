@@ -15,34 +15,6 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// The two sides' key rows joined, with `kind` (`matched` or a mismatch kind) and `settled`.
-/// Binds: `$1` service id, `$2` epoch, `$3` settled_until_ms, `$4` cursor (key hashes strictly
-/// after it).
-/// The cursor is applied to each side before the join so the primary key index serves it.
-macro_rules! joined_keys_sql {
-    () => {
-        "WITH b AS (SELECT * FROM keys WHERE service_id = $1 AND epoch = $2 AND side = 0 \
-                    AND ($4::uuid IS NULL OR key_hash > $4::uuid)), \
-              c AS (SELECT * FROM keys WHERE service_id = $1 AND epoch = $2 AND side = 1 \
-                    AND ($4::uuid IS NULL OR key_hash > $4::uuid)), \
-              j AS ( \
-           SELECT coalesce(b.key_hash, c.key_hash) AS key_hash, \
-                  coalesce(b.key_bytes, c.key_bytes) AS key_bytes, \
-                  CASE WHEN b.key_hash IS NULL THEN 'extra_in_candidate' \
-                       WHEN c.key_hash IS NULL THEN 'missing_in_candidate' \
-                       WHEN b.events = c.events AND b.fingerprint_sum = c.fingerprint_sum \
-                            AND b.final_digest IS NOT DISTINCT FROM c.final_digest THEN 'matched' \
-                       ELSE 'mismatched' END AS kind, \
-                  coalesce(greatest(b.last_event_ms, c.last_event_ms) <= $3::bigint, false) \
-                    AS settled, \
-                  b.events AS b_events, b.final_operation AS b_operation, \
-                  b.last_event_ms AS b_last_event_ms, b.final_content AS b_content, \
-                  c.events AS c_events, c.final_operation AS c_operation, \
-                  c.last_event_ms AS c_last_event_ms, c.final_content AS c_content \
-           FROM b FULL JOIN c ON b.key_hash = c.key_hash) "
-    };
-}
-
 /// Key-level parity of a service's epoch in one query. `settled_until_ms = None`: nothing is
 /// settled.
 pub async fn key_summary(
@@ -136,7 +108,7 @@ pub struct MismatchPage {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct MismatchRow {
+pub(in crate::store) struct MismatchRow {
     key_hash: Uuid,
     key_bytes: Vec<u8>,
     kind: String,
@@ -170,7 +142,7 @@ fn mismatch_side(
 }
 
 impl MismatchRow {
-    fn into_item(self) -> Result<MismatchItem, StoreError> {
+    pub(in crate::store) fn into_item(self) -> Result<MismatchItem, StoreError> {
         let kind = MismatchKind::parse(&self.kind)
             .ok_or_else(|| StoreError::Invalid(format!("mismatch kind `{}`", self.kind)))?;
         let parse =
@@ -215,7 +187,7 @@ pub async fn mismatches(
 ) -> Result<MismatchPage, StoreError> {
     let limit = limit.max(1);
     // One extra row tells whether there is a next page without a count.
-    let mut rows: Vec<MismatchRow> = sqlx::query_as(concat!(
+    let rows: Vec<MismatchRow> = sqlx::query_as(concat!(
         joined_keys_sql!(),
         "SELECT * FROM j WHERE kind <> 'matched' AND ($5::text IS NULL OR kind = $5::text) \
          ORDER BY key_hash LIMIT $6"
@@ -228,6 +200,14 @@ pub async fn mismatches(
     .bind(limit.saturating_add(1))
     .fetch_all(pool)
     .await?;
+    page_of(rows, limit)
+}
+
+/// At most `limit` of `rows` (fetched with one extra, which tells whether a next page exists).
+pub(in crate::store) fn page_of(
+    mut rows: Vec<MismatchRow>,
+    limit: i64,
+) -> Result<MismatchPage, StoreError> {
     let more = rows.len() as u64 > count(limit);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = if more {
