@@ -7,8 +7,8 @@
 
 use crate::core::event::Reject;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// All metrics, registered in one registry.
@@ -61,6 +61,9 @@ pub struct Metrics {
     pub gate_transitions: IntCounterVec,
     /// Duration of checkpoint transactions.
     pub checkpoint_seconds: Histogram,
+    /// Duration of one service's evaluation (state read, parity refreshed, gate decided), by
+    /// service: what `bench soak` reads its round percentiles from.
+    pub evaluation_seconds: HistogramVec,
     /// Checkpoints that failed (and were retried).
     pub checkpoint_failures: IntCounterVec,
     /// Time from receiving a record to its checkpoint commit.
@@ -286,6 +289,20 @@ impl Metrics {
                 "checkpoint_duration_seconds",
                 "Duration of checkpoint transactions",
                 seconds.clone(),
+            )?,
+            evaluation_seconds: registered(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "evaluation_duration_seconds",
+                        "Duration of one service's evaluation round",
+                    )
+                    .buckets(vec![
+                        0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0,
+                        60.0,
+                    ]),
+                    &["service"],
+                ),
             )?,
             assigned_partitions: registered(
                 &r,

@@ -1,11 +1,13 @@
 //! `paritygate bench [diff]`: engine throughput and memory against the floor, on generated
-//! captures (`bench serve`, the live service against a bare consumer, is in `serve/`).
+//! captures (`bench serve`, the live service against a bare consumer, is in `serve/`; `bench
+//! soak`, a long run over a large stored state, in `soak.rs`).
 //!
 //! The floor reads the same files and, per line, only parses the record and its payload into
 //! `serde_json::Value` and BLAKE3-hashes the payload bytes. The engine is the real `diff` (both
 //! passes, report included), run in a child process so its peak memory is its own.
 
 mod serve;
+mod soak;
 
 use crate::config::Config;
 use crate::generate::{file_names, write_pair, PairSpec};
@@ -36,6 +38,9 @@ enum BenchCommand {
     Diff(DiffBenchArgs),
     /// `serve` (consume, checkpoint, settle) against a bare Kafka consumer of the same topics.
     Serve(serve::ServeBenchArgs),
+    /// A long dual run in minutes: millions of keys stored, constant traffic with one drifting
+    /// key per minute; RSS, state sizes, round times, drift latency, a restart; targets met or not.
+    Soak(soak::SoakBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -186,6 +191,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         None => run_diff(&args.diff),
         Some(BenchCommand::Diff(diff)) => run_diff(diff),
         Some(BenchCommand::Serve(serve)) => serve::run(serve),
+        Some(BenchCommand::Soak(soak)) => soak::run(soak),
     }
 }
 

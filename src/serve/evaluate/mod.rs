@@ -553,7 +553,12 @@ async fn evaluate_owned(
     stale_after: Duration,
     metrics: &Metrics,
 ) -> Result<(), StoreError> {
+    let timer = metrics
+        .evaluation_seconds
+        .with_label_values(&[config.services[index].name.as_str()])
+        .start_timer();
     let mut s = evaluate_service(config, index, store, ends, faults).await?;
+    timer.observe_duration();
     // The last writer may have been another replica: its state is the one to continue.
     let stored = served::one(&store.pool, id).await?;
     let needed = thresholds(config, index).consecutive_passes;

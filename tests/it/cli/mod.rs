@@ -8,3 +8,4 @@ mod fixtures_fresh;
 mod fixtures_parity;
 mod gate;
 mod generate_live;
+mod soak;

@@ -6,7 +6,7 @@
 //! until its API shows every record counted and every key settled. The ratio is bare time / serve
 //! time (= serve rate / bare rate); peak memory is the child's `VmHWM`.
 
-mod child;
+pub(super) mod child;
 mod measure;
 
 use crate::config::Config;
@@ -330,7 +330,7 @@ async fn run_serve(
 }
 
 /// `--tansu`/`PARITYGATE_TANSU`, else the one `scripts/setup` installs under `.tools/venv`.
-fn tansu_program(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(super) fn tansu_program(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.to_owned());
     }
