@@ -512,7 +512,10 @@ fn report(
                 verdict(ratio <= 2.0)
             );
         }
-        _ => println!("target:   round ratio: no rounds observed MISSED"),
+        _ => println!(
+            "target:   round at {} keys vs at {} keys: no rounds observed on both MISSED",
+            args.keys, args.small_keys
+        ),
     }
     let bound = (WINDOW_SECONDS + GRACE_SECONDS + 5) as f64;
     let seen: Vec<f64> = latencies.iter().flatten().copied().collect();
@@ -545,7 +548,10 @@ fn report(
             args.keys,
             verdict(s <= 30.0)
         ),
-        None => println!("target:   restart: not caught up within 300 s MISSED"),
+        None => println!(
+            "target:   restart with {} keys per side stored: not caught up within 300 s MISSED",
+            args.keys
+        ),
     }
 }
 
