@@ -464,9 +464,12 @@ async fn soak(
             break None;
         }
     };
-    let sent = traffic.finish()?;
+    // The figures are taken: a producer that cannot flush its tail must not hide them.
+    match traffic.finish() {
+        Ok(sent) => println!("sent:     {sent} events per side and service"),
+        Err(e) => eprintln!("the producer did not finish cleanly: {e:#}"),
+    }
     child.stop(Duration::from_secs(30))?;
-    println!("sent:     {sent} events per side and service");
 
     report(
         args, &rss, &rounds, &latencies, restart, sizes_at_5, sizes_end,
