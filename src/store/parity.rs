@@ -16,7 +16,7 @@
 use crate::model::status::KeySummary;
 use crate::model::{KindCounts, MismatchKind};
 use crate::store::batch::counted_keys;
-use crate::store::read::{self, page_of, MismatchPage, MismatchRow};
+use crate::store::read::{self, MismatchPage};
 use crate::store::{EpochKey, StoreError};
 use rustc_hash::FxHashSet;
 use sqlx::{PgConnection, PgPool};
@@ -124,10 +124,7 @@ async fn step(pool: &PgPool, at: EpochKey) -> Result<(Refreshed, bool), StoreErr
         .bind(LOG_ROWS_PER_STEP)
         .fetch_all(&mut *tx)
         .await?;
-        let xmin = found
-            .first()
-            .map(|r| r.0)
-            .ok_or_else(|| StoreError::Invalid("the snapshot query returned no row".into()))?;
+        let xmin = snapshot_xmin(found.first().map(|r| r.0))?;
         let rows = found
             .into_iter()
             .filter_map(|(_, xid, entries)| Some((xid?, entries?)))
@@ -179,6 +176,11 @@ async fn step(pool: &PgPool, at: EpochKey) -> Result<(Refreshed, bool), StoreErr
     Ok((done, more))
 }
 
+/// The snapshot's xmin a refresh query returns on its first row (every such query returns one).
+fn snapshot_xmin(first: Option<i64>) -> Result<i64, StoreError> {
+    first.ok_or_else(|| StoreError::Invalid("the snapshot query returned no row".into()))
+}
+
 /// Classify every key of the epoch (its first refresh), recording the cursor of the snapshot the
 /// classification saw.
 async fn build(tx: &mut PgConnection, at: EpochKey) -> Result<(), StoreError> {
@@ -202,10 +204,7 @@ async fn build(tx: &mut PgConnection, at: EpochKey) -> Result<(), StoreError> {
     .bind(None::<Uuid>)
     .fetch_all(&mut *tx)
     .await?;
-    let xmin = rows
-        .first()
-        .map(|r| r.0)
-        .ok_or_else(|| StoreError::Invalid("the snapshot query returned no row".into()))?;
+    let xmin = snapshot_xmin(rows.first().map(|r| r.0))?;
     let mut classes = Classes::default();
     for (_, kind, n) in rows {
         if let (Some(kind), Some(n)) = (kind, n) {
@@ -372,8 +371,8 @@ pub async fn mismatches(
     if !maintained(pool, at).await? {
         return read::mismatches(pool, at, kind, settled_until_ms, limit, cursor).await;
     }
-    let limit = limit.max(1);
-    let rows: Vec<MismatchRow> = sqlx::query_as(
+    // The differing keys alone, off the partial index, with both sides' rows.
+    const PAGE: &str =
         "SELECT p.key_hash, coalesce(b.key_bytes, c.key_bytes, ''::bytea) AS key_bytes, p.kind, \
            coalesce(p.last_event_ms <= $3::bigint, false) AS settled, \
            b.events AS b_events, b.final_operation AS b_operation, \
@@ -388,17 +387,8 @@ pub async fn mismatches(
          WHERE p.service_id = $1 AND p.epoch = $2 AND p.kind <> 'matched' \
            AND ($4::uuid IS NULL OR p.key_hash > $4::uuid) \
            AND ($5::text IS NULL OR p.kind = $5::text) \
-         ORDER BY p.key_hash LIMIT $6",
-    )
-    .bind(at.service_id)
-    .bind(at.epoch)
-    .bind(settled_until_ms)
-    .bind(cursor)
-    .bind(kind.map(MismatchKind::as_str))
-    .bind(limit.saturating_add(1))
-    .fetch_all(pool)
-    .await?;
-    page_of(rows, limit)
+         ORDER BY p.key_hash LIMIT $6";
+    read::page(pool, PAGE, at, kind, settled_until_ms, limit, cursor).await
 }
 
 /// `rows::flagged_keys` over a maintained parity (binds: `$1` service, `$2` limit, `$3` epoch):

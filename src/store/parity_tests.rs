@@ -46,7 +46,28 @@ struct Drawn {
     event_ms: i64,
 }
 
+impl Drawn {
+    /// An insert of `key` whose digest is the key itself.
+    fn insert(key: u128, event_ms: i64) -> Self {
+        Drawn {
+            key,
+            digest: key,
+            operation: Operation::Insert,
+            event_ms,
+        }
+    }
+}
+
 impl Writer {
+    fn new(side: Side, topic: &'static str, identity: u128) -> Self {
+        Writer {
+            side,
+            topic,
+            next: None,
+            identity,
+        }
+    }
+
     fn batch(&mut self, events: &[Drawn]) -> Batch {
         let mut b = Batch::default();
         let mut offset = self.next.unwrap_or(0);
@@ -129,18 +150,8 @@ async fn kept_parity_equals_the_full_join_with_two_writers_racing_the_refresh() 
     with_store(&["s"], |store| async move {
         let at = EpochKey::first(store.service_id("s").unwrap());
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let mut baseline = Writer {
-            side: Side::Baseline,
-            topic: "b",
-            next: None,
-            identity: 0,
-        };
-        let mut candidate = Writer {
-            side: Side::Candidate,
-            topic: "c",
-            next: None,
-            identity: 1 << 64,
-        };
+        let mut baseline = Writer::new(Side::Baseline, "b", 0);
+        let mut candidate = Writer::new(Side::Candidate, "c", 1 << 64);
         // Before anything is written: the first refresh builds an empty parity.
         assert!(refresh(&store.pool, at).await.unwrap().built);
         for round in 0..24usize {
@@ -210,20 +221,9 @@ async fn kept_parity_equals_the_full_join_with_two_writers_racing_the_refresh() 
 async fn a_refresh_reads_only_what_changed_since_the_previous_one() {
     with_store(&["s"], |store| async move {
         let at = EpochKey::first(store.service_id("s").unwrap());
-        let mut w = Writer {
-            side: Side::Baseline,
-            topic: "b",
-            next: None,
-            identity: 0,
-        };
+        let mut w = Writer::new(Side::Baseline, "b", 0);
         let events = |keys: std::ops::Range<u128>, ms: i64| -> Vec<Drawn> {
-            keys.map(|key| Drawn {
-                key,
-                digest: key,
-                operation: Operation::Insert,
-                event_ms: ms,
-            })
-            .collect()
+            keys.map(|key| Drawn::insert(key, ms)).collect()
         };
         checkpoint(store.clone(), w.batch(&events(1..1_001, 10))).await;
         let built = refresh(&store.pool, at).await.unwrap();
@@ -265,18 +265,8 @@ async fn a_refresh_reads_only_what_changed_since_the_previous_one() {
 async fn the_log_pruner_keeps_what_the_refresh_has_not_read() {
     with_store(&["s"], |store| async move {
         let at = EpochKey::first(store.service_id("s").unwrap());
-        let mut w = Writer {
-            side: Side::Baseline,
-            topic: "b",
-            next: None,
-            identity: 0,
-        };
-        let one = |key: u128, ms: i64| Drawn {
-            key,
-            digest: key,
-            operation: Operation::Insert,
-            event_ms: ms,
-        };
+        let mut w = Writer::new(Side::Baseline, "b", 0);
+        let one = Drawn::insert;
         checkpoint(store.clone(), w.batch(&[one(1, 10)])).await;
         refresh(&store.pool, at).await.unwrap();
         checkpoint(store.clone(), w.batch(&[one(2, 20)])).await;

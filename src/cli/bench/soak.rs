@@ -375,7 +375,6 @@ async fn soak(
         args.rate, args.working_set
     );
     println!("min  rss MiB  tables MiB (keys parity log ids windows deliveries)   large p50/p95 ms  small p50/p95 ms  drift s  lag");
-    let mut rss = Vec::new();
     let mut rounds: Vec<[Option<f64>; 4]> = Vec::new();
     let mut latencies = Vec::new();
     let (mut sizes_at_5, mut sizes_end) = (None, None);
@@ -432,7 +431,6 @@ async fn soak(
             sizes_at_5 = Some((now_rss, sizes.clone()));
         }
         sizes_end = Some((now_rss, sizes));
-        rss.push(now_rss);
         rounds.push(r);
         latencies.push(latency);
     }
@@ -471,9 +469,7 @@ async fn soak(
     }
     child.stop(Duration::from_secs(30))?;
 
-    report(
-        args, &rss, &rounds, &latencies, restart, sizes_at_5, sizes_end,
-    );
+    report(args, &rounds, &latencies, restart, sizes_at_5, sizes_end);
     Ok(())
 }
 
@@ -481,7 +477,6 @@ type Sizes = Option<(u64, Vec<(String, i64)>)>;
 
 fn report(
     args: &SoakBenchArgs,
-    rss: &[u64],
     rounds: &[[Option<f64>; 4]],
     latencies: &[Option<f64>],
     restart: Option<f64>,
@@ -544,7 +539,6 @@ fn report(
             .collect();
         println!("disk:     minute 5 -> end, MiB: {}", deltas.join(", "));
     }
-    let _ = rss;
     match restart {
         Some(s) => println!(
             "target:   restart with {} keys per side stored: ready and caught up in {s:.1} s (<= 30 s) {}",

@@ -108,7 +108,7 @@ pub struct MismatchPage {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(in crate::store) struct MismatchRow {
+struct MismatchRow {
     key_hash: Uuid,
     key_bytes: Vec<u8>,
     kind: String,
@@ -142,7 +142,7 @@ fn mismatch_side(
 }
 
 impl MismatchRow {
-    pub(in crate::store) fn into_item(self) -> Result<MismatchItem, StoreError> {
+    fn into_item(self) -> Result<MismatchItem, StoreError> {
         let kind = MismatchKind::parse(&self.kind)
             .ok_or_else(|| StoreError::Invalid(format!("mismatch kind `{}`", self.kind)))?;
         let parse =
@@ -185,29 +185,37 @@ pub async fn mismatches(
     limit: i64,
     cursor: Option<Uuid>,
 ) -> Result<MismatchPage, StoreError> {
-    let limit = limit.max(1);
-    // One extra row tells whether there is a next page without a count.
-    let rows: Vec<MismatchRow> = sqlx::query_as(concat!(
+    const PAGE: &str = concat!(
         joined_keys_sql!(),
         "SELECT * FROM j WHERE kind <> 'matched' AND ($5::text IS NULL OR kind = $5::text) \
          ORDER BY key_hash LIMIT $6"
-    ))
-    .bind(at.service_id)
-    .bind(at.epoch)
-    .bind(settled_until_ms)
-    .bind(cursor)
-    .bind(kind.map(MismatchKind::as_str))
-    .bind(limit.saturating_add(1))
-    .fetch_all(pool)
-    .await?;
-    page_of(rows, limit)
+    );
+    page(pool, PAGE, at, kind, settled_until_ms, limit, cursor).await
 }
 
-/// At most `limit` of `rows` (fetched with one extra, which tells whether a next page exists).
-pub(in crate::store) fn page_of(
-    mut rows: Vec<MismatchRow>,
+/// One page of differing keys as `sql` selects them (`MismatchRow`s; binds: `$1` service, `$2`
+/// epoch, `$3` settled_until_ms, `$4` cursor, `$5` kind, `$6` limit), the full join's or the
+/// kept parity's.
+pub(in crate::store) async fn page(
+    pool: &PgPool,
+    sql: &'static str,
+    at: EpochKey,
+    kind: Option<MismatchKind>,
+    settled_until_ms: Option<i64>,
     limit: i64,
+    cursor: Option<Uuid>,
 ) -> Result<MismatchPage, StoreError> {
+    let limit = limit.max(1);
+    // One extra row tells whether there is a next page without a count.
+    let mut rows: Vec<MismatchRow> = sqlx::query_as(sql)
+        .bind(at.service_id)
+        .bind(at.epoch)
+        .bind(settled_until_ms)
+        .bind(cursor)
+        .bind(kind.map(MismatchKind::as_str))
+        .bind(limit.saturating_add(1))
+        .fetch_all(pool)
+        .await?;
     let more = rows.len() as u64 > count(limit);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = if more {
