@@ -14,8 +14,10 @@ use std::time::Instant;
 
 mod log_entry;
 mod progress;
+mod unverified;
 pub use log_entry::{counted_keys, pack, unpack, LogEntry, LOG_ENTRY_BYTES};
 pub use progress::{PartitionProbe, PartitionProgress};
+pub use unverified::{judge, Replay, StoredFinal, Unverified, BEYOND_HORIZON, REPLAY_BY_POSITION};
 
 /// A distinct event, new to the service (duplicates were recognized in memory, `serve::lane::dedupe`).
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +109,19 @@ pub struct LoggedDuplicate {
     pub entry: LogEntry,
 }
 
+impl LoggedDuplicate {
+    pub fn of(e: &BatchEvent) -> Self {
+        Self {
+            service: e.service,
+            side: e.side,
+            entry: LogEntry {
+                duplicate: true,
+                ..LogEntry::of(e)
+            },
+        }
+    }
+}
+
 /// What a record was counted as, per service side: the key of a batch's (and the store's) tallies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TallyId {
@@ -160,6 +175,9 @@ pub struct Batch {
     pub samples: Vec<BadSample>,
     /// Re-delivered records (counted as records only), kept for the event log.
     pub duplicates: Vec<LoggedDuplicate>,
+    /// Events from beyond the dedupe horizon of services with positions, resolved at the
+    /// checkpoint against their keys' stored final positions (`unverified`).
+    pub unverified: Vec<Unverified>,
     /// The epoch each service (by index) was in when this batch was filled: what the lane
     /// filtered by. The checkpoint rebases the batch when a newer epoch has started since.
     pub scopes: Vec<EpochScope>,
@@ -249,14 +267,7 @@ impl Batch {
     /// logged (an epoch started later counts its records too).
     pub fn add_duplicate(&mut self, e: &BatchEvent) {
         self.count_duplicate(e.service, e.side, e.operation);
-        self.duplicates.push(LoggedDuplicate {
-            service: e.service,
-            side: e.side,
-            entry: LogEntry {
-                duplicate: true,
-                ..LogEntry::of(e)
-            },
-        });
+        self.duplicates.push(LoggedDuplicate::of(e));
     }
 
     /// Count a re-delivered record.
@@ -315,6 +326,13 @@ impl Batch {
                 out.move_to_before_start(d.service, d.side, d.entry.operation);
             } else {
                 out.duplicates.push(*d);
+            }
+        }
+        for u in &self.unverified {
+            if outside(u.event.service, u.event.event_ms) {
+                out.move_to_before_start(u.event.service, u.event.side, u.event.operation);
+            } else {
+                out.unverified.push(u.clone());
             }
         }
         out

@@ -163,6 +163,16 @@ impl Store {
             ids: ids.to_vec(),
             epochs: scopes.iter().map(|s| s.id).collect(),
         };
+        // Events from beyond the dedupe horizon meet their keys' stored final positions here,
+        // in the transaction, so every earlier checkpoint of their partitions is seen.
+        let resolved;
+        let batch = if batch.unverified.is_empty() {
+            batch
+        } else {
+            let finals = keys::finals(&mut tx, &ids, &batch.unverified_keys()).await?;
+            resolved = batch.resolved(&finals);
+            &resolved
+        };
         let (mut stored, refused) = count(&mut tx, &ids, batch, isolation).await?;
         stored.scopes = scopes;
         let kept = |e: &BatchEvent| !refused.contains(&(e.service, e.side, e.key_hash));

@@ -172,7 +172,7 @@ pub async fn evaluate_service(
         unverifiable_events: [&s.baseline, &s.candidate].map(|side| {
             side.counts
                 .flagged
-                .get(crate::serve::lane::dedupe::BEYOND_HORIZON)
+                .get(crate::store::batch::BEYOND_HORIZON)
                 .copied()
                 .unwrap_or(0)
         }),

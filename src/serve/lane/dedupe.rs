@@ -13,16 +13,14 @@
 //! forgotten (swept from memory, not loaded after a restart, pruned from `event_ids`). So memory
 //! and the load before a partition's first record grow with the events of one horizon, not with
 //! history. An event whose identity is remembered is a duplicate, exactly as before. An event
-//! older than its partition's horizon that is not remembered cannot be told from a new one: it
-//! is counted as new and flagged `beyond_dedupe_horizon` ([`Admission::Unverifiable`]), visibly.
-//! See docs/architecture.md.
+//! older than its partition's horizon that is not remembered is [`Admission::Unverifiable`]:
+//! with positions the checkpoint compares it with its key's last counted position
+//! (`store::batch::Unverified`); without, it is counted as new and flagged
+//! `beyond_dedupe_horizon`, visibly. See docs/architecture.md.
 
 use crate::core::identity::unpack;
 use crate::model::Side;
 use rustc_hash::FxHashMap;
-
-/// The `flagged` reason of an event counted as new though it lies beyond its partition's horizon.
-pub const BEYOND_HORIZON: &str = "beyond_dedupe_horizon";
 
 /// What an event's identity says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

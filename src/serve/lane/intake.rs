@@ -12,8 +12,8 @@ use crate::core::payload::{prepare_for, Prepared};
 use crate::core::range::BEFORE_START;
 use crate::core::record::RecordView;
 use crate::model::{Side, TallyKind};
-use crate::serve::lane::dedupe::{Admission, Seen, BEYOND_HORIZON};
-use crate::store::batch::{Batch, BatchEvent};
+use crate::serve::lane::dedupe::{Admission, Seen};
+use crate::store::batch::{Batch, BatchEvent, Unverified, BEYOND_HORIZON};
 
 /// Extract one record (arriving `arrival`-th on its partition, see `crate::serve::lane::cursor`) and add what
 /// it became to `batch`; `seen` holds the identities already counted. Returns its event time when
@@ -138,6 +138,17 @@ pub fn admit(
             match seen.insert((service, side), at, identity, event_ms) {
                 Admission::Duplicate => {
                     batch.add_duplicate(&e);
+                    return Some(event_ms);
+                }
+                // With positions, the key's last counted position tells a replay from a new
+                // event: the checkpoint decides (`store::batch::Unverified`).
+                Admission::Unverifiable if plan.has_position => {
+                    batch.defer_unverified(Unverified {
+                        event: e,
+                        key: std::mem::take(&mut event.key),
+                        canonical: event.canonical.take(),
+                        topic: record.topic.as_ref().to_owned(),
+                    });
                     return Some(event_ms);
                 }
                 // Counted as new, and said so: a replay from beyond the horizon looks the same.

@@ -5,7 +5,7 @@
 use super::ServiceIds;
 use crate::core::operation::Operation;
 use crate::model::Side;
-use crate::store::batch::Batch;
+use crate::store::batch::{Batch, StoredFinal};
 use crate::store::side_code;
 use crate::store::StoreError;
 use rustc_hash::FxHashMap;
@@ -79,6 +79,54 @@ pub(super) fn rows<'a>(
     }
     rows.sort_by_key(|r| (r.id.0, r.epoch, r.id.2, r.id.1));
     Ok(rows)
+}
+
+/// The stored final events of `keys` (sorted, from `Batch::unverified_keys`) in their services'
+/// epochs of `ids`: one primary-key lookup each.
+pub(super) async fn finals(
+    tx: &mut sqlx::PgConnection,
+    ids: &ServiceIds,
+    keys: &[KeyId],
+) -> Result<FxHashMap<KeyId, StoredFinal>, StoreError> {
+    let (mut services, mut epochs, mut hashes, mut sides) = (vec![], vec![], vec![], vec![]);
+    for k in keys {
+        services.push(ids.get(k.0)?);
+        epochs.push(ids.epoch(k.0)?);
+        hashes.push(Uuid::from_u128(k.2));
+        sides.push(side_code(k.1));
+    }
+    type Row = (i64, Uuid, i16, Option<Uuid>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT u.n, k.final_position, k.final_operation, k.final_digest \
+         FROM unnest($1::int2[], $2::int8[], $3::uuid[], $4::int2[]) WITH ORDINALITY AS u(service_id, epoch, key_hash, side, n) \
+         JOIN keys k ON (k.service_id, k.epoch, k.key_hash, k.side) = (u.service_id, u.epoch, u.key_hash, u.side)",
+    )
+    .bind(&services)
+    .bind(&epochs)
+    .bind(&hashes)
+    .bind(&sides)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut finals = FxHashMap::default();
+    for (n, position, operation, digest) in rows {
+        let key = usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| keys.get(i))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("stored final #{n} matches no key asked for"))
+            })?;
+        let operation = Operation::from_code(operation)
+            .ok_or_else(|| StoreError::Invalid(format!("operation code {operation} in keys")))?;
+        finals.insert(
+            *key,
+            StoredFinal {
+                position: position.as_u128(),
+                operation,
+                digest: digest.map(|d| d.as_u128()),
+            },
+        );
+    }
+    Ok(finals)
 }
 
 /// Upsert the rows in one statement.
