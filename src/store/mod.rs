@@ -49,6 +49,7 @@ pub mod epochs;
 pub mod evidence;
 pub mod lease;
 pub mod parity;
+pub mod preload;
 pub mod read;
 pub mod retention;
 pub mod rows;

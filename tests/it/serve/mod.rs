@@ -15,6 +15,7 @@ mod hostile;
 mod log_reset;
 mod offsets;
 mod replicas;
+mod restart;
 mod robustness;
 mod rows;
 mod secure;
