@@ -54,6 +54,19 @@ impl KindCounts {
             MismatchKind::Mismatched => self.mismatched += n,
         }
     }
+
+    /// These counts less a part of them, kind by kind (never below zero).
+    pub fn less(&self, part: &KindCounts) -> KindCounts {
+        KindCounts {
+            missing_in_candidate: self
+                .missing_in_candidate
+                .saturating_sub(part.missing_in_candidate),
+            extra_in_candidate: self
+                .extra_in_candidate
+                .saturating_sub(part.extra_in_candidate),
+            mismatched: self.mismatched.saturating_sub(part.mismatched),
+        }
+    }
 }
 
 /// What a record was counted as (the `kind` of a tally; its `name` is the operation or reason).

@@ -31,6 +31,9 @@ async fn bootstrap(
         };
         match attempt.await {
             Ok(()) => {
+                if let Ok(false) = store.autovacuum_on().await {
+                    tracing::warn!("autovacuum is off on the database server: the state tables' dead rows will pile up and checkpoints and evaluation rounds slow down over days; turn it on (paritygate's tables carry their own thresholds)");
+                }
                 status.write(|s| {
                     s.readiness.database = true;
                     s.readiness.migrations = true;

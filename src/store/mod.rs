@@ -200,6 +200,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the server vacuums on its own (`SHOW autovacuum`). The state tables are rewritten
+    /// by every checkpoint and round; without autovacuum their dead rows pile up and every probe
+    /// walks them (migration 0014 tunes the thresholds, which only matter when it is on).
+    pub async fn autovacuum_on(&self) -> Result<bool, StoreError> {
+        let setting: String = sqlx::query_scalar("SHOW autovacuum")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(setting == "on")
+    }
+
     /// Whether every embedded migration is applied.
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
         let applied: i64 =
